@@ -1,0 +1,134 @@
+//! Certificate authorities and the certificates they issue (ECDSA P-256 keys, SHA-256 signatures).
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
+use time::{Duration, OffsetDateTime};
+
+use crate::{PkiError, SubjectSpec};
+
+/// A certificate with its private key, in PEM and DER.
+#[derive(Debug, Clone)]
+pub struct IssuedCert {
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// The certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// The private key, PKCS#8 PEM.
+    pub key_pem: String,
+    /// The private key, PKCS#8 DER.
+    pub key_der: Vec<u8>,
+}
+
+/// A self-signed certificate authority that issues server and client certificates.
+pub struct Authority {
+    cert: rcgen::Certificate,
+    key: KeyPair,
+}
+
+impl Authority {
+    /// A new root CA with the given common name, valid for ten years from yesterday.
+    pub fn new(common_name: &str) -> Result<Self, PkiError> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "dcrgate development PKI");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        set_validity(&mut params, Duration::days(3650));
+        let key = KeyPair::generate()?;
+        let cert = params.self_signed(&key)?;
+        Ok(Self { cert, key })
+    }
+
+    /// The CA certificate, PEM.
+    pub fn cert_pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    /// The CA certificate, DER.
+    pub fn cert_der(&self) -> Vec<u8> {
+        self.cert.der().to_vec()
+    }
+
+    /// A TLS server certificate for the given DNS names and IP addresses.
+    pub fn issue_server(&self, names: &[&str]) -> Result<IssuedCert, PkiError> {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(names.clone())?;
+        if let Some(first) = names.first() {
+            params
+                .distinguished_name
+                .push(DnType::CommonName, first.as_str());
+        }
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        set_validity(&mut params, Duration::days(825));
+        self.sign(params)
+    }
+
+    /// A TLS client (transport) certificate with the given subject, valid for a year.
+    pub fn issue_client(&self, subject: &SubjectSpec) -> Result<IssuedCert, PkiError> {
+        self.issue_client_valid(subject, Duration::days(365))
+    }
+
+    /// A TLS client certificate valid from yesterday for `validity` (negative: already expired).
+    pub fn issue_client_valid(
+        &self,
+        subject: &SubjectSpec,
+        validity: Duration,
+    ) -> Result<IssuedCert, PkiError> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = subject.to_rcgen()?;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        set_validity(&mut params, validity);
+        self.sign(params)
+    }
+
+    fn sign(&self, params: CertificateParams) -> Result<IssuedCert, PkiError> {
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.cert, &self.key)?;
+        Ok(IssuedCert {
+            cert_pem: cert.pem(),
+            cert_der: cert.der().to_vec(),
+            key_pem: key.serialize_pem(),
+            key_der: key.serialize_der(),
+        })
+    }
+}
+
+fn set_validity(params: &mut CertificateParams, validity: Duration) {
+    let start = OffsetDateTime::now_utc() - Duration::days(1);
+    params.not_before = start;
+    params.not_after = if validity.is_negative() {
+        // Already expired: valid for one hour, a day ago.
+        start + Duration::hours(1)
+    } else {
+        start + validity
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issues_pem_that_parses() {
+        let ca = Authority::new("test CA").unwrap();
+        let server = ca.issue_server(&["localhost", "127.0.0.1"]).unwrap();
+        assert!(server.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(server.key_pem.contains("PRIVATE KEY"));
+        let client = ca
+            .issue_client(&SubjectSpec::ob_legacy("0015800001041RbAAI", "abc"))
+            .unwrap();
+        assert_ne!(client.cert_der, server.cert_der);
+    }
+}
