@@ -1,1 +1,24 @@
-//! placeholder
+//! dcrgate: an mTLS edge gateway that forwards only compliant Open Banking dynamic client
+//! registration updates (`PUT /register/{ClientId}`) to a bank's existing registry.
+//!
+//! The crate is thin glue around the pure policy engine in `dcrgate-policies`:
+//! - [`config`]: the TOML configuration, validated.
+//! - [`tls`]: the mTLS listener and the client identity from the handshake.
+//! - [`conn_guard`]: deadlines for slow clients.
+//! - [`jose`]: compact JWS, strict JSON, JWK sets, ring signature verification.
+//! - [`keyset`]: safe key set fetching and caching.
+//! - [`proxy`]: the pingora `ProxyHttp` phases.
+//! - [`metrics`] and [`admin`]: Prometheus metrics and health on the admin listener.
+//! - [`server`]: assembling and running the pingora server.
+//! - [`sandbox`]: a stand-in registry, a TPP key host and a TPP client, for the demo and tests.
+
+pub mod admin;
+pub mod config;
+pub mod conn_guard;
+pub mod jose;
+pub mod keyset;
+pub mod metrics;
+pub mod proxy;
+pub mod sandbox;
+pub mod server;
+pub mod tls;

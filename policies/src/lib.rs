@@ -1,1 +1,29 @@
-//! placeholder
+//! dcrgate's registration policy engine: pure, synchronous and free of I/O.
+//!
+//! The gateway parses a request, verifies what it can on the wire (TLS, JWS signature) and hands
+//! this crate the decoded claims, the identity the client's certificate proved and the facts of
+//! the request (path ClientId, the current time, the accepted audiences). [`evaluate`] returns a
+//! [`Verdict`]: accept, or reject with every [`Violation`] found, each with a stable rule id, an
+//! RFC 7591 error code and a sentence a TPP developer can act on.
+//!
+//! Modules:
+//! - [`dn`]: RFC 4514 / DER distinguished names, RFC 4518 preparation and structural matching.
+//! - [`claims`]: the registration claims as TPPs send them (aliases, string-or-array scopes).
+//! - [`profile`]: policy profiles, the TOML files operators keep under `policies/`.
+//! - [`key_url`]: where a TPP key set may be fetched from (https, host allowlist).
+//! - [`verdict`]: rule ids, error codes, violations and verdicts.
+//! - [`evaluate`](mod@evaluate): the rules themselves.
+
+pub mod claims;
+pub mod dn;
+pub mod evaluate;
+pub mod key_url;
+pub mod profile;
+pub mod redirect;
+pub mod verdict;
+
+pub use claims::{ClaimError, RegistrationClaims};
+pub use evaluate::{evaluate, RequestFacts};
+pub use key_url::{HostAllowlist, KeyUrlError};
+pub use profile::{Profile, ProfileError};
+pub use verdict::{ErrorCode, Rule, Verdict, Violation};

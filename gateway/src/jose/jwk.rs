@@ -1,0 +1,171 @@
+//! JWK sets (RFC 7517): the TPP's published keys, parsed into [`VerifyingKey`]s by `kid`.
+//!
+//! Keys that cannot be used are left out rather than failing the whole set (a key set may
+//! carry encryption keys or algorithms dcrgate does not use), but RSA keys under 2048 bits are
+//! never usable, and a set with more than [`MAX_KEYS`] members is refused as a whole.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+
+use crate::jose::verify::VerifyingKey;
+
+/// Most members accepted in one key set.
+pub const MAX_KEYS: usize = 100;
+/// Smallest RSA modulus accepted, bits.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// Why a key set document is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwkSetError {
+    /// Not a JSON object with a `keys` array.
+    #[error("not a JWK set: {0}")]
+    Malformed(String),
+    /// Too many members.
+    #[error("the key set has {0} keys, more than the {MAX_KEYS} accepted")]
+    TooManyKeys(usize),
+}
+
+#[derive(Deserialize)]
+struct RawSet {
+    keys: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawKey {
+    kty: String,
+    kid: Option<String>,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+    crv: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+}
+
+/// A parsed key set: usable keys by `kid`.
+#[derive(Debug, Clone, Default)]
+pub struct JwkSet {
+    keys: HashMap<String, Vec<VerifyingKey>>,
+    skipped: usize,
+}
+
+impl JwkSet {
+    /// Parse a key set document.
+    pub fn parse(bytes: &[u8]) -> Result<Self, JwkSetError> {
+        let raw: RawSet = serde_json::from_slice(bytes).map_err(|e| JwkSetError::Malformed(e.to_string()))?;
+        if raw.keys.len() > MAX_KEYS {
+            return Err(JwkSetError::TooManyKeys(raw.keys.len()));
+        }
+        let mut set = JwkSet::default();
+        for value in raw.keys {
+            match serde_json::from_value::<RawKey>(value).ok().and_then(usable) {
+                Some((kid, key)) => set.keys.entry(kid).or_default().push(key),
+                None => set.skipped += 1,
+            }
+        }
+        Ok(set)
+    }
+
+    /// The usable keys with this `kid`.
+    pub fn get(&self, kid: &str) -> &[VerifyingKey] {
+        self.keys.get(kid).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// How many usable keys the set holds.
+    pub fn len(&self) -> usize {
+        self.keys.values().map(Vec::len).sum()
+    }
+
+    /// Whether no key was usable.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// How many members were left out as unusable.
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+}
+
+fn b64(s: Option<&String>) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(s?.trim_end_matches('=')).ok()
+}
+
+fn usable(k: RawKey) -> Option<(String, VerifyingKey)> {
+    let kid = k.kid.clone().filter(|s| !s.is_empty())?;
+    if k.use_.as_deref().is_some_and(|u| u != "sig") {
+        return None;
+    }
+    let key = match k.kty.as_str() {
+        "RSA" => {
+            let n = strip_zeros(b64(k.n.as_ref())?);
+            let e = strip_zeros(b64(k.e.as_ref())?);
+            let bits = n.first().map_or(0, |b| (n.len() - 1) * 8 + (8 - b.leading_zeros() as usize));
+            if bits < MIN_RSA_BITS || bits > 8192 || e.is_empty() || e.len() > 4 {
+                return None;
+            }
+            VerifyingKey::Rsa { n, e }
+        }
+        "EC" if k.crv.as_deref() == Some("P-256") => {
+            let (x, y) = (b64(k.x.as_ref())?, b64(k.y.as_ref())?);
+            if x.len() != 32 || y.len() != 32 {
+                return None;
+            }
+            let mut point = Vec::with_capacity(65);
+            point.push(4);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            VerifyingKey::P256 { point }
+        }
+        _ => return None,
+    };
+    Some((kid, key))
+}
+
+fn strip_zeros(mut v: Vec<u8>) -> Vec<u8> {
+    let first = v.iter().position(|b| *b != 0).unwrap_or(v.len());
+    v.drain(..first);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rsa_jwk(kid: &str, bytes: usize) -> String {
+        let mut n = vec![0xC5u8; bytes];
+        n[0] = 0x80 | n[0];
+        format!(
+            r#"{{"kty":"RSA","kid":"{kid}","n":"{}","e":"AQAB"}}"#,
+            URL_SAFE_NO_PAD.encode(n)
+        )
+    }
+
+    #[test]
+    fn keeps_usable_keys_by_kid() {
+        let doc = format!(
+            r#"{{"keys":[{},{},{},{{"kty":"oct","kid":"s","k":"AAAA"}},{{"kty":"RSA","kid":"enc","use":"enc","n":"AQAB","e":"AQAB"}}]}}"#,
+            rsa_jwk("a", 256),
+            rsa_jwk("weak", 128),
+            rsa_jwk("a", 384)
+        );
+        let set = JwkSet::parse(doc.as_bytes()).unwrap();
+        assert_eq!(set.get("a").len(), 2);
+        assert!(set.get("weak").is_empty(), "1024-bit RSA must not be usable");
+        assert!(set.get("s").is_empty());
+        assert!(set.get("enc").is_empty());
+        assert_eq!(set.skipped(), 3);
+    }
+
+    #[test]
+    fn refuses_garbage_and_huge_sets() {
+        assert!(JwkSet::parse(b"<html>").is_err());
+        assert!(JwkSet::parse(br#"{"nokeys":[]}"#).is_err());
+        let many = format!(r#"{{"keys":[{}]}}"#, vec![rsa_jwk("k", 256); MAX_KEYS + 1].join(","));
+        assert_eq!(JwkSet::parse(many.as_bytes()).unwrap_err(), JwkSetError::TooManyKeys(MAX_KEYS + 1));
+    }
+}

@@ -1,0 +1,281 @@
+//! Fetching a key set: the gateway's one outbound call a request can cause, so an SSRF surface.
+//!
+//! The URL has already passed the policy's checks (https, allowlisted host). Here: the host's
+//! addresses are resolved once and, unless configured otherwise, refused if any is loopback,
+//! private, link-local or otherwise non-public (DNS rebinding, cloud metadata); the connection
+//! goes to a vetted address; TLS is verified against the configured roots; redirects are never
+//! followed; the response must be 200 with a JSON content type; the body is read only up to the
+//! size bound; and the whole exchange runs under one deadline.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, Request, StatusCode};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use url::Url;
+
+use crate::config::KeySetSection;
+use crate::jose::jwk::{JwkSet, JwkSetError};
+use crate::tls::pem::{load_ca_bundle, PemError};
+
+/// Why a key set could not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The whole fetch took longer than the deadline.
+    #[error("timed out")]
+    Timeout,
+    /// The host name did not resolve.
+    #[error("host name did not resolve")]
+    Dns,
+    /// The host resolves to an address the gateway will not connect to.
+    #[error("host resolves to a non-public address")]
+    ForbiddenAddress,
+    /// No TCP connection could be made.
+    #[error("connection failed")]
+    Connect,
+    /// The TLS handshake failed (untrusted certificate, wrong name, ...).
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+    /// HTTP-level failure.
+    #[error("HTTP exchange failed")]
+    Http,
+    /// A redirect, which is never followed.
+    #[error("answered with a redirect ({0}), which is not followed")]
+    Redirect(u16),
+    /// A status other than 200.
+    #[error("answered with status {0}")]
+    Status(u16),
+    /// Not a JSON content type.
+    #[error("answered with a non-JSON content type")]
+    ContentType,
+    /// Larger than the bound.
+    #[error("the key set is larger than {0} bytes")]
+    TooLarge(usize),
+    /// Not a usable JWK set.
+    #[error("{0}")]
+    Parse(#[from] JwkSetError),
+}
+
+impl FetchError {
+    /// A closed-set label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FetchError::Timeout => "timeout",
+            FetchError::Dns => "dns",
+            FetchError::ForbiddenAddress => "forbidden_address",
+            FetchError::Connect => "connect",
+            FetchError::Tls(_) => "tls",
+            FetchError::Http => "http",
+            FetchError::Redirect(_) => "redirect",
+            FetchError::Status(_) => "status",
+            FetchError::ContentType => "content_type",
+            FetchError::TooLarge(_) => "too_large",
+            FetchError::Parse(_) => "parse",
+        }
+    }
+}
+
+/// The fetcher could not be set up from configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum FetcherSetupError {
+    /// The extra CA bundle is unusable.
+    #[error(transparent)]
+    Pem(#[from] PemError),
+    /// rustls refused the client configuration.
+    #[error("key host TLS: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// Fetches key sets under the configured bounds.
+#[derive(Clone)]
+pub struct KeySetFetcher {
+    tls: TlsConnector,
+    timeout: Duration,
+    max_bytes: usize,
+    allow_private: bool,
+}
+
+impl KeySetFetcher {
+    /// Build from the `[key_sets]` configuration.
+    pub fn new(cfg: &KeySetSection) -> Result<Self, FetcherSetupError> {
+        let mut roots = rustls::RootCertStore::empty();
+        if cfg.use_public_roots {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        if let Some(path) = &cfg.extra_ca_file {
+            roots.roots.extend(load_ca_bundle(path)?.roots);
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
+            tls: TlsConnector::from(Arc::new(tls)),
+            timeout: Duration::from_millis(cfg.fetch_timeout_ms),
+            max_bytes: cfg.max_bytes,
+            allow_private: cfg.allow_private_addresses,
+        })
+    }
+
+    /// Fetch and parse the key set at `url` (already checked against the allowlist).
+    pub async fn fetch(&self, url: &Url) -> Result<JwkSet, FetchError> {
+        tokio::time::timeout(self.timeout, self.fetch_within_deadline(url))
+            .await
+            .unwrap_or(Err(FetchError::Timeout))
+    }
+
+    async fn fetch_within_deadline(&self, url: &Url) -> Result<JwkSet, FetchError> {
+        let host = url.host_str().ok_or(FetchError::Dns)?;
+        let bare_host = host.trim_matches(|c| c == '[' || c == ']');
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare_host, port))
+            .await
+            .map_err(|_| FetchError::Dns)?
+            .collect();
+        if addrs.is_empty() {
+            return Err(FetchError::Dns);
+        }
+        if !self.allow_private && addrs.iter().any(|a| !is_public(a.ip())) {
+            return Err(FetchError::ForbiddenAddress);
+        }
+        let tcp = connect_any(&addrs).await?;
+        let name = ServerName::try_from(bare_host.to_owned()).map_err(|e| FetchError::Tls(e.to_string()))?;
+        let tls = self.tls.connect(name, tcp).await.map_err(|e| FetchError::Tls(e.to_string()))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|_| FetchError::Http)?;
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let authority = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        };
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let request = Request::get(path)
+            .header(header::HOST, authority)
+            .header(header::ACCEPT, "application/jwk-set+json, application/json")
+            .header(header::USER_AGENT, concat!("dcrgate/", env!("CARGO_PKG_VERSION")))
+            .body(Empty::<Bytes>::new())
+            .map_err(|_| FetchError::Http)?;
+        let result = self.exchange(&mut sender, request).await;
+        driver.abort();
+        result
+    }
+
+    async fn exchange(
+        &self,
+        sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+        request: Request<Empty<Bytes>>,
+    ) -> Result<JwkSet, FetchError> {
+        let response = sender.send_request(request).await.map_err(|_| FetchError::Http)?;
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(FetchError::Redirect(status.as_u16()));
+        }
+        if status != StatusCode::OK {
+            return Err(FetchError::Status(status.as_u16()));
+        }
+        let json = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .is_some_and(|ct| ct == "application/json" || ct == "application/jwk-set+json");
+        if !json {
+            return Err(FetchError::ContentType);
+        }
+        let declared = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_bytes as u64) {
+            return Err(FetchError::TooLarge(self.max_bytes));
+        }
+        let mut body = response.into_body();
+        let mut buf = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| FetchError::Http)?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > self.max_bytes {
+                    return Err(FetchError::TooLarge(self.max_bytes));
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(JwkSet::parse(&buf)?)
+    }
+}
+
+async fn connect_any(addrs: &[SocketAddr]) -> Result<TcpStream, FetchError> {
+    for addr in addrs {
+        if let Ok(s) = TcpStream::connect(addr).await {
+            let _ = s.set_nodelay(true);
+            return Ok(s);
+        }
+    }
+    Err(FetchError::Connect)
+}
+
+/// Whether an address is on the public internet (not loopback, private, link-local, shared,
+/// documentation, multicast, unspecified or otherwise reserved).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0)
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0xdb8
+                || first == 0x64 && v6.segments()[1] == 0xff9b)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_addresses() {
+        for private in [
+            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
+            "100.64.0.1", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["8.8.8.8", "151.101.1.1", "2606:4700::1111"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Prometheus metrics. Every label value comes from a closed set (routes, outcomes, rule and
+//! reason ids, result kinds): never a ClientId, a DN or a URL, so cardinality stays bounded.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// The gateway's metrics, registered in their own registry.
+pub struct Metrics {
+    registry: Registry,
+    /// `dcrgate_requests_total{route,outcome}`.
+    pub requests: IntCounterVec,
+    /// `dcrgate_rejections_total{reason}`.
+    pub rejections: IntCounterVec,
+    /// `dcrgate_request_duration_seconds{route,outcome}`.
+    pub duration: HistogramVec,
+    /// `dcrgate_upstream_responses_total{class}`.
+    pub upstream_responses: IntCounterVec,
+    /// `dcrgate_key_set_fetches_total{result}`.
+    pub key_set_fetches: IntCounterVec,
+    /// `dcrgate_key_set_cache_lookups_total{result}`.
+    pub key_set_cache: IntCounterVec,
+    /// `dcrgate_tls_handshakes_total{result}` (completed handshakes and their identity).
+    pub handshakes: IntCounterVec,
+    /// `dcrgate_client_timeouts_total{stage}`.
+    pub client_timeouts: IntCounterVec,
+}
+
+/// Metric registration failed (a programming error: names clash or are invalid).
+#[derive(Debug, thiserror::Error)]
+#[error("metrics registration: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, MetricsError> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+impl Metrics {
+    /// Create and register every series.
+    pub fn new() -> Result<Self, MetricsError> {
+        let registry = Registry::new();
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "dcrgate_request_duration_seconds",
+                "Time from request head to response, seconds.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["route", "outcome"],
+        )?;
+        registry.register(Box::new(duration.clone()))?;
+        let build = IntGaugeVec::new(
+            Opts::new("dcrgate_build_info", "Build information; the value is always 1."),
+            &["version"],
+        )?;
+        registry.register(Box::new(build.clone()))?;
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let m = Self {
+            requests: counter(&registry, "dcrgate_requests_total", "Requests by route and outcome (accepted, rejected, upstream_error).", &["route", "outcome"])?,
+            rejections: counter(&registry, "dcrgate_rejections_total", "Rejected requests by reason (a rule or check id).", &["reason"])?,
+            upstream_responses: counter(&registry, "dcrgate_upstream_responses_total", "Upstream registry responses by status class.", &["class"])?,
+            key_set_fetches: counter(&registry, "dcrgate_key_set_fetches_total", "TPP key set fetches by result.", &["result"])?,
+            key_set_cache: counter(&registry, "dcrgate_key_set_cache_lookups_total", "Key set cache lookups by result (hit, miss).", &["result"])?,
+            handshakes: counter(&registry, "dcrgate_tls_handshakes_total", "Completed client TLS handshakes by identity result.", &["result"])?,
+            client_timeouts: counter(&registry, "dcrgate_client_timeouts_total", "Clients cut off for being too slow, by stage (head, body).", &["stage"])?,
+            duration,
+            registry,
+        };
+        for r in ["hit", "miss"] {
+            m.key_set_cache.with_label_values(&[r]).inc_by(0);
+        }
+        for s in ["head", "body"] {
+            m.client_timeouts.with_label_values(&[s]).inc_by(0);
+        }
+        Ok(m)
+    }
+
+    /// The Prometheus text exposition of every series.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}

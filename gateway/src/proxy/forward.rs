@@ -1,0 +1,68 @@
+//! What the upstream sees of an accepted request: the client's headers minus anything that
+//! could spoof the identity the gateway asserts, plus the gateway's own identity headers.
+
+use pingora::http::RequestHeader;
+
+use crate::tls::identity::ClientIdentity;
+
+/// The canonical RFC 4514 subject DN of the verified client certificate (non-ASCII as `\XX`).
+pub const DN_HEADER: &str = "X-DCRGate-Client-DN";
+/// SHA-256 of the client certificate DER, base64url (RFC 8705 `x5t#S256`).
+pub const THUMBPRINT_HEADER: &str = "X-DCRGate-Client-Cert-SHA256";
+
+/// Header name prefixes (lower case) a client may not send: client-certificate headers other
+/// proxies use, and the gateway's own.
+pub const SPOOFABLE_PREFIXES: [&str; 7] = [
+    "x-client-cert",
+    "x-ssl-client",
+    "x-forwarded-client-cert",
+    "ssl-client",
+    "x-client-dn",
+    "x-client-verify",
+    "x-dcrgate-",
+];
+
+/// Remove spoofable headers and add the verified identity.
+pub fn rewrite(req: &mut RequestHeader, identity: &ClientIdentity) -> pingora::Result<()> {
+    let doomed: Vec<String> = req
+        .headers
+        .keys()
+        .map(|k| k.as_str())
+        .filter(|k| SPOOFABLE_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .map(str::to_owned)
+        .collect();
+    for name in doomed {
+        req.remove_header(&name);
+    }
+    req.insert_header(DN_HEADER, ascii_dn(&identity.canonical_dn))?;
+    req.insert_header(THUMBPRINT_HEADER, identity.thumbprint.as_str())?;
+    Ok(())
+}
+
+/// An RFC 4514 string with every non-ASCII or control byte written as a `\XX` escape, which
+/// RFC 4514 §2.4 allows and which keeps the header value plain ASCII.
+pub fn ascii_dn(dn: &str) -> String {
+    let mut out = String::with_capacity(dn.len());
+    for c in dn.chars() {
+        if c.is_ascii() && !c.is_ascii_control() {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("\\{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_ascii_is_hex_escaped() {
+        assert_eq!(ascii_dn("CN=Zoë,C=DE"), "CN=Zo\\C3\\AB,C=DE");
+        assert_eq!(ascii_dn("CN=plain"), "CN=plain");
+    }
+}

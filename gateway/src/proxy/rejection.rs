@@ -1,0 +1,160 @@
+//! Rejections: what the gateway answers itself, as RFC 7591 JSON errors that are never
+//! forwarded. Each carries a closed-set `reason` for metrics and logs.
+
+use bytes::Bytes;
+use dcrgate_policies::{ErrorCode, Violation};
+use pingora::http::ResponseHeader;
+
+use crate::jose::jws::JwsError;
+use crate::jose::verify::SignatureError;
+use crate::keyset::{FetchError, KeySetError};
+
+/// A request the gateway answers itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// HTTP status.
+    pub status: u16,
+    /// The `error` member.
+    pub error: &'static str,
+    /// The `error_description` member.
+    pub description: String,
+    /// Closed-set reason id (metric label, log field).
+    pub reason: &'static str,
+    /// Extra response headers.
+    pub headers: Vec<(&'static str, &'static str)>,
+    /// Close the connection after answering (the request body may be unread).
+    pub close: bool,
+}
+
+impl Rejection {
+    /// A rejection with no extra headers that keeps the connection.
+    pub fn new(status: u16, error: ErrorCode, reason: &'static str, description: impl Into<String>) -> Self {
+        Self::with_code(status, error.as_str(), reason, description)
+    }
+
+    fn with_code(status: u16, error: &'static str, reason: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            description: description.into(),
+            reason,
+            headers: Vec::new(),
+            close: false,
+        }
+    }
+
+    /// Add a response header.
+    pub fn header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Close the connection after the answer.
+    pub fn closing(mut self) -> Self {
+        self.close = true;
+        self
+    }
+
+    /// The policy's verdict: the first violation decides status and code; all are described.
+    pub fn from_violations(violations: &[Violation]) -> Self {
+        let Some(first) = violations.first() else {
+            return Self::new(500, ErrorCode::InvalidClientMetadata, "internal", "empty verdict");
+        };
+        let description = violations.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; ");
+        Self::new(first.rule.status(), first.rule.error_code(), first.rule.id(), description)
+    }
+
+    /// The request body is not an acceptable JWS.
+    pub fn from_jws(e: &JwsError) -> Self {
+        let reason = match e {
+            JwsError::NotCompact | JwsError::Base64(_) | JwsError::Json { .. } | JwsError::EmptySignature => "jws_malformed",
+            JwsError::MissingAlg | JwsError::AlgNotAllowed { .. } => "jws_alg",
+            JwsError::AlgNone => "jws_alg_none",
+            JwsError::AlgSymmetric(_) => "jws_alg_symmetric",
+            JwsError::MissingKid | JwsError::KidTooLong => "jws_kid",
+            JwsError::Crit | JwsError::Unencoded | JwsError::Nested => "jws_unsupported",
+            JwsError::HeaderKey(_) => "jws_header_key",
+        };
+        Self::new(400, ErrorCode::InvalidClientMetadata, reason, format!("request object: {e}"))
+    }
+
+    /// No key could be had for the request.
+    pub fn from_key_set(e: &KeySetError, host: &str) -> Self {
+        match e {
+            KeySetError::UnknownKid => Self::new(
+                400,
+                ErrorCode::InvalidClientMetadata,
+                "unknown_kid",
+                format!("request object: the key set at {host} has no usable key with this kid"),
+            ),
+            KeySetError::Unavailable(FetchError::Timeout) => Self::with_code(
+                504,
+                "temporarily_unavailable",
+                "key_set_timeout",
+                format!("the key set at {host} did not answer in time; try again later"),
+            ),
+            KeySetError::Unavailable(f) => Self::with_code(
+                502,
+                "temporarily_unavailable",
+                "key_set_unavailable",
+                format!("the key set at {host} could not be used: {f}"),
+            ),
+        }
+    }
+
+    /// The signature did not verify with any key named by the `kid`.
+    pub fn from_signature(e: &SignatureError) -> Self {
+        Self::new(400, ErrorCode::InvalidClientMetadata, "signature_invalid", format!("request object: {e}"))
+    }
+
+    /// The upstream registry could not be reached (502) or was too slow (504).
+    pub fn upstream(timeout: bool) -> Self {
+        if timeout {
+            Self::with_code(504, "temporarily_unavailable", "upstream_timeout", "the registry did not answer in time")
+        } else {
+            Self::with_code(502, "temporarily_unavailable", "upstream_unavailable", "the registry could not be reached")
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Bytes {
+        let v = serde_json::json!({ "error": self.error, "error_description": self.description });
+        Bytes::from(v.to_string())
+    }
+
+    /// The response head for [`Self::body`] of `len` bytes.
+    pub fn response_header(&self, len: usize) -> pingora::Result<ResponseHeader> {
+        let mut h = ResponseHeader::build(self.status, Some(6 + self.headers.len()))?;
+        h.insert_header("Content-Type", "application/json")?;
+        h.insert_header("Cache-Control", "no-store")?;
+        h.insert_header("Pragma", "no-cache")?;
+        h.insert_header("Content-Length", len.to_string())?;
+        for (name, value) in &self.headers {
+            h.insert_header(*name, *value)?;
+        }
+        if self.close {
+            h.insert_header("Connection", "close")?;
+        }
+        Ok(h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dcrgate_policies::Rule;
+
+    #[test]
+    fn body_is_rfc7591_json() {
+        let r = Rejection::from_violations(&[
+            Violation::new(Rule::RedirectUris, "redirect_uris: `http://x` does not use https"),
+            Violation::new(Rule::Scope, "scope must include openid"),
+        ]);
+        assert_eq!(r.status, 400);
+        let v: serde_json::Value = serde_json::from_slice(&r.body()).unwrap();
+        assert_eq!(v["error"], "invalid_redirect_uri");
+        assert!(v["error_description"].as_str().unwrap().contains("openid"));
+        let h = r.response_header(10).unwrap();
+        assert_eq!(h.headers.get("cache-control").unwrap(), "no-store");
+    }
+}

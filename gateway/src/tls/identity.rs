@@ -1,0 +1,90 @@
+//! The client identity proved by the TLS handshake: subject DN, SHA-256 thumbprint, validity.
+//!
+//! Taken from the peer certificate in pingora's `handshake_complete_callback`, once per
+//! connection, and kept in the connection's `SslDigest` extension, so every request on the
+//! connection (and on resumed sessions, where rustls does not re-run the verifier) sees it.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use dcrgate_policies::dn::Dn;
+use pingora::listeners::TlsAccept;
+use pingora::protocols::tls::TlsRef;
+
+use crate::metrics::Metrics;
+
+/// Who the client proved to be.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    /// The certificate subject.
+    pub dn: Dn,
+    /// The subject as a canonical RFC 4514 string.
+    pub canonical_dn: String,
+    /// SHA-256 of the certificate DER, base64url without padding (RFC 8705 `x5t#S256`).
+    pub thumbprint: String,
+    /// The certificate's notAfter, seconds since the epoch.
+    pub not_after: i64,
+}
+
+/// Why a verified certificate could not be turned into an identity.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The DER does not parse as an X.509 certificate.
+    #[error("certificate does not parse: {0}")]
+    Certificate(String),
+    /// The subject does not parse as a distinguished name.
+    #[error("certificate subject does not parse: {0}")]
+    Subject(#[from] dcrgate_policies::dn::DnError),
+}
+
+impl ClientIdentity {
+    /// Build the identity from a DER certificate.
+    pub fn from_der(der: &[u8]) -> Result<Self, IdentityError> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der)
+            .map_err(|e| IdentityError::Certificate(e.to_string()))?;
+        let dn = Dn::from_der_name(cert.tbs_certificate.subject.as_raw())?;
+        let digest = ring::digest::digest(&ring::digest::SHA256, der);
+        Ok(Self {
+            canonical_dn: dn.to_rfc4514(),
+            dn,
+            thumbprint: URL_SAFE_NO_PAD.encode(digest.as_ref()),
+            not_after: cert.validity().not_after.timestamp(),
+        })
+    }
+}
+
+/// pingora TLS callback that records the client identity after each handshake.
+pub struct IdentityCallback {
+    metrics: Arc<Metrics>,
+}
+
+impl IdentityCallback {
+    /// A callback that counts handshakes and identity failures in `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics }
+    }
+}
+
+#[async_trait]
+impl TlsAccept for IdentityCallback {
+    async fn handshake_complete_callback(&self, tls: &TlsRef) -> Option<Arc<dyn Any + Send + Sync>> {
+        let Some(der) = tls.peer_certificate_der() else {
+            self.metrics.handshakes.with_label_values(&["no_certificate"]).inc();
+            return None;
+        };
+        match ClientIdentity::from_der(der) {
+            Ok(identity) => {
+                self.metrics.handshakes.with_label_values(&["ok"]).inc();
+                Some(Arc::new(identity))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "verified client certificate has no usable identity");
+                self.metrics.handshakes.with_label_values(&["bad_identity"]).inc();
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! TLS: PEM loading, the mTLS listener settings, and the client identity taken from the
+//! handshake.
+
+pub mod identity;
+pub mod listener;
+pub mod pem;

@@ -1,0 +1,312 @@
+//! Policy profiles: the TOML files operators write under `policies/`.
+//!
+//! Layered as in River: the file format ([`ProfileFile`], unknown keys refused) is validated
+//! into the model the rules read ([`Profile`]). Every default is the strict choice; a profile
+//! only has to say where it is more permissive.
+
+use serde::Deserialize;
+
+use crate::dn::{attribute_oid, MatchMode, ParseMode};
+
+/// JWS algorithms a profile may list: asymmetric only. `none` and HMAC are never accepted.
+pub const SUPPORTED_ALGORITHMS: [&str; 2] = ["PS256", "ES256"];
+
+/// Why a profile file is refused; `key` is the dotted TOML path of the offending setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// Not TOML, an unknown key, or a value of the wrong type (the message names the key).
+    #[error("{0}")]
+    Syntax(#[from] toml::de::Error),
+    /// A well-typed value that is not acceptable.
+    #[error("key `{key}`: {reason}")]
+    Invalid {
+        /// The dotted TOML path.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The profile file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    /// Short name, used in logs and `check` output.
+    pub name: String,
+    /// What the profile is for.
+    #[serde(default)]
+    pub description: String,
+    /// The request object (the JWS the TPP sends).
+    #[serde(default)]
+    pub request: RequestSection,
+    /// Registration metadata rules.
+    #[serde(default)]
+    pub claims: ClaimsSection,
+    /// Redirect URI rules.
+    #[serde(default)]
+    pub redirect_uris: RedirectSection,
+    /// How `tls_client_auth_dn` is compared with the certificate.
+    #[serde(default)]
+    pub dn: DnSection,
+}
+
+/// `[request]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestSection {
+    /// JWS `alg` values accepted for the request object.
+    pub algorithms: Vec<String>,
+    /// Longest accepted `exp - iat`, seconds.
+    pub max_lifetime_seconds: i64,
+    /// Clock skew tolerated on `exp`, `iat` and `nbf`, seconds.
+    pub clock_leeway_seconds: i64,
+    /// Whether `iat` must be present.
+    pub require_iat: bool,
+}
+
+impl Default for RequestSection {
+    fn default() -> Self {
+        Self {
+            algorithms: vec!["PS256".into()],
+            max_lifetime_seconds: 3600,
+            clock_leeway_seconds: 60,
+            require_iat: true,
+        }
+    }
+}
+
+/// `[claims]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaimsSection {
+    /// Accepted `token_endpoint_auth_method` values.
+    pub token_endpoint_auth_methods: Vec<String>,
+    /// Accepted `id_token_signed_response_alg` values.
+    pub id_token_signed_response_algs: Vec<String>,
+    /// Accepted `request_object_signing_alg` values.
+    pub request_object_signing_algs: Vec<String>,
+    /// Scopes a TPP may ask for.
+    pub allowed_scopes: Vec<String>,
+    /// Scopes that must be present.
+    pub required_scopes: Vec<String>,
+    /// Whether `org_name` must be present and non-empty.
+    pub require_org_name: bool,
+}
+
+impl Default for ClaimsSection {
+    fn default() -> Self {
+        Self {
+            token_endpoint_auth_methods: vec!["tls_client_auth".into()],
+            id_token_signed_response_algs: vec!["PS256".into()],
+            request_object_signing_algs: vec!["PS256".into()],
+            allowed_scopes: ["openid", "accounts", "payments", "fundsconfirmations"]
+                .map(String::from)
+                .to_vec(),
+            required_scopes: vec!["openid".into()],
+            require_org_name: true,
+        }
+    }
+}
+
+/// `[redirect_uris]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedirectSection {
+    /// Every redirect URI must be https.
+    pub require_https: bool,
+    /// Whether loopback hosts are allowed (never for server-side TPPs).
+    pub allow_loopback: bool,
+}
+
+impl Default for RedirectSection {
+    fn default() -> Self {
+        Self {
+            require_https: true,
+            allow_loopback: false,
+        }
+    }
+}
+
+/// `[dn]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnSection {
+    /// `strict-order`, `any-order` or `attribute-subset`.
+    #[serde(rename = "match")]
+    pub match_mode: MatchMode,
+    /// For `attribute-subset`: the attributes compared (names like `O` or dotted OIDs).
+    pub attributes: Vec<String>,
+    /// Accept RFC 2253/1779 leniencies (spaces around separators, quoted values, `OID.`).
+    pub lenient: bool,
+}
+
+impl Default for DnSection {
+    fn default() -> Self {
+        Self {
+            match_mode: MatchMode::AnyOrder,
+            attributes: Vec::new(),
+            lenient: true,
+        }
+    }
+}
+
+/// A validated profile, ready for [`crate::evaluate`].
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The profile's name.
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+    /// `[request]`.
+    pub request: RequestSection,
+    /// `[claims]`.
+    pub claims: ClaimsSection,
+    /// `[redirect_uris]`.
+    pub redirect_uris: RedirectSection,
+    /// DN comparison mode.
+    pub dn_match: MatchMode,
+    /// DN attribute OIDs compared in `attribute-subset` mode.
+    pub dn_attributes: Vec<String>,
+    /// DN string parse mode.
+    pub dn_parse: ParseMode,
+}
+
+impl Profile {
+    /// Parse and validate a profile from TOML text.
+    pub fn from_toml_str(text: &str) -> Result<Self, ProfileError> {
+        let file: ProfileFile = toml::from_str(text)?;
+        Self::from_file(file)
+    }
+
+    /// Validate a parsed profile file.
+    pub fn from_file(file: ProfileFile) -> Result<Self, ProfileError> {
+        let invalid = |key, reason: String| ProfileError::Invalid { key, reason };
+        if file.name.trim().is_empty() {
+            return Err(invalid("name", "must not be empty".into()));
+        }
+        let r = &file.request;
+        if r.algorithms.is_empty() {
+            return Err(invalid("request.algorithms", "must list at least one algorithm".into()));
+        }
+        if let Some(bad) = r.algorithms.iter().find(|a| !SUPPORTED_ALGORITHMS.contains(&a.as_str())) {
+            return Err(invalid(
+                "request.algorithms",
+                format!("`{bad}` is not supported (supported: {})", SUPPORTED_ALGORITHMS.join(", ")),
+            ));
+        }
+        if !(60..=86_400).contains(&r.max_lifetime_seconds) {
+            return Err(invalid(
+                "request.max_lifetime_seconds",
+                format!("{} is outside 60..=86400", r.max_lifetime_seconds),
+            ));
+        }
+        if !(0..=300).contains(&r.clock_leeway_seconds) {
+            return Err(invalid(
+                "request.clock_leeway_seconds",
+                format!("{} is outside 0..=300", r.clock_leeway_seconds),
+            ));
+        }
+        let c = &file.claims;
+        for (key, list) in [
+            ("claims.token_endpoint_auth_methods", &c.token_endpoint_auth_methods),
+            ("claims.id_token_signed_response_algs", &c.id_token_signed_response_algs),
+            ("claims.request_object_signing_algs", &c.request_object_signing_algs),
+            ("claims.allowed_scopes", &c.allowed_scopes),
+        ] {
+            if list.is_empty() {
+                return Err(invalid(key, "must not be empty".into()));
+            }
+        }
+        if let Some(bad) = c.required_scopes.iter().find(|s| !c.allowed_scopes.contains(s)) {
+            return Err(invalid(
+                "claims.required_scopes",
+                format!("`{bad}` is required but not in claims.allowed_scopes"),
+            ));
+        }
+        let mut dn_attributes = Vec::new();
+        for name in &file.dn.attributes {
+            match attribute_oid(name) {
+                Some(oid) => dn_attributes.push(oid),
+                None => return Err(invalid("dn.attributes", format!("unknown attribute type `{name}`"))),
+            }
+        }
+        if file.dn.match_mode == MatchMode::AttributeSubset && dn_attributes.is_empty() {
+            return Err(invalid(
+                "dn.attributes",
+                "`match = \"attribute-subset\"` needs at least one attribute".into(),
+            ));
+        }
+        Ok(Profile {
+            name: file.name,
+            description: file.description,
+            request: file.request,
+            claims: file.claims,
+            redirect_uris: file.redirect_uris,
+            dn_match: file.dn.match_mode,
+            dn_attributes,
+            dn_parse: if file.dn.lenient { ParseMode::Lenient } else { ParseMode::Strict },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_profile_gets_strict_defaults() {
+        let p = Profile::from_toml_str("name = \"x\"").unwrap();
+        assert_eq!(p.request.algorithms, vec!["PS256"]);
+        assert_eq!(p.claims.required_scopes, vec!["openid"]);
+        assert_eq!(p.dn_match, MatchMode::AnyOrder);
+        assert!(p.redirect_uris.require_https);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Profile::from_toml_str("name = \"x\"\n[claims]\nalowed_scopes = []\n").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("alowed_scopes"), "{msg}");
+        assert!(msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        for (text, key) in [
+            ("name = \"x\"\n[request]\nalgorithms = [\"HS256\"]", "request.algorithms"),
+            ("name = \"x\"\n[request]\nalgorithms = [\"none\"]", "request.algorithms"),
+            ("name = \"x\"\n[request]\nalgorithms = []", "request.algorithms"),
+            ("name = \"x\"\n[request]\nmax_lifetime_seconds = 10", "request.max_lifetime_seconds"),
+            ("name = \"x\"\n[claims]\nrequired_scopes = [\"admin\"]", "claims.required_scopes"),
+            ("name = \"x\"\n[dn]\nmatch = \"attribute-subset\"", "dn.attributes"),
+            ("name = \"x\"\n[dn]\nattributes = [\"bogus\"]", "dn.attributes"),
+            ("name = \"\"", "name"),
+        ] {
+            match Profile::from_toml_str(text) {
+                Err(ProfileError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bad_match_mode_is_a_syntax_error_naming_it() {
+        let e = Profile::from_toml_str("name = \"x\"\n[dn]\nmatch = \"fuzzy\"").unwrap_err();
+        assert!(e.to_string().contains("fuzzy"), "{e}");
+    }
+
+    #[test]
+    fn shipped_profiles_load() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                Profile::from_toml_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 1);
+    }
+}

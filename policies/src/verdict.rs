@@ -1,0 +1,226 @@
+//! Verdicts: accept, or reject with every violation found.
+//!
+//! Each [`Rule`] has a stable id (used as a metric label and in audit records, so the set is
+//! closed and small), the RFC 7591 error code it maps to and the HTTP status the gateway answers
+//! with.
+
+use std::fmt;
+
+/// RFC 7591 §3.2.2 error codes (plus the OAuth codes the gateway uses for non-registration
+/// failures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The value of one or more redirection URIs is invalid.
+    InvalidRedirectUri,
+    /// The value of one of the client metadata fields is invalid.
+    InvalidClientMetadata,
+    /// The software statement presented is invalid.
+    InvalidSoftwareStatement,
+    /// The software statement presented is not approved for use by this server.
+    UnapprovedSoftwareStatement,
+    /// The request is malformed (RFC 6749 §5.2).
+    InvalidRequest,
+    /// The access token is missing or malformed (RFC 6750 §3.1).
+    InvalidToken,
+    /// The presented client identity is not allowed to make this change.
+    AccessDenied,
+}
+
+impl ErrorCode {
+    /// The code as it appears in the JSON `error` member.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::InvalidSoftwareStatement => "invalid_software_statement",
+            ErrorCode::UnapprovedSoftwareStatement => "unapproved_software_statement",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::AccessDenied => "access_denied",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A registration rule the policy enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    /// A known claim has the wrong JSON type, or two aliases conflict.
+    ClaimsMalformed,
+    /// `token_endpoint_auth_method` missing or not allowed.
+    TokenEndpointAuthMethod,
+    /// `id_token_signed_response_alg` missing or not allowed.
+    IdTokenSignedResponseAlg,
+    /// `request_object_signing_alg` missing or not allowed.
+    RequestObjectSigningAlg,
+    /// `scope` missing, outside the allowed set, or without a required member.
+    Scope,
+    /// `redirect_uris` missing, empty, or a member is not acceptable.
+    RedirectUris,
+    /// `org_name` missing or empty.
+    OrgName,
+    /// `exp` missing or passed.
+    Expiry,
+    /// `iat` missing or in the future, or `nbf` in the future.
+    IssuedAt,
+    /// `exp - iat` longer than the profile allows.
+    Lifetime,
+    /// `aud` does not name this server.
+    Audience,
+    /// `client_id` present and not the ClientId of the path.
+    ClientId,
+    /// No `jwks_uri` (or alias) to fetch the TPP's keys from.
+    KeySetUrl,
+    /// `tls_client_auth_dn` missing or not a parseable DN.
+    DnClaim,
+    /// `tls_client_auth_dn` does not name the presented certificate's subject.
+    DnMismatch,
+}
+
+impl Rule {
+    /// Every rule, for metric pre-registration and documentation.
+    pub const ALL: [Rule; 15] = [
+        Rule::ClaimsMalformed,
+        Rule::TokenEndpointAuthMethod,
+        Rule::IdTokenSignedResponseAlg,
+        Rule::RequestObjectSigningAlg,
+        Rule::Scope,
+        Rule::RedirectUris,
+        Rule::OrgName,
+        Rule::Expiry,
+        Rule::IssuedAt,
+        Rule::Lifetime,
+        Rule::Audience,
+        Rule::ClientId,
+        Rule::KeySetUrl,
+        Rule::DnClaim,
+        Rule::DnMismatch,
+    ];
+
+    /// The stable id, used as a metric label value and in audit records.
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::ClaimsMalformed => "claims_malformed",
+            Rule::TokenEndpointAuthMethod => "token_endpoint_auth_method",
+            Rule::IdTokenSignedResponseAlg => "id_token_signed_response_alg",
+            Rule::RequestObjectSigningAlg => "request_object_signing_alg",
+            Rule::Scope => "scope",
+            Rule::RedirectUris => "redirect_uris",
+            Rule::OrgName => "org_name",
+            Rule::Expiry => "exp",
+            Rule::IssuedAt => "iat",
+            Rule::Lifetime => "lifetime",
+            Rule::Audience => "aud",
+            Rule::ClientId => "client_id",
+            Rule::KeySetUrl => "jwks_uri",
+            Rule::DnClaim => "tls_client_auth_dn",
+            Rule::DnMismatch => "dn_mismatch",
+        }
+    }
+
+    /// The RFC 7591 error code a violation of this rule is reported with.
+    pub fn error_code(self) -> ErrorCode {
+        match self {
+            Rule::RedirectUris => ErrorCode::InvalidRedirectUri,
+            Rule::DnMismatch => ErrorCode::AccessDenied,
+            _ => ErrorCode::InvalidClientMetadata,
+        }
+    }
+
+    /// The HTTP status the gateway answers a violation of this rule with.
+    pub fn status(self) -> u16 {
+        match self {
+            Rule::DnMismatch => 403,
+            _ => 400,
+        }
+    }
+}
+
+/// One rule broken, with a sentence that says what and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule broken.
+    pub rule: Rule,
+    /// A human explanation naming the claim and the offending value where safe to echo.
+    pub message: String,
+}
+
+impl Violation {
+    /// A violation of `rule`.
+    pub fn new(rule: Rule, message: impl Into<String>) -> Self {
+        Self {
+            rule,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.rule.id(), self.message)
+    }
+}
+
+/// The outcome of evaluating a request against a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every rule holds.
+    Accept,
+    /// At least one rule is broken; the first violation decides the status and error code.
+    Reject(Vec<Violation>),
+}
+
+impl Verdict {
+    /// Build a verdict from the violations found (none: accept).
+    pub fn from_violations(mut violations: Vec<Violation>) -> Self {
+        if violations.is_empty() {
+            Verdict::Accept
+        } else {
+            // Identity failures (403) outrank metadata problems so a TPP sees the real blocker.
+            violations.sort_by_key(|v| std::cmp::Reverse(v.rule.status()));
+            Verdict::Reject(violations)
+        }
+    }
+
+    /// Whether the request may proceed.
+    pub fn is_accept(&self) -> bool {
+        matches!(self, Verdict::Accept)
+    }
+
+    /// The violations (empty for an acceptance).
+    pub fn violations(&self) -> &[Violation] {
+        match self {
+            Verdict::Accept => &[],
+            Verdict::Reject(v) => v,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique() {
+        let mut ids: Vec<_> = Rule::ALL.iter().map(|r| r.id()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), Rule::ALL.len());
+    }
+
+    #[test]
+    fn identity_failure_outranks_metadata() {
+        let v = Verdict::from_violations(vec![
+            Violation::new(Rule::Scope, "x"),
+            Violation::new(Rule::DnMismatch, "y"),
+        ]);
+        assert_eq!(v.violations()[0].rule, Rule::DnMismatch);
+        assert_eq!(v.violations()[0].rule.status(), 403);
+        assert!(Verdict::from_violations(vec![]).is_accept());
+    }
+}
