@@ -29,7 +29,8 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Ve
         r.headers_mut().insert(http::header::CONTENT_TYPE, v);
     }
     let len = r.body().len();
-    r.headers_mut().insert(http::header::CONTENT_LENGTH, len.into());
+    r.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, len.into());
     r
 }
 
@@ -38,10 +39,18 @@ impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
         if req.method != http::Method::GET {
-            return respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", b"GET only\n".to_vec());
+            return respond(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                b"GET only\n".to_vec(),
+            );
         }
         match req.uri.path() {
-            "/metrics" => respond(StatusCode::OK, "text/plain; version=0.0.4", self.metrics.render()),
+            "/metrics" => respond(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                self.metrics.render(),
+            ),
             "/healthz" => respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
             _ => respond(StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
         }

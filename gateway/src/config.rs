@@ -309,7 +309,11 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Validator { path, base: path.parent().unwrap_or(Path::new(".")) }.validate(file)
+        Validator {
+            path,
+            base: path.parent().unwrap_or(Path::new(".")),
+        }
+        .validate(file)
     }
 }
 
@@ -328,7 +332,11 @@ impl Validator<'_> {
     }
 
     fn file(&self, key: &'static str, p: &Path) -> Result<PathBuf, ConfigError> {
-        let full = if p.is_absolute() { p.to_owned() } else { self.base.join(p) };
+        let full = if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.base.join(p)
+        };
         if !full.is_file() {
             return Err(self.invalid(key, format!("{} is not a readable file", full.display())));
         }
@@ -371,14 +379,16 @@ impl Validator<'_> {
         let upstream = self.upstream(&f.upstream)?;
 
         let profile_path = self.file("policy.profile", &f.policy.profile)?;
-        let profile_text = std::fs::read_to_string(&profile_path).map_err(|source| ConfigError::Read {
-            path: profile_path.clone(),
-            source,
-        })?;
-        let profile = Profile::from_toml_str(&profile_text).map_err(|source| ConfigError::Profile {
-            path: profile_path.clone(),
-            source,
-        })?;
+        let profile_text =
+            std::fs::read_to_string(&profile_path).map_err(|source| ConfigError::Read {
+                path: profile_path.clone(),
+                source,
+            })?;
+        let profile =
+            Profile::from_toml_str(&profile_text).map_err(|source| ConfigError::Profile {
+                path: profile_path.clone(),
+                source,
+            })?;
         if f.policy.audiences.iter().all(|a| a.trim().is_empty()) {
             return Err(self.invalid("policy.audiences", "must name at least one audience"));
         }
@@ -396,8 +406,18 @@ impl Validator<'_> {
         self.range("key_sets.max_bytes", k.max_bytes, 1024, 1024 * 1024)?;
         self.range("key_sets.cache_ttl_seconds", k.cache_ttl_seconds, 1, 86_400)?;
         self.range("key_sets.cache_capacity", k.cache_capacity, 1, 1_000_000)?;
-        self.range("key_sets.refetch_cooldown_seconds", k.refetch_cooldown_seconds, 1, 3600)?;
-        self.range("key_sets.failure_ttl_seconds", k.failure_ttl_seconds, 1, 600)?;
+        self.range(
+            "key_sets.refetch_cooldown_seconds",
+            k.refetch_cooldown_seconds,
+            1,
+            3600,
+        )?;
+        self.range(
+            "key_sets.failure_ttl_seconds",
+            k.failure_ttl_seconds,
+            1,
+            600,
+        )?;
         let mut key_sets = k.clone();
         if let Some(ca) = &k.extra_ca_file {
             let full = self.file("key_sets.extra_ca_file", ca)?;
@@ -412,12 +432,32 @@ impl Validator<'_> {
         }
 
         let l = &f.limits;
-        self.range("limits.max_body_bytes", l.max_body_bytes, 1024, MAX_BODY_CEILING)?;
-        self.range("limits.header_timeout_ms", l.header_timeout_ms, 100, 120_000)?;
+        self.range(
+            "limits.max_body_bytes",
+            l.max_body_bytes,
+            1024,
+            MAX_BODY_CEILING,
+        )?;
+        self.range(
+            "limits.header_timeout_ms",
+            l.header_timeout_ms,
+            100,
+            120_000,
+        )?;
         self.range("limits.body_timeout_ms", l.body_timeout_ms, 100, 120_000)?;
-        self.range("limits.max_client_id_length", l.max_client_id_length, 8, 1024)?;
+        self.range(
+            "limits.max_client_id_length",
+            l.max_client_id_length,
+            8,
+            1024,
+        )?;
         self.range("server.threads", f.server.threads, 1, 256)?;
-        self.range("server.grace_period_seconds", f.server.grace_period_seconds, 0, 3600)?;
+        self.range(
+            "server.grace_period_seconds",
+            f.server.grace_period_seconds,
+            0,
+            3600,
+        )?;
         self.range(
             "server.graceful_shutdown_timeout_seconds",
             f.server.graceful_shutdown_timeout_seconds,
@@ -449,17 +489,27 @@ impl Validator<'_> {
         let tls = match url.scheme() {
             "http" => false,
             "https" => true,
-            other => return Err(self.invalid("upstream.url", format!("scheme must be http or https, not {other}"))),
+            other => {
+                return Err(self.invalid(
+                    "upstream.url",
+                    format!("scheme must be http or https, not {other}"),
+                ))
+            }
         };
         if url.path() != "/" || url.query().is_some() {
-            return Err(self.invalid("upstream.url", "must not carry a path or query: request paths are forwarded as received"));
+            return Err(self.invalid(
+                "upstream.url",
+                "must not carry a path or query: request paths are forwarded as received",
+            ));
         }
         let host = url
             .host_str()
             .ok_or_else(|| self.invalid("upstream.url", "has no host"))?
             .trim_matches(|c| c == '[' || c == ']')
             .to_owned();
-        let port = url.port_or_known_default().unwrap_or(if tls { 443 } else { 80 });
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if tls { 443 } else { 80 });
         let address = (host.as_str(), port)
             .to_socket_addrs()
             .ok()
@@ -479,9 +529,24 @@ impl Validator<'_> {
             tls,
             host,
             ca_file,
-            connect_timeout: Duration::from_millis(self.range("upstream.connect_timeout_ms", u.connect_timeout_ms, 10, 60_000)?),
-            read_timeout: Duration::from_millis(self.range("upstream.read_timeout_ms", u.read_timeout_ms, 10, 300_000)?),
-            write_timeout: Duration::from_millis(self.range("upstream.write_timeout_ms", u.write_timeout_ms, 10, 300_000)?),
+            connect_timeout: Duration::from_millis(self.range(
+                "upstream.connect_timeout_ms",
+                u.connect_timeout_ms,
+                10,
+                60_000,
+            )?),
+            read_timeout: Duration::from_millis(self.range(
+                "upstream.read_timeout_ms",
+                u.read_timeout_ms,
+                10,
+                300_000,
+            )?),
+            write_timeout: Duration::from_millis(self.range(
+                "upstream.write_timeout_ms",
+                u.write_timeout_ms,
+                10,
+                300_000,
+            )?),
         })
     }
 }

@@ -115,7 +115,10 @@ impl ConnGuards {
             let now = self.now_ms();
             if now >= deadline {
                 if cut(guard) {
-                    self.metrics.client_timeouts.with_label_values(&["head"]).inc();
+                    self.metrics
+                        .client_timeouts
+                        .with_label_values(&["head"])
+                        .inc();
                     tracing::info!(peer = %guard.peer, "client too slow to send a request head: connection closed");
                 }
                 return;

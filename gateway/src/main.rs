@@ -1,1 +1,106 @@
-fn main() {}
+//! The `dcrgate` command: `run` the gateway, `check` a configuration, or run the `demo`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use dcrgate::config::{Config, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "dcrgate",
+    version,
+    about = "mTLS gateway for Open Banking dynamic client registration updates"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Run {
+        /// The configuration file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and the policy profile it names, then exit.
+    Check {
+        /// The configuration file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run a self-contained demo on loopback: dev PKI, stand-in registry, sample TPP.
+    Demo {
+        /// Where to write the generated files (default: a new folder in the temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+fn init_logging(format: LogFormat, default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => match Config::load(&config) {
+            Ok(c) => {
+                println!(
+                    "{}: ok (profile `{}` from {}, listener {}, upstream {})",
+                    config.display(),
+                    c.profile.name,
+                    c.profile_path.display(),
+                    c.listen,
+                    c.upstream.address
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Run { config } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(config.server.log_format, "info");
+            tracing::info!(listen = %config.listen, admin = %config.admin_listen, profile = %config.profile.name, "starting dcrgate");
+            match dcrgate::server::build(config) {
+                Ok(server) => {
+                    dcrgate::server::run(server, None);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("cannot start: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Demo { dir } => {
+            init_logging(LogFormat::Text, "warn");
+            match dcrgate::sandbox::demo::run(dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("demo failed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

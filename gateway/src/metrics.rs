@@ -31,7 +31,12 @@ pub struct Metrics {
 #[error("metrics registration: {0}")]
 pub struct MetricsError(#[from] prometheus::Error);
 
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, MetricsError> {
+fn counter(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntCounterVec, MetricsError> {
     let c = IntCounterVec::new(Opts::new(name, help), labels)?;
     registry.register(Box::new(c.clone()))?;
     Ok(c)
@@ -47,25 +52,64 @@ impl Metrics {
                 "Time from request head to response, seconds.",
             )
             .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
             ]),
             &["route", "outcome"],
         )?;
         registry.register(Box::new(duration.clone()))?;
         let build = IntGaugeVec::new(
-            Opts::new("dcrgate_build_info", "Build information; the value is always 1."),
+            Opts::new(
+                "dcrgate_build_info",
+                "Build information; the value is always 1.",
+            ),
             &["version"],
         )?;
         registry.register(Box::new(build.clone()))?;
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         let m = Self {
-            requests: counter(&registry, "dcrgate_requests_total", "Requests by route and outcome (accepted, rejected, upstream_error).", &["route", "outcome"])?,
-            rejections: counter(&registry, "dcrgate_rejections_total", "Rejected requests by reason (a rule or check id).", &["reason"])?,
-            upstream_responses: counter(&registry, "dcrgate_upstream_responses_total", "Upstream registry responses by status class.", &["class"])?,
-            key_set_fetches: counter(&registry, "dcrgate_key_set_fetches_total", "TPP key set fetches by result.", &["result"])?,
-            key_set_cache: counter(&registry, "dcrgate_key_set_cache_lookups_total", "Key set cache lookups by result (hit, miss).", &["result"])?,
-            handshakes: counter(&registry, "dcrgate_tls_handshakes_total", "Completed client TLS handshakes by identity result.", &["result"])?,
-            client_timeouts: counter(&registry, "dcrgate_client_timeouts_total", "Clients cut off for being too slow, by stage (head, body).", &["stage"])?,
+            requests: counter(
+                &registry,
+                "dcrgate_requests_total",
+                "Requests by route and outcome (accepted, rejected, upstream_error).",
+                &["route", "outcome"],
+            )?,
+            rejections: counter(
+                &registry,
+                "dcrgate_rejections_total",
+                "Rejected requests by reason (a rule or check id).",
+                &["reason"],
+            )?,
+            upstream_responses: counter(
+                &registry,
+                "dcrgate_upstream_responses_total",
+                "Upstream registry responses by status class.",
+                &["class"],
+            )?,
+            key_set_fetches: counter(
+                &registry,
+                "dcrgate_key_set_fetches_total",
+                "TPP key set fetches by result.",
+                &["result"],
+            )?,
+            key_set_cache: counter(
+                &registry,
+                "dcrgate_key_set_cache_lookups_total",
+                "Key set cache lookups by result (hit, miss).",
+                &["result"],
+            )?,
+            handshakes: counter(
+                &registry,
+                "dcrgate_tls_handshakes_total",
+                "Completed client TLS handshakes by identity result.",
+                &["result"],
+            )?,
+            client_timeouts: counter(
+                &registry,
+                "dcrgate_client_timeouts_total",
+                "Clients cut off for being too slow, by stage (head, body).",
+                &["stage"],
+            )?,
             duration,
             registry,
         };

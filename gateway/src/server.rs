@@ -44,8 +44,14 @@ pub fn build(config: Config) -> Result<Server, StartError> {
         threads: config.server.threads,
         grace_period_seconds: Some(config.server.grace_period_seconds),
         graceful_shutdown_timeout_seconds: Some(config.server.graceful_shutdown_timeout_seconds),
-        pid_file: tmp.join(format!("dcrgate-{port}.pid")).to_string_lossy().into_owned(),
-        upgrade_sock: tmp.join(format!("dcrgate-{port}-upgrade.sock")).to_string_lossy().into_owned(),
+        pid_file: tmp
+            .join(format!("dcrgate-{port}.pid"))
+            .to_string_lossy()
+            .into_owned(),
+        upgrade_sock: tmp
+            .join(format!("dcrgate-{port}-upgrade.sock"))
+            .to_string_lossy()
+            .into_owned(),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
@@ -53,15 +59,31 @@ pub fn build(config: Config) -> Result<Server, StartError> {
 
     let fetcher = KeySetFetcher::new(&config.key_sets)?;
     let key_sets = KeySetCache::new(&config.key_sets, fetcher, metrics.clone());
-    let guards = ConnGuards::new(Duration::from_millis(config.limits.header_timeout_ms), metrics.clone());
+    let guards = ConnGuards::new(
+        Duration::from_millis(config.limits.header_timeout_ms),
+        metrics.clone(),
+    );
     let upstream_ca = match &config.upstream.ca_file {
         Some(p) => Some(load_certs(p)?.into_iter().map(|c| c.to_vec()).collect()),
         None => None,
     };
-    let gateway = Gateway::new(config.clone(), key_sets, metrics.clone(), guards.clone(), upstream_ca);
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "dcrgate");
-    proxy.add_tls_with_settings(&config.listen, None, tls_settings(&config, metrics.clone())?);
-    proxy.endpoints().set_pre_tls_callback(Arc::new(ArmOnAccept(guards)));
+    let gateway = Gateway::new(
+        config.clone(),
+        key_sets,
+        metrics.clone(),
+        guards.clone(),
+        upstream_ca,
+    );
+    let mut proxy =
+        pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "dcrgate");
+    proxy.add_tls_with_settings(
+        &config.listen,
+        None,
+        tls_settings(&config, metrics.clone())?,
+    );
+    proxy
+        .endpoints()
+        .set_pre_tls_callback(Arc::new(ArmOnAccept(guards)));
     server.add_service(proxy);
 
     let mut admin = Service::new("dcrgate admin".to_owned(), AdminApp::new(metrics));

@@ -200,7 +200,8 @@ mod tests {
         assert_eq!(c.tls_client_auth_dn.as_deref(), Some("CN=a"));
         let e = parse(json!({"tls_client_auth_dn": "CN=a", "tls_client_auth_subject_dn": "CN=b"}));
         assert!(matches!(e, Err(ClaimError::ConflictingAliases { .. })));
-        let same = parse(json!({"tls_client_auth_dn": "CN=a", "tls_client_auth_subject_dn": "CN=a"}));
+        let same =
+            parse(json!({"tls_client_auth_dn": "CN=a", "tls_client_auth_subject_dn": "CN=a"}));
         assert!(same.is_ok());
     }
 

@@ -38,41 +38,78 @@ pub struct Evaluation {
 }
 
 /// Decode the claims from a JSON object and evaluate them.
-pub fn evaluate_json(profile: &Profile, payload: &Map<String, Value>, facts: &RequestFacts<'_>) -> Evaluation {
+pub fn evaluate_json(
+    profile: &Profile,
+    payload: &Map<String, Value>,
+    facts: &RequestFacts<'_>,
+) -> Evaluation {
     match RegistrationClaims::from_json(payload) {
         Ok(claims) => evaluate(profile, &claims, facts),
         Err(e) => Evaluation {
-            verdict: Verdict::from_violations(vec![Violation::new(Rule::ClaimsMalformed, e.to_string())]),
+            verdict: Verdict::from_violations(vec![Violation::new(
+                Rule::ClaimsMalformed,
+                e.to_string(),
+            )]),
             key_set_url: None,
         },
     }
 }
 
 /// Evaluate decoded claims against a profile.
-pub fn evaluate(profile: &Profile, claims: &RegistrationClaims, facts: &RequestFacts<'_>) -> Evaluation {
+pub fn evaluate(
+    profile: &Profile,
+    claims: &RegistrationClaims,
+    facts: &RequestFacts<'_>,
+) -> Evaluation {
     let mut v = Vec::new();
     let c = &profile.claims;
-    one_of(&mut v, Rule::TokenEndpointAuthMethod, "token_endpoint_auth_method",
-        claims.token_endpoint_auth_method.as_deref(), &c.token_endpoint_auth_methods);
-    one_of(&mut v, Rule::IdTokenSignedResponseAlg, "id_token_signed_response_alg",
-        claims.id_token_signed_response_alg.as_deref(), &c.id_token_signed_response_algs);
-    one_of(&mut v, Rule::RequestObjectSigningAlg, "request_object_signing_alg",
-        claims.request_object_signing_alg.as_deref(), &c.request_object_signing_algs);
+    one_of(
+        &mut v,
+        Rule::TokenEndpointAuthMethod,
+        "token_endpoint_auth_method",
+        claims.token_endpoint_auth_method.as_deref(),
+        &c.token_endpoint_auth_methods,
+    );
+    one_of(
+        &mut v,
+        Rule::IdTokenSignedResponseAlg,
+        "id_token_signed_response_alg",
+        claims.id_token_signed_response_alg.as_deref(),
+        &c.id_token_signed_response_algs,
+    );
+    one_of(
+        &mut v,
+        Rule::RequestObjectSigningAlg,
+        "request_object_signing_alg",
+        claims.request_object_signing_alg.as_deref(),
+        &c.request_object_signing_algs,
+    );
     check_scope(&mut v, profile, claims);
     check_redirect_uris(&mut v, profile, claims);
-    if c.require_org_name && claims.org_name.as_deref().is_none_or(|s| s.trim().is_empty()) {
+    if c.require_org_name
+        && claims
+            .org_name
+            .as_deref()
+            .is_none_or(|s| s.trim().is_empty())
+    {
         v.push(Violation::new(Rule::OrgName, "org_name is required"));
     }
     check_times(&mut v, profile, claims, facts.now);
     check_audience(&mut v, claims, facts.audiences);
     if let Some(id) = &claims.client_id {
         if id != facts.client_id {
-            v.push(Violation::new(Rule::ClientId, "client_id does not match the ClientId in the request path"));
+            v.push(Violation::new(
+                Rule::ClientId,
+                "client_id does not match the ClientId in the request path",
+            ));
         }
     }
     let key_set_url = match claims.jwks_uri.as_deref() {
         None => {
-            v.push(Violation::new(Rule::KeySetUrl, "jwks_uri (or org_jwks_endpoint) is required to verify the request signature"));
+            v.push(Violation::new(
+                Rule::KeySetUrl,
+                "jwks_uri (or org_jwks_endpoint) is required to verify the request signature",
+            ));
             None
         }
         Some(raw) => match check_key_set_url(raw, facts.key_hosts) {
@@ -84,15 +121,31 @@ pub fn evaluate(profile: &Profile, claims: &RegistrationClaims, facts: &RequestF
         },
     };
     check_dn(&mut v, profile, claims, facts.presented_dn);
-    Evaluation { verdict: Verdict::from_violations(v), key_set_url }
+    Evaluation {
+        verdict: Verdict::from_violations(v),
+        key_set_url,
+    }
 }
 
-fn one_of(v: &mut Vec<Violation>, rule: Rule, claim: &str, value: Option<&str>, allowed: &[String]) {
+fn one_of(
+    v: &mut Vec<Violation>,
+    rule: Rule,
+    claim: &str,
+    value: Option<&str>,
+    allowed: &[String],
+) {
     match value {
-        None => v.push(Violation::new(rule, format!("{claim} is required (allowed: {})", allowed.join(", ")))),
+        None => v.push(Violation::new(
+            rule,
+            format!("{claim} is required (allowed: {})", allowed.join(", ")),
+        )),
         Some(x) if !allowed.iter().any(|a| a == x) => v.push(Violation::new(
             rule,
-            format!("{claim} `{}` is not allowed (allowed: {})", clip(x), allowed.join(", ")),
+            format!(
+                "{claim} `{}` is not allowed (allowed: {})",
+                clip(x),
+                allowed.join(", ")
+            ),
         )),
         Some(_) => {}
     }
@@ -101,37 +154,65 @@ fn one_of(v: &mut Vec<Violation>, rule: Rule, claim: &str, value: Option<&str>, 
 fn check_scope(v: &mut Vec<Violation>, profile: &Profile, claims: &RegistrationClaims) {
     let allowed = &profile.claims.allowed_scopes;
     let Some(scopes) = &claims.scope else {
-        v.push(Violation::new(Rule::Scope, format!("scope is required (a subset of: {})", allowed.join(" "))));
+        v.push(Violation::new(
+            Rule::Scope,
+            format!("scope is required (a subset of: {})", allowed.join(" ")),
+        ));
         return;
     };
-    let unknown: Vec<&str> = scopes.iter().filter(|s| !allowed.contains(s)).map(|s| clip(s)).collect();
+    let unknown: Vec<&str> = scopes
+        .iter()
+        .filter(|s| !allowed.contains(s))
+        .map(|s| clip(s))
+        .collect();
     if !unknown.is_empty() {
         v.push(Violation::new(
             Rule::Scope,
-            format!("scope {} not allowed (allowed: {})", unknown.join(" "), allowed.join(" ")),
+            format!(
+                "scope {} not allowed (allowed: {})",
+                unknown.join(" "),
+                allowed.join(" ")
+            ),
         ));
     }
-    let missing: Vec<&str> =
-        profile.claims.required_scopes.iter().filter(|r| !scopes.contains(r)).map(String::as_str).collect();
+    let missing: Vec<&str> = profile
+        .claims
+        .required_scopes
+        .iter()
+        .filter(|r| !scopes.contains(r))
+        .map(String::as_str)
+        .collect();
     if !missing.is_empty() {
-        v.push(Violation::new(Rule::Scope, format!("scope must include {}", missing.join(" "))));
+        v.push(Violation::new(
+            Rule::Scope,
+            format!("scope must include {}", missing.join(" ")),
+        ));
     }
 }
 
 fn check_redirect_uris(v: &mut Vec<Violation>, profile: &Profile, claims: &RegistrationClaims) {
     let rules = &profile.redirect_uris;
     match &claims.redirect_uris {
-        None => v.push(Violation::new(Rule::RedirectUris, "redirect_uris is required")),
-        Some(uris) if uris.is_empty() => {
-            v.push(Violation::new(Rule::RedirectUris, "redirect_uris must not be empty"))
-        }
+        None => v.push(Violation::new(
+            Rule::RedirectUris,
+            "redirect_uris is required",
+        )),
+        Some(uris) if uris.is_empty() => v.push(Violation::new(
+            Rule::RedirectUris,
+            "redirect_uris must not be empty",
+        )),
         Some(uris) => {
             let problems: Vec<String> = uris
                 .iter()
-                .filter_map(|u| check_redirect_uri(clip(u), rules.require_https, rules.allow_loopback).err())
+                .filter_map(|u| {
+                    check_redirect_uri(clip(u), rules.require_https, rules.allow_loopback).err()
+                })
                 .collect();
             if !problems.is_empty() {
-                v.push(Violation::new(Rule::RedirectUris, format!("redirect_uris: {}", problems.join("; "))));
+                v.push(Violation::new(
+                    Rule::RedirectUris,
+                    format!("redirect_uris: {}", problems.join("; ")),
+                ));
             }
         }
     }
@@ -141,13 +222,19 @@ fn check_times(v: &mut Vec<Violation>, profile: &Profile, claims: &RegistrationC
     let leeway = profile.request.clock_leeway_seconds;
     match claims.exp {
         None => v.push(Violation::new(Rule::Expiry, "exp is required")),
-        Some(exp) if exp.saturating_add(leeway) <= now => {
-            v.push(Violation::new(Rule::Expiry, format!("the request object expired {}s ago", now.saturating_sub(exp))))
-        }
+        Some(exp) if exp.saturating_add(leeway) <= now => v.push(Violation::new(
+            Rule::Expiry,
+            format!(
+                "the request object expired {}s ago",
+                now.saturating_sub(exp)
+            ),
+        )),
         Some(_) => {}
     }
     match claims.iat {
-        None if profile.request.require_iat => v.push(Violation::new(Rule::IssuedAt, "iat is required")),
+        None if profile.request.require_iat => {
+            v.push(Violation::new(Rule::IssuedAt, "iat is required"))
+        }
         Some(iat) if iat.saturating_sub(leeway) > now => v.push(Violation::new(
             Rule::IssuedAt,
             format!("iat is {}s in the future", iat.saturating_sub(now)),
@@ -156,7 +243,10 @@ fn check_times(v: &mut Vec<Violation>, profile: &Profile, claims: &RegistrationC
     }
     if let Some(nbf) = claims.nbf {
         if nbf.saturating_sub(leeway) > now {
-            v.push(Violation::new(Rule::IssuedAt, format!("nbf is {}s in the future", nbf.saturating_sub(now))));
+            v.push(Violation::new(
+                Rule::IssuedAt,
+                format!("nbf is {}s in the future", nbf.saturating_sub(now)),
+            ));
         }
     }
     if let (Some(iat), Some(exp)) = (claims.iat, claims.exp) {
@@ -177,23 +267,42 @@ fn check_audience(v: &mut Vec<Violation>, claims: &RegistrationClaims, audiences
     if claims.aud.is_empty() {
         v.push(Violation::new(Rule::Audience, "aud is required"));
     } else if !claims.aud.iter().any(|a| audiences.contains(a)) {
-        v.push(Violation::new(Rule::Audience, "aud does not name this authorization server"));
+        v.push(Violation::new(
+            Rule::Audience,
+            "aud does not name this authorization server",
+        ));
     }
 }
 
-fn check_dn(v: &mut Vec<Violation>, profile: &Profile, claims: &RegistrationClaims, presented: &Dn) {
+fn check_dn(
+    v: &mut Vec<Violation>,
+    profile: &Profile,
+    claims: &RegistrationClaims,
+    presented: &Dn,
+) {
     let Some(raw) = claims.tls_client_auth_dn.as_deref() else {
-        v.push(Violation::new(Rule::DnClaim, "tls_client_auth_dn (or tls_client_auth_subject_dn) is required"));
+        v.push(Violation::new(
+            Rule::DnClaim,
+            "tls_client_auth_dn (or tls_client_auth_subject_dn) is required",
+        ));
         return;
     };
     let claimed = match Dn::parse(raw, profile.dn_parse) {
         Ok(dn) => dn,
         Err(e) => {
-            v.push(Violation::new(Rule::DnClaim, format!("tls_client_auth_dn is not an RFC 4514 DN: {e}")));
+            v.push(Violation::new(
+                Rule::DnClaim,
+                format!("tls_client_auth_dn is not an RFC 4514 DN: {e}"),
+            ));
             return;
         }
     };
-    if let Err(mismatch) = match_dn(&claimed, presented, &profile.dn_match, &profile.dn_attributes) {
+    if let Err(mismatch) = match_dn(
+        &claimed,
+        presented,
+        &profile.dn_match,
+        &profile.dn_attributes,
+    ) {
         v.push(Violation::new(
             Rule::DnMismatch,
             format!(

@@ -186,12 +186,22 @@ impl Profile {
         }
         let r = &file.request;
         if r.algorithms.is_empty() {
-            return Err(invalid("request.algorithms", "must list at least one algorithm".into()));
-        }
-        if let Some(bad) = r.algorithms.iter().find(|a| !SUPPORTED_ALGORITHMS.contains(&a.as_str())) {
             return Err(invalid(
                 "request.algorithms",
-                format!("`{bad}` is not supported (supported: {})", SUPPORTED_ALGORITHMS.join(", ")),
+                "must list at least one algorithm".into(),
+            ));
+        }
+        if let Some(bad) = r
+            .algorithms
+            .iter()
+            .find(|a| !SUPPORTED_ALGORITHMS.contains(&a.as_str()))
+        {
+            return Err(invalid(
+                "request.algorithms",
+                format!(
+                    "`{bad}` is not supported (supported: {})",
+                    SUPPORTED_ALGORITHMS.join(", ")
+                ),
             ));
         }
         if !(60..=86_400).contains(&r.max_lifetime_seconds) {
@@ -208,16 +218,29 @@ impl Profile {
         }
         let c = &file.claims;
         for (key, list) in [
-            ("claims.token_endpoint_auth_methods", &c.token_endpoint_auth_methods),
-            ("claims.id_token_signed_response_algs", &c.id_token_signed_response_algs),
-            ("claims.request_object_signing_algs", &c.request_object_signing_algs),
+            (
+                "claims.token_endpoint_auth_methods",
+                &c.token_endpoint_auth_methods,
+            ),
+            (
+                "claims.id_token_signed_response_algs",
+                &c.id_token_signed_response_algs,
+            ),
+            (
+                "claims.request_object_signing_algs",
+                &c.request_object_signing_algs,
+            ),
             ("claims.allowed_scopes", &c.allowed_scopes),
         ] {
             if list.is_empty() {
                 return Err(invalid(key, "must not be empty".into()));
             }
         }
-        if let Some(bad) = c.required_scopes.iter().find(|s| !c.allowed_scopes.contains(s)) {
+        if let Some(bad) = c
+            .required_scopes
+            .iter()
+            .find(|s| !c.allowed_scopes.contains(s))
+        {
             return Err(invalid(
                 "claims.required_scopes",
                 format!("`{bad}` is required but not in claims.allowed_scopes"),
@@ -227,7 +250,12 @@ impl Profile {
         for name in &file.dn.attributes {
             match attribute_oid(name) {
                 Some(oid) => dn_attributes.push(oid),
-                None => return Err(invalid("dn.attributes", format!("unknown attribute type `{name}`"))),
+                None => {
+                    return Err(invalid(
+                        "dn.attributes",
+                        format!("unknown attribute type `{name}`"),
+                    ))
+                }
             }
         }
         if file.dn.match_mode == MatchMode::AttributeSubset && dn_attributes.is_empty() {
@@ -244,7 +272,11 @@ impl Profile {
             redirect_uris: file.redirect_uris,
             dn_match: file.dn.match_mode,
             dn_attributes,
-            dn_parse: if file.dn.lenient { ParseMode::Lenient } else { ParseMode::Strict },
+            dn_parse: if file.dn.lenient {
+                ParseMode::Lenient
+            } else {
+                ParseMode::Strict
+            },
         })
     }
 }
@@ -273,13 +305,34 @@ mod tests {
     #[test]
     fn semantic_errors_name_the_key() {
         for (text, key) in [
-            ("name = \"x\"\n[request]\nalgorithms = [\"HS256\"]", "request.algorithms"),
-            ("name = \"x\"\n[request]\nalgorithms = [\"none\"]", "request.algorithms"),
-            ("name = \"x\"\n[request]\nalgorithms = []", "request.algorithms"),
-            ("name = \"x\"\n[request]\nmax_lifetime_seconds = 10", "request.max_lifetime_seconds"),
-            ("name = \"x\"\n[claims]\nrequired_scopes = [\"admin\"]", "claims.required_scopes"),
-            ("name = \"x\"\n[dn]\nmatch = \"attribute-subset\"", "dn.attributes"),
-            ("name = \"x\"\n[dn]\nattributes = [\"bogus\"]", "dn.attributes"),
+            (
+                "name = \"x\"\n[request]\nalgorithms = [\"HS256\"]",
+                "request.algorithms",
+            ),
+            (
+                "name = \"x\"\n[request]\nalgorithms = [\"none\"]",
+                "request.algorithms",
+            ),
+            (
+                "name = \"x\"\n[request]\nalgorithms = []",
+                "request.algorithms",
+            ),
+            (
+                "name = \"x\"\n[request]\nmax_lifetime_seconds = 10",
+                "request.max_lifetime_seconds",
+            ),
+            (
+                "name = \"x\"\n[claims]\nrequired_scopes = [\"admin\"]",
+                "claims.required_scopes",
+            ),
+            (
+                "name = \"x\"\n[dn]\nmatch = \"attribute-subset\"",
+                "dn.attributes",
+            ),
+            (
+                "name = \"x\"\n[dn]\nattributes = [\"bogus\"]",
+                "dn.attributes",
+            ),
             ("name = \"\"", "name"),
         ] {
             match Profile::from_toml_str(text) {

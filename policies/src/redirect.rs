@@ -6,7 +6,11 @@ use std::net::IpAddr;
 use url::{Host, Url};
 
 /// Check one redirect URI; `Err` says why it is refused.
-pub fn check_redirect_uri(raw: &str, require_https: bool, allow_loopback: bool) -> Result<(), String> {
+pub fn check_redirect_uri(
+    raw: &str,
+    require_https: bool,
+    allow_loopback: bool,
+) -> Result<(), String> {
     let url = Url::parse(raw).map_err(|e| format!("`{raw}` is not an absolute URI ({e})"))?;
     if url.fragment().is_some() {
         return Err(format!("`{raw}` has a fragment"));

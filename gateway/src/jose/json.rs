@@ -68,7 +68,10 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if out.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("duplicate member `{}`", clip(&key))));
+                return Err(de::Error::custom(format_args!(
+                    "duplicate member `{}`",
+                    clip(&key)
+                )));
             }
             let Strict(v) = map.next_value()?;
             out.insert(key, v);
@@ -91,7 +94,10 @@ mod tests {
     #[test]
     fn parses_like_serde_json() {
         let text = br#"{"a":[1,-2,3.5,"x",null,true,{"b":{}}],"c":"\u00e9"}"#;
-        assert_eq!(from_slice_strict(text).unwrap(), serde_json::from_slice::<Value>(text).unwrap());
+        assert_eq!(
+            from_slice_strict(text).unwrap(),
+            serde_json::from_slice::<Value>(text).unwrap()
+        );
     }
 
     #[test]

@@ -56,13 +56,17 @@ pub struct JwkSet {
 impl JwkSet {
     /// Parse a key set document.
     pub fn parse(bytes: &[u8]) -> Result<Self, JwkSetError> {
-        let raw: RawSet = serde_json::from_slice(bytes).map_err(|e| JwkSetError::Malformed(e.to_string()))?;
+        let raw: RawSet =
+            serde_json::from_slice(bytes).map_err(|e| JwkSetError::Malformed(e.to_string()))?;
         if raw.keys.len() > MAX_KEYS {
             return Err(JwkSetError::TooManyKeys(raw.keys.len()));
         }
         let mut set = JwkSet::default();
         for value in raw.keys {
-            match serde_json::from_value::<RawKey>(value).ok().and_then(usable) {
+            match serde_json::from_value::<RawKey>(value)
+                .ok()
+                .and_then(usable)
+            {
                 Some((kid, key)) => set.keys.entry(kid).or_default().push(key),
                 None => set.skipped += 1,
             }
@@ -104,8 +108,10 @@ fn usable(k: RawKey) -> Option<(String, VerifyingKey)> {
         "RSA" => {
             let n = strip_zeros(b64(k.n.as_ref())?);
             let e = strip_zeros(b64(k.e.as_ref())?);
-            let bits = n.first().map_or(0, |b| (n.len() - 1) * 8 + (8 - b.leading_zeros() as usize));
-            if bits < MIN_RSA_BITS || bits > 8192 || e.is_empty() || e.len() > 4 {
+            let bits = n
+                .first()
+                .map_or(0, |b| (n.len() - 1) * 8 + (8 - b.leading_zeros() as usize));
+            if !(MIN_RSA_BITS..=8192).contains(&bits) || e.is_empty() || e.len() > 4 {
                 return None;
             }
             VerifyingKey::Rsa { n, e }
@@ -138,7 +144,7 @@ mod tests {
 
     fn rsa_jwk(kid: &str, bytes: usize) -> String {
         let mut n = vec![0xC5u8; bytes];
-        n[0] = 0x80 | n[0];
+        n[0] |= 0x80;
         format!(
             r#"{{"kty":"RSA","kid":"{kid}","n":"{}","e":"AQAB"}}"#,
             URL_SAFE_NO_PAD.encode(n)
@@ -155,7 +161,10 @@ mod tests {
         );
         let set = JwkSet::parse(doc.as_bytes()).unwrap();
         assert_eq!(set.get("a").len(), 2);
-        assert!(set.get("weak").is_empty(), "1024-bit RSA must not be usable");
+        assert!(
+            set.get("weak").is_empty(),
+            "1024-bit RSA must not be usable"
+        );
         assert!(set.get("s").is_empty());
         assert!(set.get("enc").is_empty());
         assert_eq!(set.skipped(), 3);
@@ -165,7 +174,13 @@ mod tests {
     fn refuses_garbage_and_huge_sets() {
         assert!(JwkSet::parse(b"<html>").is_err());
         assert!(JwkSet::parse(br#"{"nokeys":[]}"#).is_err());
-        let many = format!(r#"{{"keys":[{}]}}"#, vec![rsa_jwk("k", 256); MAX_KEYS + 1].join(","));
-        assert_eq!(JwkSet::parse(many.as_bytes()).unwrap_err(), JwkSetError::TooManyKeys(MAX_KEYS + 1));
+        let many = format!(
+            r#"{{"keys":[{}]}}"#,
+            vec![rsa_jwk("k", 256); MAX_KEYS + 1].join(",")
+        );
+        assert_eq!(
+            JwkSet::parse(many.as_bytes()).unwrap_err(),
+            JwkSetError::TooManyKeys(MAX_KEYS + 1)
+        );
     }
 }

@@ -62,7 +62,9 @@ pub enum JwsError {
     #[error("unencoded JWS payloads (b64) are not accepted")]
     Unencoded,
     /// A header member that names or carries a key.
-    #[error("the JWS header member {0} is not accepted: keys come only from the registered key set")]
+    #[error(
+        "the JWS header member {0} is not accepted: keys come only from the registered key set"
+    )]
     HeaderKey(&'static str),
     /// `cty: JWT`.
     #[error("nested JWTs are not accepted")]
@@ -93,7 +95,8 @@ pub struct CompactJws {
 pub fn parse_compact(body: &[u8], accepted: &[String]) -> Result<CompactJws, JwsError> {
     let body = body.trim_ascii();
     let mut parts = body.split(|b| *b == b'.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwsError::NotCompact);
     };
@@ -119,7 +122,9 @@ pub fn parse_compact(body: &[u8], accepted: &[String]) -> Result<CompactJws, Jws
 }
 
 fn decode(part: &[u8], name: &'static str) -> Result<Vec<u8>, JwsError> {
-    URL_SAFE_NO_PAD.decode(part).map_err(|_| JwsError::Base64(name))
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| JwsError::Base64(name))
 }
 
 fn object(bytes: &[u8], part: &'static str) -> Result<Map<String, Value>, JwsError> {
@@ -137,7 +142,10 @@ fn object(bytes: &[u8], part: &'static str) -> Result<Map<String, Value>, JwsErr
 }
 
 fn check_header(h: &Map<String, Value>, accepted: &[String]) -> Result<(), JwsError> {
-    let alg = h.get("alg").and_then(Value::as_str).ok_or(JwsError::MissingAlg)?;
+    let alg = h
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or(JwsError::MissingAlg)?;
     if alg.eq_ignore_ascii_case("none") {
         return Err(JwsError::AlgNone);
     }
@@ -160,8 +168,7 @@ fn check_header(h: &Map<String, Value>, accepted: &[String]) -> Result<(), JwsEr
     if h.contains_key("b64") {
         return Err(JwsError::Unencoded);
     }
-    if h
-        .get("cty")
+    if h.get("cty")
         .and_then(Value::as_str)
         .is_some_and(|c| c.eq_ignore_ascii_case("JWT"))
     {
@@ -192,7 +199,10 @@ mod tests {
 
     #[test]
     fn accepts_a_well_formed_token() {
-        let t = jws(r#"{"alg":"PS256","kid":"k1","typ":"JWT"}"#, r#"{"iss":"x"}"#);
+        let t = jws(
+            r#"{"alg":"PS256","kid":"k1","typ":"JWT"}"#,
+            r#"{"iss":"x"}"#,
+        );
         let j = parse_compact(&t, &ps256()).unwrap();
         assert_eq!((j.alg.as_str(), j.kid.as_str()), ("PS256", "k1"));
         assert_eq!(j.payload["iss"], "x");
@@ -212,32 +222,73 @@ mod tests {
         let cases = [
             (r#"{"alg":"none","kid":"k"}"#, JwsError::AlgNone),
             (r#"{"alg":"nOnE","kid":"k"}"#, JwsError::AlgNone),
-            (r#"{"alg":"HS256","kid":"k"}"#, JwsError::AlgSymmetric("HS256".into())),
-            (r#"{"alg":"RS256","kid":"k"}"#, JwsError::AlgNotAllowed { alg: "RS256".into(), accepted: "PS256".into() }),
+            (
+                r#"{"alg":"HS256","kid":"k"}"#,
+                JwsError::AlgSymmetric("HS256".into()),
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k"}"#,
+                JwsError::AlgNotAllowed {
+                    alg: "RS256".into(),
+                    accepted: "PS256".into(),
+                },
+            ),
             (r#"{"kid":"k"}"#, JwsError::MissingAlg),
             (r#"{"alg":"PS256"}"#, JwsError::MissingKid),
             (r#"{"alg":"PS256","kid":""}"#, JwsError::MissingKid),
             (r#"{"alg":"PS256","kid":7}"#, JwsError::MissingKid),
-            (r#"{"alg":"PS256","kid":"k","crit":["exp"],"exp":1}"#, JwsError::Crit),
-            (r#"{"alg":"PS256","kid":"k","b64":false,"crit":["b64"]}"#, JwsError::Crit),
-            (r#"{"alg":"PS256","kid":"k","jwk":{}}"#, JwsError::HeaderKey("jwk")),
-            (r#"{"alg":"PS256","kid":"k","jku":"https://evil/"}"#, JwsError::HeaderKey("jku")),
-            (r#"{"alg":"PS256","kid":"k","x5u":"https://evil/"}"#, JwsError::HeaderKey("x5u")),
-            (r#"{"alg":"PS256","kid":"k","x5c":["MII"]}"#, JwsError::HeaderKey("x5c")),
+            (
+                r#"{"alg":"PS256","kid":"k","crit":["exp"],"exp":1}"#,
+                JwsError::Crit,
+            ),
+            (
+                r#"{"alg":"PS256","kid":"k","b64":false,"crit":["b64"]}"#,
+                JwsError::Crit,
+            ),
+            (
+                r#"{"alg":"PS256","kid":"k","jwk":{}}"#,
+                JwsError::HeaderKey("jwk"),
+            ),
+            (
+                r#"{"alg":"PS256","kid":"k","jku":"https://evil/"}"#,
+                JwsError::HeaderKey("jku"),
+            ),
+            (
+                r#"{"alg":"PS256","kid":"k","x5u":"https://evil/"}"#,
+                JwsError::HeaderKey("x5u"),
+            ),
+            (
+                r#"{"alg":"PS256","kid":"k","x5c":["MII"]}"#,
+                JwsError::HeaderKey("x5c"),
+            ),
             (r#"{"alg":"PS256","kid":"k","cty":"JWT"}"#, JwsError::Nested),
-            (r#"{"alg":"PS256","alg":"PS256","kid":"k"}"#, JwsError::Json { part: "header", reason: String::new() }),
+            (
+                r#"{"alg":"PS256","alg":"PS256","kid":"k"}"#,
+                JwsError::Json {
+                    part: "header",
+                    reason: String::new(),
+                },
+            ),
         ];
         for (header, expected) in cases {
             let got = parse_compact(&jws(header, "{}"), &ps256()).unwrap_err();
             match (&got, &expected) {
-                (JwsError::Json { part: a, .. }, JwsError::Json { part: b, .. }) => assert_eq!(a, b),
+                (JwsError::Json { part: a, .. }, JwsError::Json { part: b, .. }) => {
+                    assert_eq!(a, b)
+                }
                 _ => assert_eq!(got, expected, "{header}"),
             }
         }
         let long = format!(r#"{{"alg":"PS256","kid":"{}"}}"#, "k".repeat(300));
-        assert_eq!(parse_compact(&jws(&long, "{}"), &ps256()).unwrap_err(), JwsError::KidTooLong);
+        assert_eq!(
+            parse_compact(&jws(&long, "{}"), &ps256()).unwrap_err(),
+            JwsError::KidTooLong
+        );
         let b64_only = r#"{"alg":"PS256","kid":"k","b64":false}"#;
-        assert_eq!(parse_compact(&jws(b64_only, "{}"), &ps256()).unwrap_err(), JwsError::Unencoded);
+        assert_eq!(
+            parse_compact(&jws(b64_only, "{}"), &ps256()).unwrap_err(),
+            JwsError::Unencoded
+        );
     }
 
     #[test]

@@ -36,7 +36,12 @@ pub enum SignatureError {
 }
 
 /// Verify `signature` over `message` with `key` under `alg`.
-pub fn verify(alg: &str, key: &VerifyingKey, message: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
+pub fn verify(
+    alg: &str,
+    key: &VerifyingKey,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), SignatureError> {
     match (alg, key) {
         ("PS256", VerifyingKey::Rsa { n, e }) => RsaPublicKeyComponents { n, e }
             .verify(&signature::RSA_PSS_2048_8192_SHA256, message, signature)

@@ -43,7 +43,13 @@ impl Expiry<String, Entry> for EntryExpiry {
     fn expire_after_create(&self, _: &String, entry: &Entry, _: Instant) -> Option<Duration> {
         self.ttl(entry)
     }
-    fn expire_after_update(&self, _: &String, entry: &Entry, _: Instant, _: Option<Duration>) -> Option<Duration> {
+    fn expire_after_update(
+        &self,
+        _: &String,
+        entry: &Entry,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
         self.ttl(entry)
     }
 }
@@ -88,7 +94,10 @@ impl KeySetCache {
                 e
             }
             None => {
-                self.metrics.key_set_cache.with_label_values(&["miss"]).inc();
+                self.metrics
+                    .key_set_cache
+                    .with_label_values(&["miss"])
+                    .inc();
                 // get_with runs one fetch per key however many requests wait for it.
                 self.sets.get_with(key.clone(), self.fetch(url)).await
             }
@@ -103,7 +112,12 @@ impl KeySetCache {
         }
         // Unknown kid: the TPP may have rotated. Refetch, but only once per URL per cooldown,
         // so a stream of made-up kids cannot turn the gateway into a load generator.
-        let first = self.refetched.entry(key.clone()).or_insert(()).await.is_fresh();
+        let first = self
+            .refetched
+            .entry(key.clone())
+            .or_insert(())
+            .await
+            .is_fresh();
         if !first {
             return Err(KeySetError::UnknownKid);
         }
@@ -129,7 +143,10 @@ impl KeySetCache {
             Ok(_) => "ok",
             Err(e) => e.kind(),
         };
-        self.metrics.key_set_fetches.with_label_values(&[label]).inc();
+        self.metrics
+            .key_set_fetches
+            .with_label_values(&[label])
+            .inc();
         if let Err(e) = &result {
             tracing::warn!(host = url.host_str().unwrap_or(""), error = %e, "key set fetch failed");
         }

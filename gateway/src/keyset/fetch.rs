@@ -111,10 +111,12 @@ impl KeySetFetcher {
         if let Some(path) = &cfg.extra_ca_file {
             roots.roots.extend(load_ca_bundle(path)?.roots);
         }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         Ok(Self {
             tls: TlsConnector::from(Arc::new(tls)),
             timeout: Duration::from_millis(cfg.fetch_timeout_ms),
@@ -145,8 +147,13 @@ impl KeySetFetcher {
             return Err(FetchError::ForbiddenAddress);
         }
         let tcp = connect_any(&addrs).await?;
-        let name = ServerName::try_from(bare_host.to_owned()).map_err(|e| FetchError::Tls(e.to_string()))?;
-        let tls = self.tls.connect(name, tcp).await.map_err(|e| FetchError::Tls(e.to_string()))?;
+        let name = ServerName::try_from(bare_host.to_owned())
+            .map_err(|e| FetchError::Tls(e.to_string()))?;
+        let tls = self
+            .tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| FetchError::Tls(e.to_string()))?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|_| FetchError::Http)?;
@@ -164,7 +171,10 @@ impl KeySetFetcher {
         let request = Request::get(path)
             .header(header::HOST, authority)
             .header(header::ACCEPT, "application/jwk-set+json, application/json")
-            .header(header::USER_AGENT, concat!("dcrgate/", env!("CARGO_PKG_VERSION")))
+            .header(
+                header::USER_AGENT,
+                concat!("dcrgate/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Empty::<Bytes>::new())
             .map_err(|_| FetchError::Http)?;
         let result = self.exchange(&mut sender, request).await;
@@ -177,7 +187,10 @@ impl KeySetFetcher {
         sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
         request: Request<Empty<Bytes>>,
     ) -> Result<JwkSet, FetchError> {
-        let response = sender.send_request(request).await.map_err(|_| FetchError::Http)?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|_| FetchError::Http)?;
         let status = response.status();
         if status.is_redirection() {
             return Err(FetchError::Redirect(status.as_u16()));
@@ -189,7 +202,13 @@ impl KeySetFetcher {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .is_some_and(|ct| ct == "application/json" || ct == "application/jwk-set+json");
         if !json {
             return Err(FetchError::ContentType);
@@ -269,8 +288,18 @@ mod tests {
     #[test]
     fn classifies_addresses() {
         for private in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }

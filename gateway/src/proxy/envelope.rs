@@ -24,25 +24,43 @@ pub fn check_bearer(headers: &HeaderMap) -> Result<(), Rejection> {
     let (Some(value), None) = (values.next(), values.next()) else {
         let missing = headers.get(http::header::AUTHORIZATION).is_none();
         let (challenge, reason, text) = if missing {
-            (BEARER_CHALLENGE, "bearer_missing", "an Authorization: Bearer access token is required")
+            (
+                BEARER_CHALLENGE,
+                "bearer_missing",
+                "an Authorization: Bearer access token is required",
+            )
         } else {
-            (BEARER_INVALID, "bearer_malformed", "exactly one Authorization header is allowed")
+            (
+                BEARER_INVALID,
+                "bearer_malformed",
+                "exactly one Authorization header is allowed",
+            )
         };
-        return Err(Rejection::new(401, ErrorCode::InvalidToken, reason, text).header("WWW-Authenticate", challenge).closing());
+        return Err(Rejection::new(401, ErrorCode::InvalidToken, reason, text)
+            .header("WWW-Authenticate", challenge)
+            .closing());
     };
     let malformed = || {
-        Rejection::new(401, ErrorCode::InvalidToken, "bearer_malformed", "the Authorization header must be `Bearer <token>`")
-            .header("WWW-Authenticate", BEARER_INVALID)
-            .closing()
+        Rejection::new(
+            401,
+            ErrorCode::InvalidToken,
+            "bearer_malformed",
+            "the Authorization header must be `Bearer <token>`",
+        )
+        .header("WWW-Authenticate", BEARER_INVALID)
+        .closing()
     };
     let bytes = value.as_bytes();
     if bytes.len() < 8 || !bytes[..7].eq_ignore_ascii_case(b"bearer ") {
         return Err(malformed());
     }
     let token = &bytes[7..];
-    let b64char = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+    let b64char =
+        |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
     let body_len = token.iter().take_while(|b| b64char(b)).count();
-    let well_formed = body_len > 0 && token.len() <= MAX_TOKEN_LEN && token[body_len..].iter().all(|b| *b == b'=');
+    let well_formed = body_len > 0
+        && token.len() <= MAX_TOKEN_LEN
+        && token[body_len..].iter().all(|b| *b == b'=');
     if !well_formed {
         return Err(malformed());
     }
@@ -54,22 +72,43 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), Rejection> {
     let ok = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .is_some_and(|m| m == "application/jwt" || m == "application/jose");
     if ok {
         Ok(())
     } else {
-        Err(Rejection::new(415, ErrorCode::InvalidRequest, "content_type", "the body must be a JWT sent as application/jwt or application/jose").closing())
+        Err(Rejection::new(
+            415,
+            ErrorCode::InvalidRequest,
+            "content_type",
+            "the body must be a JWT sent as application/jwt or application/jose",
+        )
+        .closing())
     }
 }
 
 fn too_large(max: usize) -> Rejection {
-    Rejection::new(413, ErrorCode::InvalidRequest, "body_too_large", format!("the request body is larger than {max} bytes")).closing()
+    Rejection::new(
+        413,
+        ErrorCode::InvalidRequest,
+        "body_too_large",
+        format!("the request body is larger than {max} bytes"),
+    )
+    .closing()
 }
 
 /// Refuse a declared Content-Length above the bound before reading anything.
 pub fn check_declared_length(headers: &HeaderMap, max: usize) -> Result<(), Rejection> {
-    let declared = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
         Some(n) if n > max as u64 => Err(too_large(max)),
         _ => Ok(()),
@@ -77,7 +116,11 @@ pub fn check_declared_length(headers: &HeaderMap, max: usize) -> Result<(), Reje
 }
 
 /// Read the whole body, at most `max` bytes, within `deadline`.
-pub async fn read_body(session: &mut Session, max: usize, deadline: Duration) -> Result<Bytes, Rejection> {
+pub async fn read_body(
+    session: &mut Session,
+    max: usize,
+    deadline: Duration,
+) -> Result<Bytes, Rejection> {
     let read = async {
         let mut buf = BytesMut::new();
         loop {
@@ -90,7 +133,13 @@ pub async fn read_body(session: &mut Session, max: usize, deadline: Duration) ->
                 }
                 Ok(None) => return Ok(buf.freeze()),
                 Err(_) => {
-                    return Err(Rejection::new(400, ErrorCode::InvalidRequest, "body_unreadable", "the request body could not be read").closing())
+                    return Err(Rejection::new(
+                        400,
+                        ErrorCode::InvalidRequest,
+                        "body_unreadable",
+                        "the request body could not be read",
+                    )
+                    .closing())
                 }
             }
         }
@@ -101,7 +150,10 @@ pub async fn read_body(session: &mut Session, max: usize, deadline: Duration) ->
             408,
             ErrorCode::InvalidRequest,
             "body_timeout",
-            format!("the request body did not arrive within {} ms", deadline.as_millis()),
+            format!(
+                "the request body did not arrive within {} ms",
+                deadline.as_millis()
+            ),
         )
         .closing()),
     }
@@ -114,7 +166,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            h.append(
+                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         h
     }
@@ -123,10 +178,21 @@ mod tests {
     fn bearer_forms() {
         assert!(check_bearer(&headers(&[("authorization", "Bearer abc.DEF-_~+/==")])).is_ok());
         assert!(check_bearer(&headers(&[("authorization", "bearer abc")])).is_ok());
-        for bad in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Bearer a b", "Bearer =abc", "Bearer ab=c", "Bearerabc"] {
+        for bad in [
+            "Basic dXNlcjpwYXNz",
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer =abc",
+            "Bearer ab=c",
+            "Bearerabc",
+        ] {
             let r = check_bearer(&headers(&[("authorization", bad)])).unwrap_err();
             assert_eq!((r.status, r.reason), (401, "bearer_malformed"), "{bad}");
-            assert!(r.headers.iter().any(|(n, v)| *n == "WWW-Authenticate" && v.starts_with("Bearer")));
+            assert!(r
+                .headers
+                .iter()
+                .any(|(n, v)| *n == "WWW-Authenticate" && v.starts_with("Bearer")));
         }
         let r = check_bearer(&headers(&[])).unwrap_err();
         assert_eq!(r.reason, "bearer_missing");
@@ -138,11 +204,23 @@ mod tests {
 
     #[test]
     fn content_types() {
-        for ok in ["application/jwt", "application/JOSE", "application/jwt; charset=utf-8"] {
-            assert!(check_content_type(&headers(&[("content-type", ok)])).is_ok(), "{ok}");
+        for ok in [
+            "application/jwt",
+            "application/JOSE",
+            "application/jwt; charset=utf-8",
+        ] {
+            assert!(
+                check_content_type(&headers(&[("content-type", ok)])).is_ok(),
+                "{ok}"
+            );
         }
         for bad in ["application/json", "text/plain", "application/jwt+json"] {
-            assert_eq!(check_content_type(&headers(&[("content-type", bad)])).unwrap_err().status, 415);
+            assert_eq!(
+                check_content_type(&headers(&[("content-type", bad)]))
+                    .unwrap_err()
+                    .status,
+                415
+            );
         }
         assert_eq!(check_content_type(&headers(&[])).unwrap_err().status, 415);
     }
@@ -150,6 +228,11 @@ mod tests {
     #[test]
     fn declared_length() {
         assert!(check_declared_length(&headers(&[("content-length", "65536")]), 65536).is_ok());
-        assert_eq!(check_declared_length(&headers(&[("content-length", "65537")]), 65536).unwrap_err().status, 413);
+        assert_eq!(
+            check_declared_length(&headers(&[("content-length", "65537")]), 65536)
+                .unwrap_err()
+                .status,
+            413
+        );
     }
 }

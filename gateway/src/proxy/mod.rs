@@ -67,8 +67,10 @@ impl Gateway {
         upstream_ca: Option<Vec<Vec<u8>>>,
     ) -> Self {
         let upstream_ca = upstream_ca.map(|ders| {
-            let certs: Vec<WrappedX509> =
-                ders.into_iter().map(|d| WrappedX509::new(d, |raw| pingora::utils::tls::parse_x509(raw))).collect();
+            let certs: Vec<WrappedX509> = ders
+                .into_iter()
+                .map(|d| WrappedX509::new(d, pingora::utils::tls::parse_x509))
+                .collect();
             Arc::from(certs)
         });
         Self {
@@ -84,10 +86,18 @@ impl Gateway {
     async fn admit(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Bytes, Rejection> {
         let cfg = &self.config;
         let header = session.req_header();
-        let client_id = route::client_id(&header.method, &header.uri, cfg.limits.max_client_id_length)?.to_owned();
+        let client_id =
+            route::client_id(&header.method, &header.uri, cfg.limits.max_client_id_length)?
+                .to_owned();
         ctx.route = ROUTE_UPDATE;
         let identity = ctx.identity.clone().ok_or_else(|| {
-            Rejection::new(403, ErrorCode::AccessDenied, "no_client_identity", "no verified client certificate identity on this connection").closing()
+            Rejection::new(
+                403,
+                ErrorCode::AccessDenied,
+                "no_client_identity",
+                "no verified client certificate identity on this connection",
+            )
+            .closing()
         })?;
         let headers = &session.req_header().headers;
         envelope::check_bearer(headers)?;
@@ -104,8 +114,12 @@ impl Gateway {
         .await?;
 
         let profile = &cfg.profile;
-        let jws = parse_compact(&body, &profile.request.algorithms).map_err(|e| Rejection::from_jws(&e))?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let jws = parse_compact(&body, &profile.request.algorithms)
+            .map_err(|e| Rejection::from_jws(&e))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
         let facts = RequestFacts {
             client_id: &client_id,
             now,
@@ -118,10 +132,19 @@ impl Gateway {
             return Err(Rejection::from_violations(evaluation.verdict.violations()));
         }
         let Some(url) = evaluation.key_set_url else {
-            return Err(Rejection::new(400, ErrorCode::InvalidClientMetadata, "jwks_uri", "no acceptable key set URL"));
+            return Err(Rejection::new(
+                400,
+                ErrorCode::InvalidClientMetadata,
+                "jwks_uri",
+                "no acceptable key set URL",
+            ));
         };
         let host = url.host_str().unwrap_or_default().to_owned();
-        let keys = self.key_sets.keys(&url, &jws.kid).await.map_err(|e| Rejection::from_key_set(&e, &host))?;
+        let keys = self
+            .key_sets
+            .keys(&url, &jws.kid)
+            .await
+            .map_err(|e| Rejection::from_key_set(&e, &host))?;
         let mut last = SignatureError::Invalid;
         for key in &keys {
             match verify(&jws.alg, key, &jws.signing_input, &jws.signature) {
@@ -166,7 +189,11 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    async fn early_request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<()> {
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
         if let Some(peer) = inet(session.client_addr()) {
             self.guards.disarm(&peer);
         }
@@ -178,7 +205,11 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
         match self.admit(session, ctx).await {
             Ok(body) => {
                 ctx.body = Some(body);
@@ -186,7 +217,10 @@ impl ProxyHttp for Gateway {
             }
             Err(rejection) => {
                 if rejection.reason == "body_timeout" {
-                    self.metrics.client_timeouts.with_label_values(&["body"]).inc();
+                    self.metrics
+                        .client_timeouts
+                        .with_label_values(&["body"])
+                        .inc();
                 }
                 tracing::info!(
                     status = rejection.status,
@@ -202,7 +236,11 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
         let u = &self.config.upstream;
         let mut peer = HttpPeer::new(u.address, u.tls, u.host.clone());
         peer.options.connection_timeout = Some(u.connect_timeout);
@@ -224,7 +262,10 @@ impl ProxyHttp for Gateway {
         match &ctx.identity {
             Some(identity) => forward::rewrite(upstream_request, identity),
             // admit() refuses requests without an identity; never forward one regardless.
-            None => Error::e_explain(ErrorType::InternalError, "no client identity at forward time"),
+            None => Error::e_explain(
+                ErrorType::InternalError,
+                "no client identity at forward time",
+            ),
         }
     }
 
@@ -236,7 +277,11 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         // The body was read whole and verified in request_filter; send exactly those bytes.
-        *body = if end_of_stream { ctx.body.clone() } else { None };
+        *body = if end_of_stream {
+            ctx.body.clone()
+        } else {
+            None
+        };
         Ok(())
     }
 
@@ -253,33 +298,58 @@ impl ProxyHttp for Gateway {
             400..=499 => "4xx",
             _ => "5xx",
         };
-        self.metrics.upstream_responses.with_label_values(&[class]).inc();
+        self.metrics
+            .upstream_responses
+            .with_label_values(&[class])
+            .inc();
         Ok(())
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
         let timeout = matches!(
             e.etype(),
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
         );
         let rejection = match e.esource() {
             ErrorSource::Upstream => Rejection::upstream(timeout),
-            _ if matches!(e.etype(), ErrorType::ConnectTimedout | ErrorType::ConnectRefused | ErrorType::ConnectError | ErrorType::ConnectNoRoute) => {
+            _ if matches!(
+                e.etype(),
+                ErrorType::ConnectTimedout
+                    | ErrorType::ConnectRefused
+                    | ErrorType::ConnectError
+                    | ErrorType::ConnectNoRoute
+            ) =>
+            {
                 Rejection::upstream(timeout)
             }
             ErrorSource::Downstream => {
-                return FailToProxy { error_code: 0, can_reuse_downstream: false };
+                return FailToProxy {
+                    error_code: 0,
+                    can_reuse_downstream: false,
+                };
             }
-            _ => Rejection::new(500, ErrorCode::InvalidRequest, "internal", "internal error").closing(),
+            _ => Rejection::new(500, ErrorCode::InvalidRequest, "internal", "internal error")
+                .closing(),
         };
         ctx.rejected = Some(rejection.reason);
         self.reject_metrics(rejection.reason);
         tracing::warn!(reason = rejection.reason, error = %e, "forwarding failed");
         let code = rejection.status;
         if self.answer(session, &rejection).await.is_err() {
-            return FailToProxy { error_code: 0, can_reuse_downstream: false };
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
         }
-        FailToProxy { error_code: code, can_reuse_downstream: false }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
@@ -292,7 +362,10 @@ impl ProxyHttp for Gateway {
             None if ctx.body.is_some() => "accepted",
             None => "aborted",
         };
-        self.metrics.requests.with_label_values(&[ctx.route, outcome]).inc();
+        self.metrics
+            .requests
+            .with_label_values(&[ctx.route, outcome])
+            .inc();
         self.metrics
             .duration
             .with_label_values(&[ctx.route, outcome])

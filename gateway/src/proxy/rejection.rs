@@ -28,11 +28,21 @@ pub struct Rejection {
 
 impl Rejection {
     /// A rejection with no extra headers that keeps the connection.
-    pub fn new(status: u16, error: ErrorCode, reason: &'static str, description: impl Into<String>) -> Self {
+    pub fn new(
+        status: u16,
+        error: ErrorCode,
+        reason: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
         Self::with_code(status, error.as_str(), reason, description)
     }
 
-    fn with_code(status: u16, error: &'static str, reason: &'static str, description: impl Into<String>) -> Self {
+    fn with_code(
+        status: u16,
+        error: &'static str,
+        reason: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             error,
@@ -58,16 +68,33 @@ impl Rejection {
     /// The policy's verdict: the first violation decides status and code; all are described.
     pub fn from_violations(violations: &[Violation]) -> Self {
         let Some(first) = violations.first() else {
-            return Self::new(500, ErrorCode::InvalidClientMetadata, "internal", "empty verdict");
+            return Self::new(
+                500,
+                ErrorCode::InvalidClientMetadata,
+                "internal",
+                "empty verdict",
+            );
         };
-        let description = violations.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; ");
-        Self::new(first.rule.status(), first.rule.error_code(), first.rule.id(), description)
+        let description = violations
+            .iter()
+            .map(|v| v.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self::new(
+            first.rule.status(),
+            first.rule.error_code(),
+            first.rule.id(),
+            description,
+        )
     }
 
     /// The request body is not an acceptable JWS.
     pub fn from_jws(e: &JwsError) -> Self {
         let reason = match e {
-            JwsError::NotCompact | JwsError::Base64(_) | JwsError::Json { .. } | JwsError::EmptySignature => "jws_malformed",
+            JwsError::NotCompact
+            | JwsError::Base64(_)
+            | JwsError::Json { .. }
+            | JwsError::EmptySignature => "jws_malformed",
             JwsError::MissingAlg | JwsError::AlgNotAllowed { .. } => "jws_alg",
             JwsError::AlgNone => "jws_alg_none",
             JwsError::AlgSymmetric(_) => "jws_alg_symmetric",
@@ -75,7 +102,12 @@ impl Rejection {
             JwsError::Crit | JwsError::Unencoded | JwsError::Nested => "jws_unsupported",
             JwsError::HeaderKey(_) => "jws_header_key",
         };
-        Self::new(400, ErrorCode::InvalidClientMetadata, reason, format!("request object: {e}"))
+        Self::new(
+            400,
+            ErrorCode::InvalidClientMetadata,
+            reason,
+            format!("request object: {e}"),
+        )
     }
 
     /// No key could be had for the request.
@@ -104,15 +136,30 @@ impl Rejection {
 
     /// The signature did not verify with any key named by the `kid`.
     pub fn from_signature(e: &SignatureError) -> Self {
-        Self::new(400, ErrorCode::InvalidClientMetadata, "signature_invalid", format!("request object: {e}"))
+        Self::new(
+            400,
+            ErrorCode::InvalidClientMetadata,
+            "signature_invalid",
+            format!("request object: {e}"),
+        )
     }
 
     /// The upstream registry could not be reached (502) or was too slow (504).
     pub fn upstream(timeout: bool) -> Self {
         if timeout {
-            Self::with_code(504, "temporarily_unavailable", "upstream_timeout", "the registry did not answer in time")
+            Self::with_code(
+                504,
+                "temporarily_unavailable",
+                "upstream_timeout",
+                "the registry did not answer in time",
+            )
         } else {
-            Self::with_code(502, "temporarily_unavailable", "upstream_unavailable", "the registry could not be reached")
+            Self::with_code(
+                502,
+                "temporarily_unavailable",
+                "upstream_unavailable",
+                "the registry could not be reached",
+            )
         }
     }
 
@@ -147,7 +194,10 @@ mod tests {
     #[test]
     fn body_is_rfc7591_json() {
         let r = Rejection::from_violations(&[
-            Violation::new(Rule::RedirectUris, "redirect_uris: `http://x` does not use https"),
+            Violation::new(
+                Rule::RedirectUris,
+                "redirect_uris: `http://x` does not use https",
+            ),
             Violation::new(Rule::Scope, "scope must include openid"),
         ]);
         assert_eq!(r.status, 400);

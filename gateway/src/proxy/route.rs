@@ -13,7 +13,12 @@ const PREFIX: &str = "/register/";
 /// The ClientId of a `PUT /register/{ClientId}` request, or the rejection.
 pub fn client_id<'a>(method: &Method, uri: &'a Uri, max_len: usize) -> Result<&'a str, Rejection> {
     if uri.scheme().is_some() || uri.authority().is_some() {
-        return Err(Rejection::new(400, ErrorCode::InvalidRequest, "absolute_form", "absolute-form request targets are not accepted"));
+        return Err(Rejection::new(
+            400,
+            ErrorCode::InvalidRequest,
+            "absolute_form",
+            "absolute-form request targets are not accepted",
+        ));
     }
     let path = uri.path();
     let Some(id) = path.strip_prefix(PREFIX) else {
@@ -23,15 +28,30 @@ pub fn client_id<'a>(method: &Method, uri: &'a Uri, max_len: usize) -> Result<&'
         return Err(not_found());
     }
     if method != Method::PUT {
-        return Err(Rejection::new(405, ErrorCode::InvalidRequest, "method_not_allowed", format!("{method} is not allowed on /register/{{ClientId}}; use PUT"))
-            .header("Allow", "PUT")
-            .closing());
+        return Err(Rejection::new(
+            405,
+            ErrorCode::InvalidRequest,
+            "method_not_allowed",
+            format!("{method} is not allowed on /register/{{ClientId}}; use PUT"),
+        )
+        .header("Allow", "PUT")
+        .closing());
     }
     if uri.query().is_some() {
-        return Err(Rejection::new(400, ErrorCode::InvalidRequest, "bad_client_id", "/register/{ClientId} takes no query string").closing());
+        return Err(Rejection::new(
+            400,
+            ErrorCode::InvalidRequest,
+            "bad_client_id",
+            "/register/{ClientId} takes no query string",
+        )
+        .closing());
     }
     let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
-    if id.is_empty() || id.len() > max_len || !id.bytes().all(unreserved) || id.bytes().all(|b| b == b'.') {
+    if id.is_empty()
+        || id.len() > max_len
+        || !id.bytes().all(unreserved)
+        || id.bytes().all(|b| b == b'.')
+    {
         return Err(Rejection::new(
             400,
             ErrorCode::InvalidRequest,
@@ -44,7 +64,13 @@ pub fn client_id<'a>(method: &Method, uri: &'a Uri, max_len: usize) -> Result<&'
 }
 
 fn not_found() -> Rejection {
-    Rejection::new(404, ErrorCode::InvalidRequest, "route_not_found", "no such endpoint; updates are PUT /register/{ClientId}").closing()
+    Rejection::new(
+        404,
+        ErrorCode::InvalidRequest,
+        "route_not_found",
+        "no such endpoint; updates are PUT /register/{ClientId}",
+    )
+    .closing()
 }
 
 #[cfg(test)]
@@ -53,12 +79,17 @@ mod tests {
 
     fn run(method: &str, target: &str) -> Result<String, u16> {
         let uri: Uri = target.parse().unwrap();
-        client_id(&method.parse().unwrap(), &uri, 64).map(str::to_owned).map_err(|r| r.status)
+        client_id(&method.parse().unwrap(), &uri, 64)
+            .map(str::to_owned)
+            .map_err(|r| r.status)
     }
 
     #[test]
     fn routes() {
-        assert_eq!(run("PUT", "/register/abc-123_X.y~z"), Ok("abc-123_X.y~z".into()));
+        assert_eq!(
+            run("PUT", "/register/abc-123_X.y~z"),
+            Ok("abc-123_X.y~z".into())
+        );
         assert_eq!(run("GET", "/register/abc"), Err(405));
         assert_eq!(run("DELETE", "/register/abc"), Err(405));
         assert_eq!(run("POST", "/register/abc"), Err(405));
@@ -71,7 +102,10 @@ mod tests {
         assert_eq!(run("PUT", "/register/.."), Err(400));
         assert_eq!(run("PUT", "/register/a%00"), Err(400));
         assert_eq!(run("PUT", "/register/abc?x=1"), Err(400));
-        assert_eq!(run("PUT", &format!("/register/{}", "a".repeat(65))), Err(400));
+        assert_eq!(
+            run("PUT", &format!("/register/{}", "a".repeat(65))),
+            Err(400)
+        );
         assert_eq!(run("PUT", "https://evil.example/register/abc"), Err(400));
     }
 }

@@ -70,9 +70,15 @@ impl IdentityCallback {
 
 #[async_trait]
 impl TlsAccept for IdentityCallback {
-    async fn handshake_complete_callback(&self, tls: &TlsRef) -> Option<Arc<dyn Any + Send + Sync>> {
+    async fn handshake_complete_callback(
+        &self,
+        tls: &TlsRef,
+    ) -> Option<Arc<dyn Any + Send + Sync>> {
         let Some(der) = tls.peer_certificate_der() else {
-            self.metrics.handshakes.with_label_values(&["no_certificate"]).inc();
+            self.metrics
+                .handshakes
+                .with_label_values(&["no_certificate"])
+                .inc();
             return None;
         };
         match ClientIdentity::from_der(der) {
@@ -82,7 +88,10 @@ impl TlsAccept for IdentityCallback {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "verified client certificate has no usable identity");
-                self.metrics.handshakes.with_label_values(&["bad_identity"]).inc();
+                self.metrics
+                    .handshakes
+                    .with_label_values(&["bad_identity"])
+                    .inc();
                 None
             }
         }

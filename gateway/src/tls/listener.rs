@@ -27,7 +27,10 @@ pub enum ListenerTlsError {
 }
 
 /// Build the pingora TLS settings for the mTLS listener.
-pub fn tls_settings(config: &Config, metrics: Arc<Metrics>) -> Result<TlsSettings, ListenerTlsError> {
+pub fn tls_settings(
+    config: &Config,
+    metrics: Arc<Metrics>,
+) -> Result<TlsSettings, ListenerTlsError> {
     let roots = load_ca_bundle(&config.client_ca)?;
     // WebPkiClientVerifier requires a client certificate unless told otherwise: mTLS is
     // mandatory, there is no anonymous fallback.

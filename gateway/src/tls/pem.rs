@@ -46,10 +46,12 @@ pub enum PemError {
 }
 
 fn open(path: &Path) -> Result<BufReader<File>, PemError> {
-    File::open(path).map(BufReader::new).map_err(|source| PemError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    File::open(path)
+        .map(BufReader::new)
+        .map_err(|source| PemError::Io {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Every certificate in a PEM file (at least one).
@@ -102,6 +104,8 @@ pub fn load_cert_and_key(
         .load_private_key(key.clone_key())
         .map_err(|e| mismatch(e.to_string()))?;
     let certified = rustls::sign::CertifiedKey::new(certs.clone(), signing_key);
-    certified.keys_match().map_err(|e| mismatch(e.to_string()))?;
+    certified
+        .keys_match()
+        .map_err(|e| mismatch(e.to_string()))?;
     Ok((certs, key))
 }

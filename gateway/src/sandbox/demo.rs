@@ -1,0 +1,339 @@
+//! `dcrgate demo`: the whole path on loopback with nothing set up beforehand. Generates a
+//! development PKI, starts a stand-in registry and a TPP key host, starts the gateway, sends one
+//! compliant update and several non-compliant ones, prints what happened to each and why, then
+//! keeps running with curl commands to paste. Ctrl-C stops everything.
+//!
+//! [`SandboxConfig`] is also what the integration tests start the gateway with.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dcrgate_certs::SubjectSpec;
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::sandbox::client::{put_request, TppClient};
+use crate::sandbox::http1::RawResponse;
+use crate::sandbox::keyhost::{KeyHost, Serve};
+use crate::sandbox::pki::{signing_key, write_private, PkiFiles, SandboxPki};
+use crate::sandbox::registry::StandInRegistry;
+use crate::sandbox::tpp::{unsigned, Tpp};
+use crate::sandbox::SandboxError;
+
+/// The seed API's policy profile, embedded so the demo needs no files.
+pub const SEED_PROFILE: &str = include_str!("../../../policies/profiles/seed-update.toml");
+/// The audience the sandbox's gateway accepts.
+pub const AUDIENCE: &str = "https://bank.example/";
+/// Where the sample TPP's key set is served on the key host.
+pub const JWKS_PATH: &str = "/demo-tpp/jwks.json";
+
+/// A free TCP port on 127.0.0.1 (bound and released: another process could take it first).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A gateway configuration for the sandbox, as a TOML table the tests can adjust.
+pub struct SandboxConfig {
+    /// The TOML.
+    pub table: toml::Table,
+}
+
+impl SandboxConfig {
+    /// Listener and admin on the given ports, upstream at `upstream`, PKI files from `files`,
+    /// profile file `profile` (relative to the config's folder), key host on loopback.
+    pub fn new(
+        listen: u16,
+        admin: u16,
+        upstream: SocketAddr,
+        files: &PkiFiles,
+        profile: &str,
+    ) -> Self {
+        let name = |p: &Path| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let text = format!(
+            r#"
+[listener]
+address = "127.0.0.1:{listen}"
+certificate = "{cert}"
+private_key = "{key}"
+client_ca = "{client_ca}"
+
+[admin]
+address = "127.0.0.1:{admin}"
+
+[upstream]
+url = "http://{upstream}"
+connect_timeout_ms = 1000
+read_timeout_ms = 5000
+
+[policy]
+profile = "{profile}"
+audiences = ["{AUDIENCE}"]
+key_set_hosts = ["localhost"]
+
+[key_sets]
+extra_ca_file = "{server_ca}"
+use_public_roots = false
+# The sandbox key host is on loopback; production keeps this false.
+allow_private_addresses = true
+
+[server]
+threads = 2
+grace_period_seconds = 0
+graceful_shutdown_timeout_seconds = 1
+"#,
+            cert = name(&files.gateway_cert),
+            key = name(&files.gateway_key),
+            client_ca = name(&files.client_ca),
+            server_ca = name(&files.server_ca),
+        );
+        // The template is valid TOML by construction.
+        let table = toml::from_str(&text).unwrap_or_default();
+        Self { table }
+    }
+
+    /// Set `section.key = value`.
+    pub fn set(&mut self, section: &str, key: &str, value: impl Into<toml::Value>) -> &mut Self {
+        let entry = self
+            .table
+            .entry(section.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let Some(t) = entry.as_table_mut() {
+            t.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+
+    /// Write to `dir/name` and return the path.
+    pub fn write(&self, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+        let path = dir.join(name);
+        std::fs::write(&path, toml::to_string(&self.table).unwrap_or_default())?;
+        Ok(path)
+    }
+}
+
+/// Wait until something accepts TCP connections on `addr` (bounded).
+pub fn wait_for_port(addr: SocketAddr, within: Duration) -> Result<(), SandboxError> {
+    let step = Duration::from_millis(50);
+    for _ in 0..(within.as_millis() / step.as_millis()).max(1) {
+        if TcpStream::connect_timeout(&addr, step).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(step);
+    }
+    Err(SandboxError::Timeout("port to open"))
+}
+
+struct Scenario {
+    title: &'static str,
+    request: Vec<u8>,
+}
+
+fn scenarios(tpp: &Tpp, jwks_uri: &str) -> Vec<Scenario> {
+    let good = tpp.claims(AUDIENCE, jwks_uri);
+    let with = |f: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+        let mut c = good.clone();
+        if let Some(m) = c.as_object_mut() {
+            f(m);
+        }
+        c
+    };
+    let put = |body: String| {
+        put_request(
+            &tpp.client_id,
+            Some("demo-access-token"),
+            "application/jwt",
+            body.as_bytes(),
+            &[],
+        )
+    };
+    vec![
+        Scenario { title: "compliant update", request: put(tpp.sign(&good)) },
+        Scenario {
+            title: "tls_client_auth_dn names another organisation",
+            request: put(tpp.sign(&with(&|m| {
+                m.insert("tls_client_auth_dn".into(), json!("CN=0015800001HQQrZAAX,organizationIdentifier=PSDGB-FCA-999999,O=Other Ltd,C=GB"));
+            }))),
+        },
+        Scenario {
+            title: "http redirect URI",
+            request: put(tpp.sign(&with(&|m| {
+                m.insert("redirect_uris".into(), json!(["http://tpp.example/callback"]));
+            }))),
+        },
+        Scenario {
+            title: "scope outside the allowed set",
+            request: put(tpp.sign(&with(&|m| {
+                m.insert("scope".into(), json!("openid accounts admin"));
+            }))),
+        },
+        Scenario {
+            title: "unsigned request object (alg none)",
+            request: put(unsigned(&json!({"alg": "none", "kid": tpp.key.kid}), &good, b"")),
+        },
+        Scenario {
+            title: "key set URL on a host not on the allowlist",
+            request: put(tpp.sign(&with(&|m| {
+                m.insert("jwks_uri".into(), json!("https://169.254.169.254/latest/meta-data"));
+            }))),
+        },
+        Scenario {
+            title: "expired request object",
+            request: put(tpp.sign(&with(&|m| {
+                m.insert("iat".into(), json!(crate::sandbox::tpp::now() - 7200));
+                m.insert("exp".into(), json!(crate::sandbox::tpp::now() - 3600));
+            }))),
+        },
+        Scenario {
+            title: "no bearer token",
+            request: put_request(&tpp.client_id, None, "application/jwt", tpp.sign(&good).as_bytes(), &[]),
+        },
+        Scenario {
+            title: "JSON body instead of a JWT",
+            request: put_request(&tpp.client_id, Some("demo-access-token"), "application/json", b"{}", &[]),
+        },
+        Scenario {
+            title: "GET on the update route",
+            request: format!("GET /register/{} HTTP/1.1\r\nHost: localhost\r\n\r\n", tpp.client_id).into_bytes(),
+        },
+    ]
+}
+
+fn summary(r: &RawResponse) -> String {
+    match (r.status, r.json()) {
+        (200..=299, Some(v)) => format!("{} forwarded; the registry answered {v}", r.status),
+        (status, Some(v)) => format!(
+            "{status} {}: {}",
+            v.get("error").and_then(Value::as_str).unwrap_or("?"),
+            v.get("error_description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        ),
+        (status, None) => format!("{status} {}", String::from_utf8_lossy(&r.body)),
+    }
+}
+
+/// Run the demo; returns when the gateway stops (Ctrl-C).
+pub fn run(dir: Option<PathBuf>) -> Result<(), DemoError> {
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("dcrgate-demo-{}", std::process::id()))
+    });
+    std::fs::create_dir_all(&dir).map_err(SandboxError::from)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(SandboxError::from)?;
+
+    println!(
+        "dcrgate demo: generating a development PKI and a sample TPP in {}",
+        dir.display()
+    );
+    let pki = SandboxPki::generate()?;
+    let files = pki.write(&dir)?;
+    let tpp = Tpp::new(
+        &pki,
+        "demo-client-1",
+        SubjectSpec::obwac("Example TPP Ltd", "PSDGB-FCA-123456", "0015800001HQQrZAAX"),
+        signing_key("demo-signing-key-1")?,
+    )?;
+    std::fs::write(dir.join("tpp.pem"), &tpp.transport.cert_pem).map_err(SandboxError::from)?;
+    write_private(&dir.join("tpp.key"), &tpp.transport.key_pem)?;
+    std::fs::write(dir.join("seed-update.toml"), SEED_PROFILE).map_err(SandboxError::from)?;
+
+    let registry = rt
+        .block_on(StandInRegistry::start())
+        .map_err(SandboxError::from)?;
+    let key_host = rt.block_on(KeyHost::start(
+        &pki.key_host.cert_pem,
+        &pki.key_host.key_pem,
+    ))?;
+    key_host.set(JWKS_PATH, Serve::Json(tpp.jwks()));
+    let jwks_uri = key_host.url(JWKS_PATH);
+
+    let (listen, admin) = (
+        free_port().map_err(SandboxError::from)?,
+        free_port().map_err(SandboxError::from)?,
+    );
+    let config_path =
+        SandboxConfig::new(listen, admin, registry.addr(), &files, "seed-update.toml")
+            .write(&dir, "dcrgate.toml")
+            .map_err(SandboxError::from)?;
+    let request_path = dir.join("request.jwt");
+    std::fs::write(&request_path, tpp.sign(&tpp.claims(AUDIENCE, &jwks_uri)))
+        .map_err(SandboxError::from)?;
+
+    let config = Config::load(&config_path).map_err(Box::new)?;
+    let server = crate::server::build(config)?;
+    let gateway_addr = SocketAddr::from(([127, 0, 0, 1], listen));
+    let client = TppClient::new(
+        &pki.server_ca.cert_pem(),
+        Some(&tpp.transport),
+        gateway_addr,
+    )?;
+    let cases = scenarios(&tpp, &jwks_uri);
+    let client_id = tpp.client_id.clone();
+    let d = dir.clone();
+    rt.spawn(async move {
+        let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin));
+        if tokio::task::spawn_blocking(move || wait_for_port(admin_addr, Duration::from_secs(20))).await.is_err() {
+            return;
+        }
+        println!("\n  gateway       https://localhost:{listen}  (mTLS: client CA {})", d.join("client-ca.pem").display());
+        println!("  admin         http://127.0.0.1:{admin}/metrics");
+        println!("  registry      http://{}  (stand-in)", registry.addr());
+        println!("  TPP key set   {jwks_uri}");
+        println!("  TPP subject   {}\n", tpp.subject.to_rfc4514());
+        for (i, case) in cases.iter().enumerate() {
+            let result = match client.send(&case.request).await {
+                Ok(r) => summary(&r),
+                Err(e) => format!("no response: {e}"),
+            };
+            println!("  {:>2}. {:<48} -> {result}", i + 1, case.title);
+        }
+        let seen = registry.requests();
+        println!("\n  The stand-in registry received {} request(s):", seen.len());
+        for r in &seen {
+            println!(
+                "    {} {}  X-DCRGate-Client-DN: {}  X-DCRGate-Client-Cert-SHA256: {}",
+                r.method,
+                r.target,
+                r.header("x-dcrgate-client-dn").unwrap_or("-"),
+                r.header("x-dcrgate-client-cert-sha256").unwrap_or("-")
+            );
+        }
+        let p = |f: &str| d.join(f).display().to_string();
+        println!("\n  Try it yourself (Ctrl-C stops everything):");
+        println!(
+            "    curl --cacert {} --cert {} --key {} -X PUT https://localhost:{listen}/register/{client_id} \\\n      -H 'Authorization: Bearer demo-access-token' -H 'Content-Type: application/jwt' --data-binary @{}",
+            p("server-ca.pem"), p("tpp.pem"), p("tpp.key"), p("request.jwt")
+        );
+        println!("    curl --cacert {} https://localhost:{listen}/register/{client_id}   # no client certificate: the handshake fails", p("server-ca.pem"));
+        println!("    curl http://127.0.0.1:{admin}/metrics");
+        println!("    dcrgate check --config {}", p("dcrgate.toml"));
+        // Keep the stand-ins alive as long as the runtime runs.
+        std::future::pending::<()>().await;
+        drop((registry, key_host));
+    });
+    crate::server::run(server, None);
+    println!("dcrgate demo stopped");
+    Ok(())
+}
+
+/// The demo could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// A sandbox component.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The generated configuration.
+    #[error(transparent)]
+    Config(#[from] Box<crate::config::ConfigError>),
+    /// Starting the gateway.
+    #[error(transparent)]
+    Start(#[from] crate::server::StartError),
+}
