@@ -161,6 +161,7 @@ fn each_rule_rejects_its_violation() {
         (
             "expired",
             with(|m| {
+                m.insert("iat".into(), json!(NOW - 600));
                 m.insert("exp".into(), json!(NOW - 120));
             }),
             Rule::Expiry,
