@@ -550,3 +550,62 @@ impl Validator<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_is_well_formed() {
+        let text = include_str!("../../deploy/dcrgate.example.toml");
+        let file: ConfigFile = toml::from_str(text).expect("example parses");
+        assert_eq!(file.limits.max_body_bytes, MAX_BODY_CEILING);
+        assert_eq!(file.server.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn syntax_errors_name_file_and_key() {
+        let text = include_str!("../../deploy/dcrgate.example.toml")
+            .replace("[limits]", "[limits]\nmax_body = 1");
+        let e = Config::from_toml_str(&text, Path::new("conf/dcrgate.toml")).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("conf/dcrgate.toml:"), "{msg}");
+        assert!(msg.contains("max_body"), "{msg}");
+    }
+
+    #[test]
+    fn missing_files_name_the_key() {
+        let text = include_str!("../../deploy/dcrgate.example.toml");
+        let e = Config::from_toml_str(text, Path::new("/nonexistent/dcrgate.toml")).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ConfigError::Invalid {
+                    key: "listener.certificate",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let l = LimitsSection::default();
+        assert_eq!(
+            (l.max_body_bytes, l.header_timeout_ms, l.body_timeout_ms),
+            (65536, 10_000, 10_000)
+        );
+        let k = KeySetSection::default();
+        assert_eq!(
+            (
+                k.fetch_timeout_ms,
+                k.max_bytes,
+                k.cache_ttl_seconds,
+                k.refetch_cooldown_seconds
+            ),
+            (2000, 262_144, 300, 30)
+        );
+        assert!(!k.allow_private_addresses);
+    }
+}
