@@ -10,14 +10,30 @@ use dcrgate_policies::{HostAllowlist, Profile};
 const PROFILE: &str = include_str!("../../policies/profiles/seed-update.toml");
 
 fn dn(c: &mut Criterion) {
-    c.bench_function("dn/parse_lenient", |b| b.iter(|| Dn::parse(black_box(CLAIM_DN), ParseMode::Lenient)));
+    c.bench_function("dn/parse_lenient", |b| {
+        b.iter(|| Dn::parse(black_box(CLAIM_DN), ParseMode::Lenient))
+    });
     let claim = Dn::parse(CLAIM_DN, ParseMode::Lenient).expect("claim DN");
     let cert = Dn::parse(CERT_DN, ParseMode::Strict).expect("cert DN");
     c.bench_function("dn/match_any_order", |b| {
-        b.iter(|| match_dn(black_box(&claim), black_box(&cert), &MatchMode::AnyOrder, &[]))
+        b.iter(|| {
+            match_dn(
+                black_box(&claim),
+                black_box(&cert),
+                &MatchMode::AnyOrder,
+                &[],
+            )
+        })
     });
     c.bench_function("dn/match_strict_order", |b| {
-        b.iter(|| match_dn(black_box(&claim), black_box(&cert), &MatchMode::StrictOrder, &[]))
+        b.iter(|| {
+            match_dn(
+                black_box(&claim),
+                black_box(&cert),
+                &MatchMode::StrictOrder,
+                &[],
+            )
+        })
     });
 }
 
@@ -35,7 +51,9 @@ fn policy(c: &mut Criterion) {
         key_hosts: &hosts,
         presented_dn: &cert,
     };
-    assert!(evaluate_json(&profile, &payload, &facts).verdict.is_accept());
+    assert!(evaluate_json(&profile, &payload, &facts)
+        .verdict
+        .is_accept());
     c.bench_function("policy/evaluate_compliant", |b| {
         b.iter(|| evaluate_json(black_box(&profile), black_box(&payload), &facts))
     });

@@ -8,7 +8,8 @@ pub const CERT_DN: &str = "CN=0015800001HQQrZAAX,2.5.4.97=PSDGB-FCA-123456,O=Exa
 
 /// The same subject as a TPP typically writes it in `tls_client_auth_dn`: certificate order,
 /// spaces after commas, a descriptor for 2.5.4.97.
-pub const CLAIM_DN: &str = "C=GB, O=Example TPP Ltd, organizationIdentifier=PSDGB-FCA-123456, CN=0015800001HQQrZAAX";
+pub const CLAIM_DN: &str =
+    "C=GB, O=Example TPP Ltd, organizationIdentifier=PSDGB-FCA-123456, CN=0015800001HQQrZAAX";
 
 /// A compliant registration payload, valid at `now`.
 pub fn payload(now: i64) -> Map<String, Value> {

@@ -86,6 +86,7 @@ impl Gateway {
     async fn admit(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Bytes, Rejection> {
         let cfg = &self.config;
         let header = session.req_header();
+        route::origin_form(header.raw_path())?;
         let client_id =
             route::client_id(&header.method, &header.uri, cfg.limits.max_client_id_length)?
                 .to_owned();

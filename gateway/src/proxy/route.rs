@@ -13,12 +13,7 @@ const PREFIX: &str = "/register/";
 /// The ClientId of a `PUT /register/{ClientId}` request, or the rejection.
 pub fn client_id<'a>(method: &Method, uri: &'a Uri, max_len: usize) -> Result<&'a str, Rejection> {
     if uri.scheme().is_some() || uri.authority().is_some() {
-        return Err(Rejection::new(
-            400,
-            ErrorCode::InvalidRequest,
-            "absolute_form",
-            "absolute-form request targets are not accepted",
-        ));
+        return Err(absolute_form());
     }
     let path = uri.path();
     let Some(id) = path.strip_prefix(PREFIX) else {
@@ -61,6 +56,27 @@ pub fn client_id<'a>(method: &Method, uri: &'a Uri, max_len: usize) -> Result<&'
         .closing());
     }
     Ok(id)
+}
+
+/// Refuse a request target that is not origin-form (`/...`). pingora keeps the scheme and
+/// authority of an absolute-form target out of the parsed `Uri` (only the raw target has them),
+/// so [`client_id`] alone would take `PUT http://host/register/x` for `/register/x`.
+pub fn origin_form(raw_target: &[u8]) -> Result<(), Rejection> {
+    if raw_target.first() == Some(&b'/') {
+        Ok(())
+    } else {
+        Err(absolute_form())
+    }
+}
+
+fn absolute_form() -> Rejection {
+    Rejection::new(
+        400,
+        ErrorCode::InvalidRequest,
+        "absolute_form",
+        "absolute-form request targets are not accepted",
+    )
+    .closing()
 }
 
 fn not_found() -> Rejection {
@@ -107,5 +123,18 @@ mod tests {
             Err(400)
         );
         assert_eq!(run("PUT", "https://evil.example/register/abc"), Err(400));
+    }
+
+    #[test]
+    fn only_origin_form_targets() {
+        assert!(origin_form(b"/register/abc").is_ok());
+        for raw in [
+            &b"http://localhost/register/abc"[..],
+            b"https://x/register/abc",
+            b"*",
+            b"",
+        ] {
+            assert_eq!(origin_form(raw).unwrap_err().status, 400);
+        }
     }
 }

@@ -1,0 +1,139 @@
+//! `dcrgate check`: a good configuration passes; a bad one fails with a message that names the
+//! file and the key at fault.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::Files;
+use dcrgate::sandbox::demo::{SandboxConfig, SEED_PROFILE};
+use dcrgate::sandbox::pki::SandboxPki;
+
+/// A sandbox configuration (nothing needs to listen for `check`) written into `files`.
+fn config(files: &Files) -> SandboxConfig {
+    SandboxConfig::new(
+        18443,
+        19090,
+        "127.0.0.1:18080".parse().expect("addr"),
+        &files.pki,
+        "seed-update.toml",
+    )
+}
+
+fn check(config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dcrgate"))
+        .arg("check")
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run dcrgate check")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn check_accepts_a_good_config() {
+    let files = Files::write(&SandboxPki::generate().expect("PKI"));
+    let path = config(&files)
+        .write(files.path(), "good.toml")
+        .expect("write");
+    let out = check(&path);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ok"), "{stdout}");
+    assert!(stdout.contains("seed-update"), "{stdout}");
+}
+
+#[test]
+fn check_refuses_an_unknown_key_naming_file_and_key() {
+    let files = Files::write(&SandboxPki::generate().expect("PKI"));
+    let mut cfg = config(&files);
+    cfg.set("limits", "max_body_size", 1024);
+    let path = cfg.write(files.path(), "unknown-key.toml").expect("write");
+    let out = check(&path);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("unknown-key.toml"), "{err}");
+    assert!(err.contains("max_body_size"), "{err}");
+}
+
+#[test]
+fn check_refuses_an_empty_key_set_allowlist() {
+    let files = Files::write(&SandboxPki::generate().expect("PKI"));
+    let mut cfg = config(&files);
+    cfg.set("policy", "key_set_hosts", toml::Value::Array(Vec::new()));
+    let path = cfg.write(files.path(), "no-hosts.toml").expect("write");
+    let out = check(&path);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("no-hosts.toml"), "{err}");
+    assert!(err.contains("policy.key_set_hosts"), "{err}");
+}
+
+#[test]
+fn check_refuses_a_symmetric_algorithm_in_the_profile() {
+    let files = Files::write(&SandboxPki::generate().expect("PKI"));
+    let original = r#"algorithms = ["PS256"]"#;
+    assert!(SEED_PROFILE.contains(original));
+    let profile = SEED_PROFILE.replace(original, r#"algorithms = ["HS256"]"#);
+    std::fs::write(files.path().join("hmac-profile.toml"), profile).expect("write profile");
+    let mut cfg = config(&files);
+    cfg.set("policy", "profile", "hmac-profile.toml");
+    let path = cfg.write(files.path(), "hmac.toml").expect("write");
+    let out = check(&path);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("hmac-profile.toml"), "{err}");
+    assert!(err.contains("request.algorithms"), "{err}");
+}
+
+#[test]
+fn check_refuses_a_missing_certificate_file() {
+    let files = Files::write(&SandboxPki::generate().expect("PKI"));
+    let mut cfg = config(&files);
+    cfg.set("listener", "certificate", "absent.pem");
+    let path = cfg.write(files.path(), "absent.toml").expect("write");
+    let out = check(&path);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("absent.toml"), "{err}");
+    assert!(err.contains("listener.certificate"), "{err}");
+}
+
+#[test]
+fn run_refuses_a_bad_config_without_starting() {
+    let files = Files::write(&SandboxPki::generate().expect("PKI"));
+    let mut cfg = config(&files);
+    cfg.set("policy", "key_set_hosts", toml::Value::Array(Vec::new()));
+    let path = cfg.write(files.path(), "bad-run.toml").expect("write");
+    let log = files.path().join("run.stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dcrgate"))
+        .arg("run")
+        .arg("--config")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
+        .spawn()
+        .expect("spawn dcrgate run");
+    // Bounded wait: a gateway that started anyway is killed and the test fails.
+    let mut status = None;
+    for _ in 0..200 {
+        if let Some(s) = child.try_wait().expect("wait") {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
+    let status = status.unwrap_or_else(|| panic!("dcrgate run kept running: {err}"));
+    assert!(!status.success());
+    assert!(err.contains("policy.key_set_hosts"), "{err}");
+}

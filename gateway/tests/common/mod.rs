@@ -1,0 +1,419 @@
+//! Integration test harness: a real `dcrgate run` subprocess in front of the sandbox's stand-in
+//! registry and TPP key host, with a sample TPP and an mTLS client. Everything listens on
+//! 127.0.0.1; every certificate and key is generated here; every wait is bounded.
+//!
+//! Each test file compiles this module on its own and uses a different part of it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use dcrgate::sandbox::client::{put_request, TppClient};
+use dcrgate::sandbox::demo::{free_port, SandboxConfig, AUDIENCE, JWKS_PATH, SEED_PROFILE};
+use dcrgate::sandbox::http1::{read_response, RawResponse};
+use dcrgate::sandbox::keyhost::{KeyHost, Serve};
+use dcrgate::sandbox::pki::{signing_key, PkiFiles, SandboxPki};
+use dcrgate::sandbox::registry::StandInRegistry;
+use dcrgate::sandbox::tpp::Tpp;
+use dcrgate_certs::{RsaSigningKey, SubjectSpec};
+use ring::rand::SystemRandom;
+use ring::signature::{RsaKeyPair, RSA_PSS_SHA256};
+use serde_json::{json, Map, Value};
+use tempfile::TempDir;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// The ClientId the sample TPP was given (distinctive, so tests can look for leaks of it).
+pub const CLIENT_ID: &str = "tpp-client-7Qx4";
+/// The bearer token the tests send (the gateway checks its form only).
+pub const TOKEN: &str = "test-access-token.x_y~z";
+/// The sample TPP's signing key id.
+pub const KID: &str = "tpp-signing-key-1";
+/// How long the gateway may take to become ready.
+pub const READY_WITHIN: Duration = Duration::from_secs(15);
+/// Bound on any single exchange a test makes.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The sample TPP's transport certificate subject.
+pub fn tpp_subject() -> SubjectSpec {
+    SubjectSpec::obwac("Example TPP Ltd", "PSDGB-FCA-123456", "0015800001HQQrZAAX")
+}
+
+/// The written PKI, profile and config of a gateway, in a temporary folder.
+pub struct Files {
+    /// The folder (removed on drop).
+    pub dir: TempDir,
+    /// The PEM files.
+    pub pki: PkiFiles,
+}
+
+impl Files {
+    /// Write `pki` and the seed profile into a new temporary folder.
+    pub fn write(pki: &SandboxPki) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let files = pki.write(dir.path()).expect("PKI files");
+        std::fs::write(dir.path().join("seed-update.toml"), SEED_PROFILE).expect("profile");
+        Self { dir, pki: files }
+    }
+
+    /// The folder's path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// A `dcrgate run` child process, killed (and reaped) on drop.
+pub struct GatewayProcess {
+    child: Child,
+    stderr: PathBuf,
+    /// TLS listener port.
+    pub listen: u16,
+    /// Admin port.
+    pub admin: u16,
+}
+
+impl GatewayProcess {
+    fn spawn(config: &Path, stderr: PathBuf, listen: u16, admin: u16) -> Self {
+        let log = std::fs::File::create(&stderr).expect("stderr file");
+        let child = Command::new(env!("CARGO_BIN_EXE_dcrgate"))
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn dcrgate");
+        Self {
+            child,
+            stderr,
+            listen,
+            admin,
+        }
+    }
+
+    /// What the gateway wrote to stderr so far.
+    pub fn stderr_log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Poll `/healthz` until 200, then check the TLS listener is this gateway's (the handshake
+    /// succeeds with this test's CA and client certificate) and the process is still up.
+    async fn wait_ready(&mut self, client: &TppClient) -> Result<(), String> {
+        let deadline = Instant::now() + READY_WITHIN;
+        while Instant::now() < deadline {
+            if !self.running() {
+                return Err("the gateway exited".into());
+            }
+            let healthy = admin_get(self.admin, "/healthz")
+                .await
+                .is_ok_and(|r| r.status == 200);
+            if healthy {
+                let tls = tokio::time::timeout(Duration::from_secs(2), client.connect()).await;
+                if matches!(tls, Ok(Ok(_))) && self.running() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("not ready within {READY_WITHIN:?}"))
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- dcrgate stderr ----\n{}\n------------------------",
+                self.stderr_log()
+            );
+        }
+    }
+}
+
+/// A running gateway subprocess with its sandbox.
+pub struct Harness {
+    /// The gateway process (dropped first: it is killed before the stand-ins stop).
+    pub gateway: GatewayProcess,
+    /// The stand-in legacy registry (the upstream).
+    pub registry: StandInRegistry,
+    /// The TPP key host (serves the TPP's key set at [`JWKS_PATH`]).
+    pub key_host: KeyHost,
+    /// The sample TPP.
+    pub tpp: Tpp,
+    /// The development PKI.
+    pub pki: SandboxPki,
+    /// An mTLS client presenting the TPP's transport certificate.
+    pub client: TppClient,
+    /// The TPP's key set URL on the key host.
+    pub jwks_uri: String,
+    /// Config, profile, PEM files and the gateway's stderr.
+    pub files: Files,
+}
+
+impl Harness {
+    /// A gateway with the sandbox configuration as is.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A gateway whose sandbox configuration `tweak` adjusts (called once per start attempt).
+    pub async fn start_with(tweak: impl Fn(&mut SandboxConfig)) -> Self {
+        let pki = SandboxPki::generate().expect("PKI");
+        let files = Files::write(&pki);
+        let tpp = Tpp::new(
+            &pki,
+            CLIENT_ID,
+            tpp_subject(),
+            signing_key(KID).expect("RSA key"),
+        )
+        .expect("TPP");
+        let registry = StandInRegistry::start().await.expect("registry");
+        let key_host = KeyHost::start(&pki.key_host.cert_pem, &pki.key_host.key_pem)
+            .await
+            .expect("key host");
+        key_host.set(JWKS_PATH, Serve::Json(tpp.jwks()));
+        let jwks_uri = key_host.url(JWKS_PATH);
+
+        // free_port() releases the port before the gateway binds it, so a parallel test could
+        // take it in between; the gateway then exits and the start is retried on new ports.
+        let mut failures = Vec::new();
+        for attempt in 1..=3 {
+            let (listen, admin) = (free_port().expect("port"), free_port().expect("port"));
+            let mut cfg = SandboxConfig::new(
+                listen,
+                admin,
+                registry.addr(),
+                &files.pki,
+                "seed-update.toml",
+            );
+            tweak(&mut cfg);
+            let config = cfg.write(files.path(), "dcrgate.toml").expect("config");
+            let client = TppClient::new(
+                &pki.server_ca.cert_pem(),
+                Some(&tpp.transport),
+                SocketAddr::from(([127, 0, 0, 1], listen)),
+            )
+            .expect("client");
+            let mut gateway = GatewayProcess::spawn(
+                &config,
+                files.path().join(format!("gateway-{attempt}.stderr")),
+                listen,
+                admin,
+            );
+            match gateway.wait_ready(&client).await {
+                Ok(()) => {
+                    return Harness {
+                        gateway,
+                        registry,
+                        key_host,
+                        tpp,
+                        pki,
+                        client,
+                        jwks_uri,
+                        files,
+                    }
+                }
+                Err(e) => {
+                    failures.push(format!("attempt {attempt}: {e}\n{}", gateway.stderr_log()))
+                }
+            }
+        }
+        panic!("the gateway did not start:\n{}", failures.join("\n"));
+    }
+
+    /// The gateway's TLS listener.
+    pub fn gateway_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.gateway.listen))
+    }
+
+    /// Claims of a compliant update naming the harness key set URL.
+    pub fn claims(&self) -> Value {
+        self.tpp.claims(AUDIENCE, &self.jwks_uri)
+    }
+
+    /// Compliant claims changed by `f`.
+    pub fn claims_with(&self, f: impl FnOnce(&mut Map<String, Value>)) -> Value {
+        let mut c = self.claims();
+        f(c.as_object_mut().expect("claims are an object"));
+        c
+    }
+
+    /// A compliant signed update.
+    pub fn compliant_jwt(&self) -> String {
+        self.tpp.sign(&self.claims())
+    }
+
+    /// `PUT /register/{CLIENT_ID}` with the bearer token and `application/jwt`.
+    pub async fn put_jwt(&self, jwt: &str) -> RawResponse {
+        self.send(&put_request(
+            CLIENT_ID,
+            Some(TOKEN),
+            "application/jwt",
+            jwt.as_bytes(),
+            &[],
+        ))
+        .await
+    }
+
+    /// Send raw request bytes on a new mTLS connection; the gateway must answer.
+    pub async fn send(&self, raw: &[u8]) -> RawResponse {
+        match self.client.send(raw).await {
+            Ok(r) => r,
+            Err(e) => panic!(
+                "no response to {:?}: {e}",
+                String::from_utf8_lossy(&raw[..raw.len().min(200)])
+            ),
+        }
+    }
+
+    /// The admin listener's answer to `GET path`.
+    pub async fn admin_get(&self, path: &str) -> RawResponse {
+        admin_get(self.gateway.admin, path)
+            .await
+            .expect("admin answers")
+    }
+
+    /// The Prometheus text from `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let r = self.admin_get("/metrics").await;
+        assert_eq!(r.status, 200);
+        String::from_utf8(r.body).expect("metrics are UTF-8")
+    }
+
+    /// Poll `/metrics` (bounded, 5 s) until `ready` holds for the parsed samples, and return
+    /// them. Counters are updated in the request's logging phase, just after the response.
+    pub async fn metrics_when(&self, ready: impl Fn(&Samples) -> bool) -> (Samples, String) {
+        let mut last = (Samples::default(), String::new());
+        for _ in 0..100 {
+            let text = self.metrics_text().await;
+            let samples = Samples::parse(&text);
+            if ready(&samples) {
+                return (samples, text);
+            }
+            last = (samples, text);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        last
+    }
+
+    /// The registry has not seen any request.
+    pub fn assert_not_forwarded(&self) {
+        assert_eq!(
+            self.registry.count(),
+            0,
+            "the registry saw {:?}",
+            self.registry.requests()
+        );
+    }
+}
+
+/// `GET path` on the admin listener, bounded.
+pub async fn admin_get(port: u16, path: &str) -> Result<RawResponse, String> {
+    let exchange = async {
+        let mut tcp = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        tcp.write_all(req.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        read_response(&mut tcp).await.map_err(|e| e.to_string())
+    };
+    tokio::time::timeout(Duration::from_secs(2), exchange)
+        .await
+        .map_err(|_| "admin request timed out".to_owned())?
+}
+
+/// Check a gateway rejection: status, RFC 7591 JSON body with this `error`, a description, and
+/// `Cache-Control: no-store`. Returns the description.
+#[track_caller]
+pub fn assert_rejection(r: &RawResponse, status: u16, error: &str) -> String {
+    let body = String::from_utf8_lossy(&r.body);
+    assert_eq!(r.status, status, "status; body {body}");
+    assert_eq!(r.header("cache-control"), Some("no-store"), "{r:?}");
+    assert!(
+        r.header("content-type")
+            .is_some_and(|v| v.starts_with("application/json")),
+        "content type of {r:?}"
+    );
+    let json = r
+        .json()
+        .unwrap_or_else(|| panic!("body is not JSON: {body}"));
+    assert_eq!(json["error"], error, "body {body}");
+    let description = json["error_description"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error_description in {body}"));
+    assert!(!description.is_empty());
+    description.to_owned()
+}
+
+/// base64url(SHA-256(der)), unpadded: the RFC 8705 `x5t#S256` of a certificate.
+pub fn cert_thumbprint(der: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, der).as_ref())
+}
+
+/// Sign `claims` PS256 with `key`, header `{"alg":"PS256","kid":<key.kid>,"typ":"JWT"}`.
+pub fn sign_with_key(key: &RsaSigningKey, claims: &Value) -> String {
+    let header = json!({"alg": "PS256", "kid": key.kid, "typ": "JWT"});
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let pair = RsaKeyPair::from_pkcs8(&key.pkcs8_der).expect("PKCS#8");
+    let mut sig = vec![0u8; pair.public().modulus_len()];
+    pair.sign(
+        &RSA_PSS_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .expect("sign");
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+/// A loopback port nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind")
+        .port()
+}
+
+/// Parsed Prometheus text: `name{labels}` (as printed) to value.
+#[derive(Debug, Default, Clone)]
+pub struct Samples(pub HashMap<String, f64>);
+
+impl Samples {
+    /// Parse every sample line (comments skipped).
+    pub fn parse(text: &str) -> Self {
+        let map = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                Some((series.to_owned(), value.parse().ok()?))
+            })
+            .collect();
+        Self(map)
+    }
+
+    /// The value of a series, e.g. `dcrgate_rejections_total{reason="dn_mismatch"}`.
+    pub fn get(&self, series: &str) -> Option<f64> {
+        self.0.get(series).copied()
+    }
+}

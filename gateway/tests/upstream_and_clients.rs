@@ -1,0 +1,260 @@
+//! The upstream registry failing, clients too slow to send their request, and clients that
+//! cannot prove who they are.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{assert_rejection, closed_port, tpp_subject, Harness, CLIENT_ID, IO_TIMEOUT, TOKEN};
+use dcrgate::config::LimitsSection;
+use dcrgate::sandbox::client::{put_request, TppClient};
+use dcrgate::sandbox::http1::read_response;
+use dcrgate::sandbox::registry::Behaviour;
+use dcrgate_certs::Authority;
+use rustls::HandshakeKind;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_not_listening_is_502_json() {
+    let h = Harness::start_with(|cfg| {
+        cfg.set(
+            "upstream",
+            "url",
+            format!("http://127.0.0.1:{}", closed_port()),
+        );
+    })
+    .await;
+    let r = h.put_jwt(&h.compliant_jwt()).await;
+    let d = assert_rejection(&r, 502, "temporarily_unavailable");
+    assert!(d.contains("registry"), "{d}");
+    // The (real) registry was not the upstream and saw nothing.
+    h.assert_not_forwarded();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_registry_is_504_json() {
+    let h = Harness::start_with(|cfg| {
+        cfg.set("upstream", "read_timeout_ms", 500);
+    })
+    .await;
+    h.registry
+        .set_behaviour(Behaviour::Slow(Duration::from_secs(3)));
+    let r = h.put_jwt(&h.compliant_jwt()).await;
+    let d = assert_rejection(&r, 504, "temporarily_unavailable");
+    assert!(d.contains("in time"), "{d}");
+    // It was forwarded once (the registry is just slow), and not retried.
+    assert_eq!(h.registry.count(), 1);
+}
+
+/// Read until the peer closes or errors (bounded by `within`); returns what arrived, or `None`
+/// if the connection was still open when the time ran out.
+async fn read_until_closed<R: AsyncRead + Unpin>(rd: &mut R, within: Duration) -> Option<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(within, async {
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|()| got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_dripping_its_request_head_is_cut_off() {
+    let h = Harness::start_with(|cfg| {
+        cfg.set("limits", "header_timeout_ms", 1000);
+    })
+    .await;
+    let head = format!(
+        "PUT /register/{CLIENT_ID} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/jwt\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 10\r\n\r\n"
+    );
+    let tls = h.client.connect().await.expect("handshake");
+    let started = Instant::now();
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    // One byte every 300 ms: each read is quick, the head as a whole is not (~40 s).
+    let bytes = head.into_bytes();
+    let writer = tokio::spawn(async move {
+        for b in bytes {
+            if wr.write_all(&[b]).await.is_err() || wr.flush().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    let closed = read_until_closed(&mut rd, Duration::from_secs(5)).await;
+    writer.abort();
+    let elapsed = started.elapsed();
+    let got = closed.unwrap_or_else(|| panic!("still open after {elapsed:?}"));
+    assert!(
+        got.is_empty() || got.starts_with(b"HTTP/1.1 4"),
+        "unexpected answer {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    h.assert_not_forwarded();
+    let (samples, text) = h
+        .metrics_when(|s| s.get(r#"dcrgate_client_timeouts_total{stage="head"}"#) == Some(1.0))
+        .await;
+    assert_eq!(
+        samples.get(r#"dcrgate_client_timeouts_total{stage="head"}"#),
+        Some(1.0),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_completes_the_handshake_and_sends_nothing_is_cut_off() {
+    let h = Harness::start_with(|cfg| {
+        cfg.set("limits", "header_timeout_ms", 1000);
+    })
+    .await;
+    let mut tls = h.client.connect().await.expect("handshake");
+    let closed = read_until_closed(&mut tls, Duration::from_secs(5)).await;
+    assert!(closed.is_some(), "an idle connection was kept open");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_dripping_its_body_gets_408_or_is_closed_and_nothing_is_forwarded() {
+    let h = Harness::start_with(|cfg| {
+        cfg.set("limits", "body_timeout_ms", 1000);
+    })
+    .await;
+    let jwt = h.compliant_jwt();
+    let raw = put_request(
+        CLIENT_ID,
+        Some(TOKEN),
+        "application/jwt",
+        jwt.as_bytes(),
+        &[],
+    );
+    let head_len = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4;
+    let (head, body) = raw.split_at(head_len);
+    let (head, body) = (head.to_vec(), body.to_vec());
+    let tls = h.client.connect().await.expect("handshake");
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let writer = tokio::spawn(async move {
+        if wr.write_all(&head).await.is_err() || wr.flush().await.is_err() {
+            return;
+        }
+        for b in body {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if wr.write_all(&[b]).await.is_err() || wr.flush().await.is_err() {
+                return;
+            }
+        }
+    });
+    let answer = tokio::time::timeout(Duration::from_secs(5), read_response(&mut rd)).await;
+    writer.abort();
+    match answer {
+        Err(_) => panic!("no answer and not closed within 5 s"),
+        Ok(Ok(r)) => {
+            assert_rejection(&r, 408, "invalid_request");
+        }
+        // Closed without an answer.
+        Ok(Err(_)) => {}
+    }
+    h.assert_not_forwarded();
+}
+
+#[test]
+fn the_default_head_timeout_is_ten_seconds() {
+    let limits = LimitsSection::default();
+    assert_eq!(limits.header_timeout_ms, 10_000);
+    assert_eq!(limits.body_timeout_ms, 10_000);
+    assert_eq!(limits.max_body_bytes, 65_536);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_a_certificate_gets_no_answer() {
+    let h = Harness::start().await;
+    let anonymous =
+        TppClient::new(&h.pki.server_ca.cert_pem(), None, h.gateway_addr()).expect("client");
+    let raw = put_request(
+        CLIENT_ID,
+        Some(TOKEN),
+        "application/jwt",
+        h.compliant_jwt().as_bytes(),
+        &[],
+    );
+    let result = anonymous.send(&raw).await;
+    assert!(result.is_err(), "answered without mTLS: {result:?}");
+    h.assert_not_forwarded();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_from_another_ca_is_refused() {
+    let h = Harness::start().await;
+    let rogue_ca = Authority::new("dcrgate sandbox TPP CA").expect("CA");
+    let rogue_cert = rogue_ca.issue_client(&tpp_subject()).expect("cert");
+    let rogue = TppClient::new(
+        &h.pki.server_ca.cert_pem(),
+        Some(&rogue_cert),
+        h.gateway_addr(),
+    )
+    .expect("client");
+    let raw = put_request(
+        CLIENT_ID,
+        Some(TOKEN),
+        "application/jwt",
+        h.compliant_jwt().as_bytes(),
+        &[],
+    );
+    let result = rogue.send(&raw).await;
+    assert!(
+        result.is_err(),
+        "answered a foreign certificate: {result:?}"
+    );
+    h.assert_not_forwarded();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_tls_session_still_carries_the_client_identity() {
+    let h = Harness::start().await;
+    let mut kinds = Vec::new();
+    for i in 1..=3 {
+        let mut tls = h.client.connect().await.expect("handshake");
+        kinds.push(tls.get_ref().1.handshake_kind());
+        let raw = put_request(
+            CLIENT_ID,
+            Some(TOKEN),
+            "application/jwt",
+            h.compliant_jwt().as_bytes(),
+            &[],
+        );
+        tls.write_all(&raw).await.expect("write");
+        let r = tokio::time::timeout(IO_TIMEOUT, read_response(&mut tls))
+            .await
+            .expect("in time")
+            .expect("response");
+        assert_eq!(
+            r.status,
+            200,
+            "connection {i}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    // The harness' readiness probe already used this client's session cache, so every
+    // connection here may resume; at least the later ones must have.
+    assert!(
+        kinds[1..]
+            .iter()
+            .all(|k| *k == Some(HandshakeKind::Resumed)),
+        "{kinds:?}"
+    );
+    let seen = h.registry.requests();
+    assert_eq!(seen.len(), 3);
+    for req in &seen {
+        assert_eq!(
+            req.header("x-dcrgate-client-dn"),
+            Some(h.tpp.subject.to_rfc4514().as_str())
+        );
+        assert_eq!(
+            req.header("x-dcrgate-client-cert-sha256"),
+            Some(common::cert_thumbprint(&h.tpp.transport.cert_der).as_str())
+        );
+    }
+}
