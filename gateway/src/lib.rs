@@ -7,6 +7,7 @@
 //! - [`conn_guard`]: deadlines for slow clients.
 //! - [`jose`]: compact JWS, strict JSON, JWK sets, ring signature verification.
 //! - [`keyset`]: safe key set fetching and caching.
+//! - [`media_type`]: Content-Type parsing.
 //! - [`proxy`]: the pingora `ProxyHttp` phases.
 //! - [`metrics`] and [`admin`]: Prometheus metrics and health on the admin listener.
 //! - [`server`]: assembling and running the pingora server.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod conn_guard;
 pub mod jose;
 pub mod keyset;
+pub mod media_type;
 pub mod metrics;
 pub mod proxy;
 pub mod sandbox;

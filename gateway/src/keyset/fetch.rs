@@ -198,18 +198,10 @@ impl KeySetFetcher {
         if status != StatusCode::OK {
             return Err(FetchError::Status(status.as_u16()));
         }
-        let json = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .is_some_and(|ct| ct == "application/json" || ct == "application/jwk-set+json");
+        let json = crate::media_type::is_one_of(
+            response.headers(),
+            &["application/json", "application/jwk-set+json"],
+        );
         if !json {
             return Err(FetchError::ContentType);
         }

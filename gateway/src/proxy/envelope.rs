@@ -69,17 +69,7 @@ pub fn check_bearer(headers: &HeaderMap) -> Result<(), Rejection> {
 
 /// Check the content type is `application/jwt` or `application/jose` (parameters allowed).
 pub fn check_content_type(headers: &HeaderMap) -> Result<(), Rejection> {
-    let ok = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .is_some_and(|m| m == "application/jwt" || m == "application/jose");
+    let ok = crate::media_type::is_one_of(headers, &["application/jwt", "application/jose"]);
     if ok {
         Ok(())
     } else {

@@ -19,11 +19,7 @@ pub struct RawResponse {
 impl RawResponse {
     /// The first value of a header.
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 
     /// The body as JSON, if it is.
@@ -35,6 +31,15 @@ impl RawResponse {
     pub fn error_code(&self) -> Option<String> {
         self.json()?.get("error")?.as_str().map(str::to_owned)
     }
+}
+
+/// The first value of header `name` in a list of (lower-cased name, value) pairs.
+pub fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    let name = name.to_ascii_lowercase();
+    headers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Read one response from `stream`.

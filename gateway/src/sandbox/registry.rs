@@ -30,11 +30,7 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The first value of a header.
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        crate::sandbox::http1::find_header(&self.headers, name)
     }
 }
 
