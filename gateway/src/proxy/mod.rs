@@ -201,8 +201,7 @@ impl ProxyHttp for Gateway {
         ctx.identity = session
             .digest()
             .and_then(|d| d.ssl_digest.as_ref())
-            .and_then(|s| s.extension.get::<ClientIdentity>().cloned())
-            .map(Arc::new);
+            .and_then(|s| s.extension.get::<Arc<ClientIdentity>>().cloned());
         Ok(())
     }
 

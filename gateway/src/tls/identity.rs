@@ -84,7 +84,8 @@ impl TlsAccept for IdentityCallback {
         match ClientIdentity::from_der(der) {
             Ok(identity) => {
                 self.metrics.handshakes.with_label_values(&["ok"]).inc();
-                Some(Arc::new(identity))
+                // Stored as Arc<ClientIdentity> so each request takes a reference, not a copy.
+                Some(Arc::new(Arc::new(identity)))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "verified client certificate has no usable identity");
