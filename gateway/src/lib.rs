@@ -14,6 +14,7 @@
 //! - [`sandbox`]: a stand-in registry, a TPP key host and a TPP client, for the demo and tests.
 
 pub mod admin;
+pub mod bearer;
 pub mod config;
 pub mod conn_guard;
 pub mod jose;
@@ -21,6 +22,7 @@ pub mod keyset;
 pub mod media_type;
 pub mod metrics;
 pub mod proxy;
+pub mod replay;
 pub mod sandbox;
 pub mod server;
 pub mod tls;

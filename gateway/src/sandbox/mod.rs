@@ -2,6 +2,7 @@
 //! signs request objects, an mTLS client, and a development PKI written to disk. `dcrgate demo`
 //! runs on it, and so do the integration tests. Everything listens on 127.0.0.1 only.
 
+pub mod auth_server;
 pub mod client;
 pub mod demo;
 pub mod http1;

@@ -1,0 +1,1 @@
+//! RFC 7662 token introspection (in progress).

@@ -1,0 +1,1 @@
+//! Replay protection for request object `jti`s (in progress).

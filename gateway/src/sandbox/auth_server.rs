@@ -1,0 +1,1 @@
+//! A stand-in authorization server (in progress).
