@@ -45,11 +45,12 @@ fn policy(c: &mut Criterion) {
     let now = 1_800_000_000;
     let payload = payload(now);
     let facts = RequestFacts {
-        client_id: "client-1",
+        client_id: Some("client-1"),
         now,
         audiences: &audiences,
         key_hosts: &hosts,
         presented_dn: &cert,
+        software_statement: None,
     };
     assert!(evaluate_json(&profile, &payload, &facts)
         .verdict

@@ -98,7 +98,10 @@ impl RegistrationClaims {
     }
 }
 
-fn string(obj: &Map<String, Value>, claim: &'static str) -> Result<Option<String>, ClaimError> {
+pub(crate) fn string(
+    obj: &Map<String, Value>,
+    claim: &'static str,
+) -> Result<Option<String>, ClaimError> {
     match obj.get(claim) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -121,7 +124,7 @@ fn aliased(
     }
 }
 
-fn string_array(
+pub(crate) fn string_array(
     obj: &Map<String, Value>,
     claim: &'static str,
 ) -> Result<Option<Vec<String>>, ClaimError> {
@@ -140,7 +143,7 @@ fn string_array(
     }
 }
 
-fn string_or_array(
+pub(crate) fn string_or_array(
     obj: &Map<String, Value>,
     claim: &'static str,
     split: impl Fn(&str) -> Vec<String>,
@@ -156,7 +159,10 @@ fn string_or_array(
     }
 }
 
-fn numeric_date(obj: &Map<String, Value>, claim: &'static str) -> Result<Option<i64>, ClaimError> {
+pub(crate) fn numeric_date(
+    obj: &Map<String, Value>,
+    claim: &'static str,
+) -> Result<Option<i64>, ClaimError> {
     let wrong = ClaimError::WrongType {
         claim,
         expected: "a NumericDate (a JSON number of seconds since the epoch)",

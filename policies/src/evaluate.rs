@@ -7,17 +7,18 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::claims::RegistrationClaims;
-use crate::dn::{match_dn, Dn};
+use crate::dn::{match_dn, Dn, MatchMode};
 use crate::key_url::{check_key_set_url, HostAllowlist};
-use crate::profile::Profile;
+use crate::profile::{Presence, Profile, RotationMode};
 use crate::redirect::check_redirect_uri;
+use crate::ssa::SoftwareStatement;
 use crate::verdict::{Rule, Verdict, Violation};
 
 /// What the gateway knows about the request besides its claims.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestFacts<'a> {
-    /// The ClientId from the request path.
-    pub client_id: &'a str,
+    /// The ClientId from the request path (none when registering a new client).
+    pub client_id: Option<&'a str>,
     /// Now, in seconds since the epoch.
     pub now: i64,
     /// The `aud` values that name this server (at least one must be in the request's `aud`).
@@ -26,6 +27,38 @@ pub struct RequestFacts<'a> {
     pub key_hosts: &'a HostAllowlist,
     /// The subject of the verified client certificate.
     pub presented_dn: &'a Dn,
+    /// The request's software statement, decoded after its signature was verified against a
+    /// trusted directory (or accepted unsigned where the profile allows it). `None` when the
+    /// request carries none, or the profile refuses them.
+    pub software_statement: Option<&'a SoftwareStatement>,
+}
+
+/// How a DN that differs from the presented certificate's was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationDecision {
+    /// Accepted as a rotation to a certificate of the same organisation.
+    Accepted,
+    /// Refused: rotation is off, or the organisation differs.
+    Denied,
+}
+
+impl RotationDecision {
+    /// A closed-set label for metrics and audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotationDecision::Accepted => "accepted",
+            RotationDecision::Denied => "denied",
+        }
+    }
+}
+
+/// What the gateway must record so the request object cannot be replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayKey {
+    /// `{iss or software_id or ClientId}:{jti as a lowercase UUID}`.
+    pub id: String,
+    /// The request object's `exp`: the `jti` is remembered until then.
+    pub expires_at: i64,
 }
 
 /// The verdict, and where to fetch the TPP's key set from when the URL passed its checks.
@@ -33,8 +66,15 @@ pub struct RequestFacts<'a> {
 pub struct Evaluation {
     /// Accept, or every violation found.
     pub verdict: Verdict,
-    /// The checked key set URL (https, allowlisted), if the request named an acceptable one.
+    /// The checked key set URL (https, allowlisted): from the verified software statement when
+    /// there is one, else from the request.
     pub key_set_url: Option<Url>,
+    /// Set when `tls_client_auth_dn` differs from the presented certificate's subject.
+    pub rotation: Option<RotationDecision>,
+    /// Set when the profile requires replay protection and the `jti` is acceptable.
+    pub replay: Option<ReplayKey>,
+    /// The software's id, from the software statement or else the request, for audit records.
+    pub software_id: Option<String>,
 }
 
 /// Decode the claims from a JSON object and evaluate them.
@@ -51,6 +91,9 @@ pub fn evaluate_json(
                 e.to_string(),
             )]),
             key_set_url: None,
+            rotation: None,
+            replay: None,
+            software_id: None,
         },
     }
 }
@@ -96,15 +139,39 @@ pub fn evaluate(
     }
     check_times(&mut v, profile, claims, facts.now);
     check_audience(&mut v, claims, facts.audiences);
-    if let Some(id) = &claims.client_id {
-        if id != facts.client_id {
+    if let (Some(id), Some(path_id)) = (&claims.client_id, facts.client_id) {
+        if id != path_id {
             v.push(Violation::new(
                 Rule::ClientId,
                 "client_id does not match the ClientId in the request path",
             ));
         }
     }
-    let key_set_url = match claims.jwks_uri.as_deref() {
+    let ssa = check_software_statement(&mut v, profile, claims, facts);
+    let key_set_url = match ssa {
+        Some(ssa) => ssa_key_set_url(&mut v, profile, claims, ssa, facts.key_hosts),
+        None => request_key_set_url(&mut v, claims, facts.key_hosts),
+    };
+    let rotation = check_dn(&mut v, profile, claims, facts.presented_dn);
+    let replay = check_jti(&mut v, profile, claims, facts);
+    let software_id = ssa
+        .and_then(|s| s.software_id.clone())
+        .or_else(|| claims.software_id.clone());
+    Evaluation {
+        verdict: Verdict::from_violations(v),
+        key_set_url,
+        rotation,
+        replay,
+        software_id,
+    }
+}
+
+fn request_key_set_url(
+    v: &mut Vec<Violation>,
+    claims: &RegistrationClaims,
+    hosts: &HostAllowlist,
+) -> Option<Url> {
+    match claims.jwks_uri.as_deref() {
         None => {
             v.push(Violation::new(
                 Rule::KeySetUrl,
@@ -112,19 +179,246 @@ pub fn evaluate(
             ));
             None
         }
-        Some(raw) => match check_key_set_url(raw, facts.key_hosts) {
+        Some(raw) => match check_key_set_url(raw, hosts) {
             Ok(url) => Some(url),
             Err(e) => {
                 v.push(Violation::new(Rule::KeySetUrl, e.to_string()));
                 None
             }
         },
-    };
-    check_dn(&mut v, profile, claims, facts.presented_dn);
-    Evaluation {
-        verdict: Verdict::from_violations(v),
-        key_set_url,
     }
+}
+
+/// Presence, then the SSA's own rules; returns the SSA when its rules apply.
+fn check_software_statement<'a>(
+    v: &mut Vec<Violation>,
+    profile: &Profile,
+    claims: &RegistrationClaims,
+    facts: &RequestFacts<'a>,
+) -> Option<&'a SoftwareStatement> {
+    let rules = &profile.software_statement;
+    let carried = claims.software_statement.is_some();
+    match (rules.presence, carried, facts.software_statement) {
+        (Presence::Required, false, _) => {
+            v.push(Violation::new(
+                Rule::SoftwareStatement,
+                "software_statement is required",
+            ));
+            return None;
+        }
+        (Presence::Refused, true, _) => {
+            v.push(Violation::new(
+                Rule::SoftwareStatement,
+                "software_statement is not accepted by this server",
+            ));
+            return None;
+        }
+        (_, false, _) => return None,
+        // Fail closed: a statement the gateway did not verify is never trusted.
+        (_, true, None) => {
+            v.push(Violation::new(
+                Rule::SoftwareStatement,
+                "software_statement was not verified",
+            ));
+            return None;
+        }
+        (_, true, Some(_)) => {}
+    }
+    let ssa = facts.software_statement?;
+    check_ssa_times(v, profile, ssa, facts.now);
+    match ssa.software_id.as_deref() {
+        None => v.push(Violation::new(
+            Rule::SoftwareId,
+            "the software statement has no software_id",
+        )),
+        Some(sid) => {
+            if claims.software_id.as_deref().is_some_and(|r| r != sid) {
+                v.push(Violation::new(
+                    Rule::SoftwareId,
+                    "software_id differs from the software statement's",
+                ));
+            }
+            if rules.require_iss_is_software_id && claims.iss.as_deref() != Some(sid) {
+                v.push(Violation::new(
+                    Rule::SoftwareId,
+                    "iss must be the software statement's software_id",
+                ));
+            }
+        }
+    }
+    if let Some(uris) = &claims.redirect_uris {
+        let listed = ssa.software_redirect_uris.as_deref().unwrap_or_default();
+        let unlisted: Vec<&str> = uris
+            .iter()
+            .filter(|u| !listed.contains(u))
+            .map(|u| clip(u))
+            .collect();
+        if !unlisted.is_empty() {
+            v.push(Violation::new(
+                Rule::SoftwareRedirectUris,
+                format!(
+                    "redirect_uris not in the software statement's software_redirect_uris: {}",
+                    unlisted.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(scopes) = &claims.scope {
+        let roles = ssa.software_roles.as_deref().unwrap_or_default();
+        let granted = |s: &String| {
+            rules.always_allowed_scopes.contains(s)
+                || roles
+                    .iter()
+                    .filter_map(|r| rules.roles.get(r))
+                    .any(|g| g.contains(s))
+        };
+        let denied: Vec<&str> = scopes
+            .iter()
+            .filter(|s| !granted(s))
+            .map(|s| clip(s))
+            .collect();
+        if !denied.is_empty() {
+            v.push(Violation::new(
+                Rule::SoftwareRoles,
+                format!(
+                    "scope {} not granted by software_roles [{}]",
+                    denied.join(" "),
+                    roles.iter().map(|r| clip(r)).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    Some(ssa)
+}
+
+fn check_ssa_times(v: &mut Vec<Violation>, profile: &Profile, ssa: &SoftwareStatement, now: i64) {
+    let leeway = profile.request.clock_leeway_seconds;
+    let max_age = profile.software_statement.max_age_seconds;
+    if let Some(exp) = ssa.exp {
+        if exp.saturating_add(leeway) <= now {
+            v.push(Violation::new(
+                Rule::SoftwareStatementTime,
+                format!(
+                    "the software statement expired {}s ago",
+                    now.saturating_sub(exp)
+                ),
+            ));
+        }
+    }
+    match ssa.iat {
+        None => v.push(Violation::new(
+            Rule::SoftwareStatementTime,
+            "the software statement has no iat",
+        )),
+        Some(iat) if iat.saturating_sub(leeway) > now => v.push(Violation::new(
+            Rule::SoftwareStatementTime,
+            format!(
+                "the software statement's iat is {}s in the future",
+                iat.saturating_sub(now)
+            ),
+        )),
+        Some(iat) if max_age > 0 && now.saturating_sub(iat) > max_age.saturating_add(leeway) => v
+            .push(Violation::new(
+                Rule::SoftwareStatementTime,
+                format!(
+                    "the software statement was issued {}s ago, more than the {max_age}s allowed",
+                    now.saturating_sub(iat)
+                ),
+            )),
+        Some(_) => {}
+    }
+}
+
+fn ssa_key_set_url(
+    v: &mut Vec<Violation>,
+    profile: &Profile,
+    claims: &RegistrationClaims,
+    ssa: &SoftwareStatement,
+    hosts: &HostAllowlist,
+) -> Option<Url> {
+    let preferred = &profile.software_statement.key_set_claims;
+    let Some((claim, raw)) = ssa.key_set_url(preferred) else {
+        let names: Vec<&str> = preferred.iter().map(|c| c.name()).collect();
+        v.push(Violation::new(
+            Rule::SoftwareKeySet,
+            format!(
+                "the software statement names no key set ({})",
+                names.join(" or ")
+            ),
+        ));
+        return None;
+    };
+    if let Some(requested) = claims.jwks_uri.as_deref() {
+        let named = [
+            ssa.software_jwks_endpoint.as_deref(),
+            ssa.org_jwks_endpoint.as_deref(),
+        ];
+        if !named.iter().flatten().any(|u| same_url(u, requested)) {
+            v.push(Violation::new(
+                Rule::KeySetConflict,
+                "jwks_uri differs from the key set the software statement names",
+            ));
+        }
+    }
+    match check_key_set_url(raw, hosts) {
+        Ok(url) => Some(url),
+        Err(e) => {
+            v.push(Violation::new(
+                Rule::SoftwareKeySet,
+                format!("the software statement's {}: {e}", claim.name()),
+            ));
+            None
+        }
+    }
+}
+
+fn same_url(a: &str, b: &str) -> bool {
+    match (Url::parse(a), Url::parse(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+fn check_jti(
+    v: &mut Vec<Violation>,
+    profile: &Profile,
+    claims: &RegistrationClaims,
+    facts: &RequestFacts<'_>,
+) -> Option<ReplayKey> {
+    if !profile.replay.require_jti {
+        return None;
+    }
+    let Some(raw) = claims.jti.as_deref() else {
+        v.push(Violation::new(Rule::Jti, "jti is required"));
+        return None;
+    };
+    let Some(jti) = normalise_uuid(raw) else {
+        v.push(Violation::new(Rule::Jti, "jti must be a UUID"));
+        return None;
+    };
+    // exp is checked (and required) by the time rules; without it there is nothing to record.
+    let expires_at = claims.exp?;
+    let issuer = claims
+        .iss
+        .as_deref()
+        .or(claims.software_id.as_deref())
+        .or(facts.client_id)
+        .unwrap_or("-");
+    Some(ReplayKey {
+        id: format!("{}:{jti}", clip(issuer)),
+        expires_at,
+    })
+}
+
+/// `8-4-4-4-12` hex digits, compared case-insensitively: returned in lower case.
+pub fn normalise_uuid(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let ok = b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    ok.then(|| s.to_ascii_lowercase())
 }
 
 fn one_of(
@@ -279,13 +573,13 @@ fn check_dn(
     profile: &Profile,
     claims: &RegistrationClaims,
     presented: &Dn,
-) {
+) -> Option<RotationDecision> {
     let Some(raw) = claims.tls_client_auth_dn.as_deref() else {
         v.push(Violation::new(
             Rule::DnClaim,
             "tls_client_auth_dn (or tls_client_auth_subject_dn) is required",
         ));
-        return;
+        return None;
     };
     let claimed = match Dn::parse(raw, profile.dn_parse) {
         Ok(dn) => dn,
@@ -294,22 +588,41 @@ fn check_dn(
                 Rule::DnClaim,
                 format!("tls_client_auth_dn is not an RFC 4514 DN: {e}"),
             ));
-            return;
+            return None;
         }
     };
-    if let Err(mismatch) = match_dn(
+    let Err(mismatch) = match_dn(
         &claimed,
         presented,
         &profile.dn_match,
         &profile.dn_attributes,
-    ) {
-        v.push(Violation::new(
-            Rule::DnMismatch,
-            format!(
-                "tls_client_auth_dn does not match the client certificate subject {presented}: {mismatch}"
-            ),
-        ));
+    ) else {
+        return None;
+    };
+    let mut message = format!(
+        "tls_client_auth_dn does not match the client certificate subject {presented}: {mismatch}"
+    );
+    if profile.rotation == RotationMode::SameOrganisation {
+        match same_organisation(&claimed, presented, &profile.rotation_attributes) {
+            Ok(()) => return Some(RotationDecision::Accepted),
+            Err(why) => message.push_str(&format!(
+                "; not accepted as a certificate rotation either: {why}"
+            )),
+        }
     }
+    v.push(Violation::new(Rule::DnMismatch, message));
+    Some(RotationDecision::Denied)
+}
+
+/// A rotation keeps the organisation: every configured attribute is present in the presented
+/// certificate (so two certificates that both lack it never count as the same organisation)
+/// and has the same values in the claimed DN.
+fn same_organisation(claimed: &Dn, presented: &Dn, oids: &[String]) -> Result<(), String> {
+    if let Some(absent) = oids.iter().find(|o| presented.values_of(o).is_empty()) {
+        let name = crate::dn::attribute_name(absent).unwrap_or(absent.as_str());
+        return Err(format!("the certificate subject has no {name}"));
+    }
+    match_dn(claimed, presented, &MatchMode::AttributeSubset, oids).map_err(|m| m.to_string())
 }
 
 /// Cap echoed client values so an error description stays short.

@@ -10,6 +10,7 @@
 //! - [`dn`]: RFC 4514 / DER distinguished names, RFC 4518 preparation and structural matching.
 //! - [`claims`]: the registration claims as TPPs send them (aliases, string-or-array scopes).
 //! - [`profile`]: policy profiles, the TOML files operators keep under `policies/`.
+//! - [`ssa`]: software statement claims.
 //! - [`key_url`]: where a TPP key set may be fetched from (https, host allowlist).
 //! - [`verdict`]: rule ids, error codes, violations and verdicts.
 //! - [`evaluate`](mod@evaluate): the rules themselves.
@@ -20,10 +21,12 @@ pub mod evaluate;
 pub mod key_url;
 pub mod profile;
 pub mod redirect;
+pub mod ssa;
 pub mod verdict;
 
 pub use claims::{ClaimError, RegistrationClaims};
-pub use evaluate::{evaluate, RequestFacts};
+pub use evaluate::{evaluate, Evaluation, ReplayKey, RequestFacts, RotationDecision};
 pub use key_url::{HostAllowlist, KeyUrlError};
-pub use profile::{Profile, ProfileError};
+pub use profile::{Presence, Profile, ProfileError, RotationMode};
+pub use ssa::SoftwareStatement;
 pub use verdict::{ErrorCode, Rule, Verdict, Violation};

@@ -48,6 +48,18 @@ pub struct ProfileFile {
     /// How `tls_client_auth_dn` is compared with the certificate.
     #[serde(default)]
     pub dn: DnSection,
+    /// Software statements (SSAs) signed by a trusted directory.
+    #[serde(default)]
+    pub software_statement: SoftwareStatementSection,
+    /// `jti` replay protection.
+    #[serde(default)]
+    pub replay: ReplaySection,
+    /// Transport certificate rotation.
+    #[serde(default)]
+    pub rotation: RotationSection,
+    /// Bearer access tokens on the management routes.
+    #[serde(default)]
+    pub bearer: BearerSection,
 }
 
 /// `[request]`.
@@ -150,6 +162,131 @@ impl Default for DnSection {
     }
 }
 
+/// Whether a request must, may or must not carry a `software_statement`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Presence {
+    /// Every request carries one.
+    Required,
+    /// A request may carry one; when it does, it is verified and its rules apply.
+    #[default]
+    Optional,
+    /// A request carrying one is refused.
+    Refused,
+}
+
+/// Which SSA claim names the TPP's key set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeySetClaim {
+    /// `software_jwks_endpoint`: the software's own key set.
+    SoftwareJwksEndpoint,
+    /// `org_jwks_endpoint`: the organisation's key set.
+    OrgJwksEndpoint,
+}
+
+impl KeySetClaim {
+    /// The claim's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeySetClaim::SoftwareJwksEndpoint => "software_jwks_endpoint",
+            KeySetClaim::OrgJwksEndpoint => "org_jwks_endpoint",
+        }
+    }
+}
+
+/// `[software_statement]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SoftwareStatementSection {
+    /// `required`, `optional` or `refused`.
+    pub presence: Presence,
+    /// Accept an unsigned SSA (`alg: none`). Off: every SSA is signed by a trusted directory.
+    pub allow_unsigned: bool,
+    /// The request's `iss` must equal the SSA's `software_id`.
+    pub require_iss_is_software_id: bool,
+    /// Oldest accepted SSA (`now - iat`), seconds; 0 for no bound beyond `exp`.
+    pub max_age_seconds: i64,
+    /// SSA claims that name the TPP key set, in order of preference.
+    pub key_set_claims: Vec<KeySetClaim>,
+    /// Scopes any software may ask for whatever its roles.
+    pub always_allowed_scopes: Vec<String>,
+    /// `software_roles` member → the scopes it grants.
+    pub roles: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Default for SoftwareStatementSection {
+    fn default() -> Self {
+        Self {
+            presence: Presence::Optional,
+            allow_unsigned: false,
+            require_iss_is_software_id: false,
+            max_age_seconds: 0,
+            key_set_claims: vec![
+                KeySetClaim::SoftwareJwksEndpoint,
+                KeySetClaim::OrgJwksEndpoint,
+            ],
+            always_allowed_scopes: vec!["openid".into()],
+            roles: [
+                ("AISP", "accounts"),
+                ("PISP", "payments"),
+                ("CBPII", "fundsconfirmations"),
+            ]
+            .into_iter()
+            .map(|(r, s)| (r.to_owned(), vec![s.to_owned()]))
+            .collect(),
+        }
+    }
+}
+
+/// `[replay]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplaySection {
+    /// Every request object carries a UUID `jti`, and a `jti` is accepted once within its `exp`.
+    pub require_jti: bool,
+}
+
+/// What happens when `tls_client_auth_dn` names a different certificate than the presented one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RotationMode {
+    /// The DN must match the presented certificate.
+    #[default]
+    Deny,
+    /// A different DN is accepted when the configured attributes match the presented
+    /// certificate: the TPP is moving to a new certificate of the same organisation.
+    SameOrganisation,
+}
+
+/// `[rotation]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RotationSection {
+    /// `deny` or `same-organisation`.
+    pub mode: RotationMode,
+    /// For `same-organisation`: attributes that must be equal in both DNs (names or OIDs).
+    pub attributes: Vec<String>,
+}
+
+impl Default for RotationSection {
+    fn default() -> Self {
+        Self {
+            mode: RotationMode::Deny,
+            attributes: vec!["organizationIdentifier".into(), "O".into()],
+        }
+    }
+}
+
+/// `[bearer]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BearerSection {
+    /// Access tokens must be certificate-bound (`cnf.x5t#S256`, RFC 8705). Off: a token without
+    /// `cnf` is accepted, but a token with one must match the presented certificate.
+    pub require_certificate_binding: bool,
+}
+
 /// A validated profile, ready for [`crate::evaluate`].
 #[derive(Debug, Clone)]
 pub struct Profile {
@@ -169,6 +306,16 @@ pub struct Profile {
     pub dn_attributes: Vec<String>,
     /// DN string parse mode.
     pub dn_parse: ParseMode,
+    /// `[software_statement]`.
+    pub software_statement: SoftwareStatementSection,
+    /// `[replay]`.
+    pub replay: ReplaySection,
+    /// Rotation mode.
+    pub rotation: RotationMode,
+    /// Attribute OIDs compared in `same-organisation` rotation.
+    pub rotation_attributes: Vec<String>,
+    /// `[bearer]`.
+    pub bearer: BearerSection,
 }
 
 impl Profile {
@@ -246,22 +393,52 @@ impl Profile {
                 format!("`{bad}` is required but not in claims.allowed_scopes"),
             ));
         }
-        let mut dn_attributes = Vec::new();
-        for name in &file.dn.attributes {
-            match attribute_oid(name) {
-                Some(oid) => dn_attributes.push(oid),
-                None => {
-                    return Err(invalid(
-                        "dn.attributes",
-                        format!("unknown attribute type `{name}`"),
-                    ))
-                }
-            }
-        }
+        let oids = |key: &'static str, names: &[String]| -> Result<Vec<String>, ProfileError> {
+            names
+                .iter()
+                .map(|name| {
+                    attribute_oid(name)
+                        .ok_or_else(|| invalid(key, format!("unknown attribute type `{name}`")))
+                })
+                .collect()
+        };
+        let dn_attributes = oids("dn.attributes", &file.dn.attributes)?;
         if file.dn.match_mode == MatchMode::AttributeSubset && dn_attributes.is_empty() {
             return Err(invalid(
                 "dn.attributes",
                 "`match = \"attribute-subset\"` needs at least one attribute".into(),
+            ));
+        }
+        let rotation_attributes = oids("rotation.attributes", &file.rotation.attributes)?;
+        if file.rotation.mode == RotationMode::SameOrganisation && rotation_attributes.is_empty() {
+            return Err(invalid(
+                "rotation.attributes",
+                "`mode = \"same-organisation\"` needs at least one attribute".into(),
+            ));
+        }
+        let ssa = &file.software_statement;
+        if ssa.max_age_seconds < 0 {
+            return Err(invalid(
+                "software_statement.max_age_seconds",
+                "must not be negative".into(),
+            ));
+        }
+        if ssa.key_set_claims.is_empty() {
+            return Err(invalid(
+                "software_statement.key_set_claims",
+                "must name at least one claim".into(),
+            ));
+        }
+        if let Some(bad) = ssa
+            .roles
+            .values()
+            .flatten()
+            .chain(&ssa.always_allowed_scopes)
+            .find(|s| !c.allowed_scopes.contains(s))
+        {
+            return Err(invalid(
+                "software_statement.roles",
+                format!("scope `{bad}` is not in claims.allowed_scopes"),
             ));
         }
         Ok(Profile {
@@ -277,6 +454,11 @@ impl Profile {
             } else {
                 ParseMode::Strict
             },
+            software_statement: file.software_statement,
+            replay: file.replay,
+            rotation: file.rotation.mode,
+            rotation_attributes,
+            bearer: file.bearer,
         })
     }
 }

@@ -78,13 +78,32 @@ pub enum Rule {
     KeySetUrl,
     /// `tls_client_auth_dn` missing or not a parseable DN.
     DnClaim,
-    /// `tls_client_auth_dn` does not name the presented certificate's subject.
+    /// `tls_client_auth_dn` does not name the presented certificate's subject (and, where the
+    /// profile allows rotation, not a certificate of the same organisation either).
     DnMismatch,
+    /// `software_statement` required but absent, refused but present, or not verified.
+    SoftwareStatement,
+    /// A known SSA claim has the wrong JSON type.
+    SoftwareStatementClaims,
+    /// The SSA's `iat` / `exp` window does not hold.
+    SoftwareStatementTime,
+    /// `software_id` (or the request's `iss`) does not agree with the SSA.
+    SoftwareId,
+    /// A `redirect_uris` member is not in the SSA's `software_redirect_uris`.
+    SoftwareRedirectUris,
+    /// A requested scope is not granted by the SSA's `software_roles`.
+    SoftwareRoles,
+    /// The SSA names no acceptable key set URL.
+    SoftwareKeySet,
+    /// The request's `jwks_uri` differs from the key set the SSA names.
+    KeySetConflict,
+    /// `jti` required but missing, or not a UUID.
+    Jti,
 }
 
 impl Rule {
     /// Every rule, for metric pre-registration and documentation.
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 24] = [
         Rule::ClaimsMalformed,
         Rule::TokenEndpointAuthMethod,
         Rule::IdTokenSignedResponseAlg,
@@ -100,6 +119,15 @@ impl Rule {
         Rule::KeySetUrl,
         Rule::DnClaim,
         Rule::DnMismatch,
+        Rule::SoftwareStatement,
+        Rule::SoftwareStatementClaims,
+        Rule::SoftwareStatementTime,
+        Rule::SoftwareId,
+        Rule::SoftwareRedirectUris,
+        Rule::SoftwareRoles,
+        Rule::SoftwareKeySet,
+        Rule::KeySetConflict,
+        Rule::Jti,
     ];
 
     /// The stable id, used as a metric label value and in audit records.
@@ -120,14 +148,28 @@ impl Rule {
             Rule::KeySetUrl => "jwks_uri",
             Rule::DnClaim => "tls_client_auth_dn",
             Rule::DnMismatch => "dn_mismatch",
+            Rule::SoftwareStatement => "software_statement",
+            Rule::SoftwareStatementClaims => "ssa_claims",
+            Rule::SoftwareStatementTime => "ssa_time",
+            Rule::SoftwareId => "software_id",
+            Rule::SoftwareRedirectUris => "ssa_redirect_uris",
+            Rule::SoftwareRoles => "ssa_roles",
+            Rule::SoftwareKeySet => "ssa_jwks",
+            Rule::KeySetConflict => "jwks_uri_conflict",
+            Rule::Jti => "jti",
         }
     }
 
     /// The RFC 7591 error code a violation of this rule is reported with.
     pub fn error_code(self) -> ErrorCode {
         match self {
-            Rule::RedirectUris => ErrorCode::InvalidRedirectUri,
+            Rule::RedirectUris | Rule::SoftwareRedirectUris => ErrorCode::InvalidRedirectUri,
             Rule::DnMismatch => ErrorCode::AccessDenied,
+            Rule::SoftwareStatement
+            | Rule::SoftwareStatementClaims
+            | Rule::SoftwareStatementTime
+            | Rule::SoftwareId
+            | Rule::SoftwareKeySet => ErrorCode::InvalidSoftwareStatement,
             _ => ErrorCode::InvalidClientMetadata,
         }
     }

@@ -36,11 +36,12 @@ fn run(payload: &Value) -> Evaluation {
     let audiences = vec!["https://bank.example/".to_string()];
     let hosts = HostAllowlist::new(&["*.tpp.example"]).unwrap();
     let facts = RequestFacts {
-        client_id: "client-123",
+        client_id: Some("client-123"),
         now: NOW,
         audiences: &audiences,
         key_hosts: &hosts,
         presented_dn: &presented,
+        software_statement: None,
     };
     evaluate_json(&p, payload.as_object().unwrap(), &facts)
 }

@@ -122,11 +122,12 @@ impl Gateway {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
         let facts = RequestFacts {
-            client_id: &client_id,
+            client_id: Some(&client_id),
             now,
             audiences: &cfg.audiences,
             key_hosts: &cfg.key_hosts,
             presented_dn: &identity.dn,
+            software_statement: None,
         };
         let evaluation = evaluate_json(profile, &jws.payload, &facts);
         if !evaluation.verdict.is_accept() {

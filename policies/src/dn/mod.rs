@@ -38,7 +38,7 @@ mod prepare;
 use std::fmt;
 
 pub use matcher::{match_dn, DnMismatch, MatchMode};
-pub use oid::attribute_oid;
+pub use oid::{attribute_name, attribute_oid};
 pub use prepare::prepare_case_ignore;
 
 use der::AvaValue;

@@ -101,6 +101,11 @@ pub(crate) fn canonical_name(oid: &str) -> Option<&'static str> {
     TABLE.iter().find(|a| a.oid == oid).map(|a| a.canonical)
 }
 
+/// The descriptor of a known attribute OID (`"2.5.4.97"` → `"organizationIdentifier"`).
+pub fn attribute_name(oid: &str) -> Option<&'static str> {
+    canonical_name(oid)
+}
+
 /// Sort rank of a type inside a multi-valued RDN: table order for known types (so `CN` comes
 /// before `UID`), after them unknown types.
 pub(crate) fn rank(oid: &str) -> usize {
