@@ -8,8 +8,13 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dcrgate_policies::{HostAllowlist, Profile};
+use dcrgate_policies::{HostAllowlist, Presence, Profile};
 use serde::Deserialize;
+
+use crate::bearer::introspection::IntrospectionSection;
+use crate::bearer::jwt::JwtSection;
+use crate::bearer::{BearerMode, ClientClaim};
+use crate::replay::ReplaySection;
 
 /// The largest request body the gateway will hold (the whole body is verified before it is
 /// forwarded, and replayed to the upstream from memory).
@@ -66,6 +71,17 @@ pub struct ConfigFile {
     pub upstream: UpstreamSection,
     /// `[policy]`: which profile, and the deployment's own facts.
     pub policy: PolicySection,
+    /// `[routes]`: which registration routes are served, and how their bearer tokens are checked.
+    pub routes: RoutesSection,
+    /// `[bearer]`: verifying bearer access tokens.
+    #[serde(default)]
+    pub bearer: BearerSection,
+    /// `[replay]`: where used `jti`s are remembered.
+    #[serde(default)]
+    pub replay: ReplaySection,
+    /// `[audit]`: one JSON record per decision.
+    #[serde(default)]
+    pub audit: AuditSection,
     /// `[key_sets]`: fetching and caching TPP key sets.
     #[serde(default)]
     pub key_sets: KeySetSection,
@@ -129,6 +145,140 @@ pub struct PolicySection {
     pub audiences: Vec<String>,
     /// Hosts TPP key sets may be fetched from (`host` or `*.domain`).
     pub key_set_hosts: Vec<String>,
+    /// Directories whose software statements are trusted (`[[policy.directories]]`).
+    #[serde(default)]
+    pub directories: Vec<DirectorySection>,
+}
+
+/// `[[policy.directories]]`: a software statement issuer the bank trusts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySection {
+    /// The `iss` of its software statements, e.g. `OpenBanking Ltd`.
+    pub issuer: String,
+    /// https URL of its signing key set (cached like TPP key sets)...
+    #[serde(default)]
+    pub key_set_url: Option<String>,
+    /// ...or a local JWKS file.
+    #[serde(default)]
+    pub key_set_file: Option<PathBuf>,
+    /// Extra PEM CA bundle for `key_set_url`.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// JWS algorithms accepted from it.
+    #[serde(default = "default_directory_algorithms")]
+    pub algorithms: Vec<String>,
+}
+
+fn default_directory_algorithms() -> Vec<String> {
+    vec!["PS256".into()]
+}
+
+/// `[routes]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutesSection {
+    /// `PUT /register/{ClientId}`: always served.
+    pub update: UpdateRoute,
+    /// `POST /register`: off unless configured.
+    #[serde(default)]
+    pub create: CreateRoute,
+    /// `GET /register/{ClientId}`: off unless configured.
+    #[serde(default)]
+    pub read: ManagedRoute,
+    /// `DELETE /register/{ClientId}`: off unless configured.
+    #[serde(default)]
+    pub delete: ManagedRoute,
+}
+
+/// `[routes.update]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRoute {
+    /// `jwt`, `introspection` or `upstream` (chosen explicitly; no default).
+    pub bearer: BearerMode,
+}
+
+/// `[routes.create]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoute {
+    /// Serve `POST /register` (full request object and SSA checks, no bearer token).
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+/// `[routes.read]` and `[routes.delete]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedRoute {
+    /// Serve the route.
+    #[serde(default)]
+    pub enabled: bool,
+    /// `jwt`, `introspection` or `upstream`; required when enabled.
+    #[serde(default)]
+    pub bearer: Option<BearerMode>,
+}
+
+/// `[bearer]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BearerSection {
+    /// Which token claim names its client: `client_id` (default) or `azp`.
+    #[serde(default)]
+    pub client_claim: ClientClaim,
+    /// `[bearer.jwt]`: needed when a route uses `bearer = "jwt"`.
+    #[serde(default)]
+    pub jwt: Option<JwtSection>,
+    /// `[bearer.introspection]`: needed when a route uses `bearer = "introspection"`.
+    #[serde(default)]
+    pub introspection: Option<IntrospectionSection>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// File the JSON audit records are appended to (one per line); no file: no audit records.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+/// The routes served, each with its bearer mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routes {
+    /// `PUT /register/{ClientId}`.
+    pub update: BearerMode,
+    /// `POST /register`.
+    pub create: bool,
+    /// `GET /register/{ClientId}`, when served.
+    pub read: Option<BearerMode>,
+    /// `DELETE /register/{ClientId}`, when served.
+    pub delete: Option<BearerMode>,
+}
+
+impl Routes {
+    /// Every bearer mode in use.
+    pub fn modes(&self) -> impl Iterator<Item = BearerMode> {
+        [Some(self.update), self.read, self.delete]
+            .into_iter()
+            .flatten()
+    }
+}
+
+/// A validated directory.
+#[derive(Debug, Clone)]
+pub struct DirectoryConfig {
+    /// Its `iss`.
+    pub issuer: String,
+    /// Its key set: URL...
+    pub key_set_url: Option<url::Url>,
+    /// ...or file.
+    pub key_set_file: Option<PathBuf>,
+    /// CA bundle for the URL.
+    pub ca_file: Option<PathBuf>,
+    /// Accepted algorithms.
+    pub algorithms: Vec<String>,
 }
 
 /// `[key_sets]`.
@@ -285,6 +435,16 @@ pub struct Config {
     pub audiences: Vec<String>,
     /// Key set host allowlist.
     pub key_hosts: HostAllowlist,
+    /// Trusted software statement directories.
+    pub directories: Vec<DirectoryConfig>,
+    /// Routes served.
+    pub routes: Routes,
+    /// Bearer token verification.
+    pub bearer: BearerSection,
+    /// Replay store.
+    pub replay: ReplaySection,
+    /// Audit sink.
+    pub audit: AuditSection,
     /// Key set fetching and caching.
     pub key_sets: KeySetSection,
     /// Request bounds and timeouts.
@@ -465,6 +625,34 @@ impl Validator<'_> {
             3600,
         )?;
 
+        let directories = f
+            .policy
+            .directories
+            .iter()
+            .map(|d| self.directory(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        if profile.software_statement.presence == Presence::Required
+            && directories.is_empty()
+            && !profile.software_statement.allow_unsigned
+        {
+            return Err(self.invalid(
+                "policy.directories",
+                "the profile requires software statements but no directory is trusted",
+            ));
+        }
+        let routes = self.routes(&f.routes)?;
+        let bearer = self.bearer(f.bearer, &routes)?;
+        f.replay
+            .validate()
+            .map_err(|(key, reason)| self.invalid(key, reason))?;
+        let audit = AuditSection {
+            path: match &f.audit.path {
+                Some(p) if p.is_absolute() => Some(p.clone()),
+                Some(p) => Some(self.base.join(p)),
+                None => None,
+            },
+        };
+
         Ok(Config {
             path: self.path.to_owned(),
             listen,
@@ -477,10 +665,148 @@ impl Validator<'_> {
             profile_path,
             audiences: f.policy.audiences,
             key_hosts,
+            directories,
+            routes,
+            bearer,
+            replay: f.replay,
+            audit,
             key_sets,
             limits: f.limits,
             server: f.server,
         })
+    }
+
+    fn https_url(&self, key: &'static str, raw: &str) -> Result<url::Url, ConfigError> {
+        let url = url::Url::parse(raw)
+            .map_err(|e| self.invalid(key, format!("`{raw}` is not a URL ({e})")))?;
+        if url.scheme() != "https" || url.host_str().is_none() {
+            return Err(self.invalid(key, format!("`{raw}` is not an https URL")));
+        }
+        Ok(url)
+    }
+
+    fn algorithms(&self, key: &'static str, algs: &[String]) -> Result<(), ConfigError> {
+        let supported = dcrgate_policies::profile::SUPPORTED_ALGORITHMS;
+        if algs.is_empty() {
+            return Err(self.invalid(key, "must list at least one algorithm"));
+        }
+        match algs.iter().find(|a| !supported.contains(&a.as_str())) {
+            Some(bad) => Err(self.invalid(
+                key,
+                format!(
+                    "`{bad}` is not supported (supported: {})",
+                    supported.join(", ")
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Exactly one of a key set URL and file.
+    fn key_source(
+        &self,
+        key: &'static str,
+        url: Option<&str>,
+        file: Option<&Path>,
+    ) -> Result<(Option<url::Url>, Option<PathBuf>), ConfigError> {
+        match (url, file) {
+            (Some(u), None) => Ok((Some(self.https_url(key, u)?), None)),
+            (None, Some(f)) => {
+                let full = self.file(key, f)?;
+                crate::trust::TrustedKeys::from_file(&full)
+                    .map_err(|e| self.invalid(key, e.to_string()))?;
+                Ok((None, Some(full)))
+            }
+            _ => Err(self.invalid(key, "set exactly one of key_set_url and key_set_file")),
+        }
+    }
+
+    fn directory(&self, d: &DirectorySection) -> Result<DirectoryConfig, ConfigError> {
+        const KEY: &str = "policy.directories";
+        if d.issuer.trim().is_empty() {
+            return Err(self.invalid(KEY, "issuer must not be empty"));
+        }
+        self.algorithms(KEY, &d.algorithms)?;
+        let (key_set_url, key_set_file) =
+            self.key_source(KEY, d.key_set_url.as_deref(), d.key_set_file.as_deref())?;
+        let ca_file = match &d.ca_file {
+            Some(p) => Some(self.file(KEY, p)?),
+            None => None,
+        };
+        Ok(DirectoryConfig {
+            issuer: d.issuer.clone(),
+            key_set_url,
+            key_set_file,
+            ca_file,
+            algorithms: d.algorithms.clone(),
+        })
+    }
+
+    fn routes(&self, r: &RoutesSection) -> Result<Routes, ConfigError> {
+        let managed = |key: &'static str, m: &ManagedRoute| match (m.enabled, m.bearer) {
+            (false, _) => Ok(None),
+            (true, Some(mode)) => Ok(Some(mode)),
+            (true, None) => Err(self.invalid(
+                key,
+                "an enabled route needs bearer = \"jwt\", \"introspection\" or \"upstream\"",
+            )),
+        };
+        Ok(Routes {
+            update: r.update.bearer,
+            create: r.create.enabled,
+            read: managed("routes.read.bearer", &r.read)?,
+            delete: managed("routes.delete.bearer", &r.delete)?,
+        })
+    }
+
+    fn bearer(&self, mut b: BearerSection, routes: &Routes) -> Result<BearerSection, ConfigError> {
+        let uses = |m| routes.modes().any(|x| x == m);
+        match &mut b.jwt {
+            None if uses(BearerMode::Jwt) => {
+                return Err(self.invalid(
+                    "bearer.jwt",
+                    "a route uses bearer = \"jwt\" but [bearer.jwt] is not configured",
+                ))
+            }
+            None => {}
+            Some(j) => {
+                if j.issuer.trim().is_empty() {
+                    return Err(self.invalid("bearer.jwt.issuer", "must not be empty"));
+                }
+                if j.audiences.iter().all(|a| a.trim().is_empty()) {
+                    return Err(self.invalid("bearer.jwt.audiences", "must name an audience"));
+                }
+                self.algorithms("bearer.jwt.algorithms", &j.algorithms)?;
+                self.range(
+                    "bearer.jwt.clock_leeway_seconds",
+                    j.clock_leeway_seconds,
+                    0,
+                    300,
+                )?;
+                let (_, file) = self.key_source(
+                    "bearer.jwt",
+                    j.key_set_url.as_deref(),
+                    j.key_set_file.as_deref(),
+                )?;
+                j.key_set_file = file;
+                if let Some(ca) = &j.ca_file {
+                    j.ca_file = Some(self.file("bearer.jwt.ca_file", ca)?);
+                }
+            }
+        }
+        match &mut b.introspection {
+            None if uses(BearerMode::Introspection) => {
+                return Err(self.invalid(
+                    "bearer.introspection",
+                    "a route uses bearer = \"introspection\" but [bearer.introspection] is not configured",
+                ))
+            }
+            None => {}
+            Some(i) => i
+                .validate(self.base)
+                .map_err(|(key, reason)| self.invalid(key, reason))?,
+        }
+        Ok(b)
     }
 
     fn upstream(&self, u: &UpstreamSection) -> Result<Upstream, ConfigError> {

@@ -8,12 +8,17 @@
 //! - [`jose`]: compact JWS, strict JSON, JWK sets, ring signature verification.
 //! - [`keyset`]: safe key set fetching and caching.
 //! - [`media_type`]: Content-Type parsing.
+//! - [`trust`]: trust anchors and software statement verification.
+//! - [`bearer`]: bearer access tokens (jwt, introspection, upstream).
+//! - [`replay`]: `jti` replay protection (in-process or Redis).
 //! - [`proxy`]: the pingora `ProxyHttp` phases.
+//! - [`audit`]: one JSON record per decision.
 //! - [`metrics`] and [`admin`]: Prometheus metrics and health on the admin listener.
 //! - [`server`]: assembling and running the pingora server.
 //! - [`sandbox`]: a stand-in registry, a TPP key host and a TPP client, for the demo and tests.
 
 pub mod admin;
+pub mod audit;
 pub mod bearer;
 pub mod config;
 pub mod conn_guard;
@@ -26,3 +31,4 @@ pub mod replay;
 pub mod sandbox;
 pub mod server;
 pub mod tls;
+pub mod trust;

@@ -24,6 +24,16 @@ pub struct Metrics {
     pub handshakes: IntCounterVec,
     /// `dcrgate_client_timeouts_total{stage}`.
     pub client_timeouts: IntCounterVec,
+    /// `dcrgate_certificate_rotations_total{decision}`.
+    pub rotations: IntCounterVec,
+    /// `dcrgate_bearer_checks_total{mode,result}`.
+    pub bearer_checks: IntCounterVec,
+    /// `dcrgate_replay_checks_total{store,result}`.
+    pub replay_checks: IntCounterVec,
+    /// `dcrgate_software_statements_total{result}`.
+    pub software_statements: IntCounterVec,
+    /// `dcrgate_audit_records_dropped_total`.
+    pub audit_dropped: prometheus::IntCounter,
 }
 
 /// Metric registration failed (a programming error: names clash or are invalid).
@@ -110,9 +120,44 @@ impl Metrics {
                 "Clients cut off for being too slow, by stage (head, body).",
                 &["stage"],
             )?,
+            rotations: counter(
+                &registry,
+                "dcrgate_certificate_rotations_total",
+                "Requests whose tls_client_auth_dn names another certificate, by decision (accepted, denied).",
+                &["decision"],
+            )?,
+            bearer_checks: counter(
+                &registry,
+                "dcrgate_bearer_checks_total",
+                "Bearer token checks by mode (jwt, introspection) and result (ok or a failure id).",
+                &["mode", "result"],
+            )?,
+            replay_checks: counter(
+                &registry,
+                "dcrgate_replay_checks_total",
+                "jti replay checks by store (memory, redis) and result (first, replayed, error).",
+                &["store", "result"],
+            )?,
+            software_statements: counter(
+                &registry,
+                "dcrgate_software_statements_total",
+                "Software statements by result (verified, unsigned, or a failure id).",
+                &["result"],
+            )?,
+            audit_dropped: {
+                let c = prometheus::IntCounter::new(
+                    "dcrgate_audit_records_dropped_total",
+                    "Audit records dropped because the audit writer fell behind.",
+                )?;
+                registry.register(Box::new(c.clone()))?;
+                c
+            },
             duration,
             registry,
         };
+        for d in ["accepted", "denied"] {
+            m.rotations.with_label_values(&[d]).inc_by(0);
+        }
         for r in ["hit", "miss"] {
             m.key_set_cache.with_label_values(&[r]).inc_by(0);
         }

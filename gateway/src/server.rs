@@ -8,14 +8,20 @@ use pingora::server::{RunArgs, Server, ShutdownSignalWatch};
 use pingora::services::listening::Service;
 
 use crate::admin::AdminApp;
+use crate::audit::AuditSink;
+use crate::bearer::introspection::{IntrospectionSetupError, Introspector};
+use crate::bearer::jwt::JwtValidator;
+use crate::bearer::BearerVerifier;
 use crate::config::Config;
 use crate::conn_guard::{ArmOnAccept, ConnGuards};
 use crate::keyset::fetch::FetcherSetupError;
 use crate::keyset::{KeySetCache, KeySetFetcher};
 use crate::metrics::{Metrics, MetricsError};
-use crate::proxy::Gateway;
+use crate::proxy::{Gateway, Services};
+use crate::replay::{ReplaySetupError, ReplayStore};
 use crate::tls::listener::{tls_settings, ListenerTlsError};
 use crate::tls::pem::{load_certs, PemError};
+use crate::trust::{AnchorError, Directory, SsaVerifier, TrustedKeys};
 
 /// The gateway could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +38,103 @@ pub enum StartError {
     /// Metrics.
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    /// A trust anchor (directory or authorization server key set).
+    #[error("trust anchor: {0}")]
+    Anchor(#[from] AnchorError),
+    /// The introspection client.
+    #[error(transparent)]
+    Introspection(#[from] IntrospectionSetupError),
+    /// The replay store.
+    #[error(transparent)]
+    Replay(#[from] ReplaySetupError),
+    /// The audit file.
+    #[error("audit file: {0}")]
+    Audit(std::io::Error),
+}
+
+fn anchor(
+    url: Option<&url::Url>,
+    file: Option<&std::path::Path>,
+    ca: Option<&std::path::Path>,
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> Result<TrustedKeys, AnchorError> {
+    match (url, file) {
+        (Some(u), _) => TrustedKeys::from_url(u.clone(), ca, &config.key_sets, metrics.clone()),
+        (None, Some(f)) => TrustedKeys::from_file(f),
+        (None, None) => Err(AnchorError::Read {
+            path: String::new(),
+            source: std::io::Error::other("no key set configured"),
+        }),
+    }
+}
+
+/// Build what the proxy consults: key set cache, directories, token verifiers, replay store,
+/// audit sink.
+pub fn services(config: &Config, metrics: &Arc<Metrics>) -> Result<Services, StartError> {
+    let fetcher = KeySetFetcher::new(&config.key_sets)?;
+    let key_sets = KeySetCache::new(&config.key_sets, fetcher, metrics.clone());
+    let directories = config
+        .directories
+        .iter()
+        .map(|d| {
+            Ok(Directory {
+                issuer: d.issuer.clone(),
+                keys: anchor(
+                    d.key_set_url.as_ref(),
+                    d.key_set_file.as_deref(),
+                    d.ca_file.as_deref(),
+                    config,
+                    metrics,
+                )?,
+                algorithms: d.algorithms.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, StartError>>()?;
+    let jwt = match &config.bearer.jwt {
+        Some(j) => {
+            let url = match &j.key_set_url {
+                Some(u) => Some(url::Url::parse(u).map_err(|e| AnchorError::Read {
+                    path: u.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?),
+                None => None,
+            };
+            let keys = anchor(
+                url.as_ref(),
+                j.key_set_file.as_deref(),
+                j.ca_file.as_deref(),
+                config,
+                metrics,
+            )?;
+            Some(JwtValidator::new(j, keys))
+        }
+        None => None,
+    };
+    let introspection = match &config.bearer.introspection {
+        Some(i) => Some(Introspector::new(i)?),
+        None => None,
+    };
+    let replay = if config.profile.replay.require_jti {
+        Some(ReplayStore::from_config(&config.replay)?)
+    } else {
+        None
+    };
+    let audit = match &config.audit.path {
+        Some(p) => AuditSink::to_file(p, metrics.clone()).map_err(StartError::Audit)?,
+        None => AuditSink::off(metrics.clone()),
+    };
+    Ok(Services {
+        key_sets,
+        ssa: SsaVerifier::new(directories),
+        bearer: BearerVerifier {
+            jwt,
+            introspection,
+            client_claim: config.bearer.client_claim,
+        },
+        replay,
+        audit,
+    })
 }
 
 /// Build the pingora server: the mTLS proxy service and the admin service.
@@ -57,8 +160,7 @@ pub fn build(config: Config) -> Result<Server, StartError> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let fetcher = KeySetFetcher::new(&config.key_sets)?;
-    let key_sets = KeySetCache::new(&config.key_sets, fetcher, metrics.clone());
+    let services = services(&config, &metrics)?;
     let guards = ConnGuards::new(
         Duration::from_millis(config.limits.header_timeout_ms),
         metrics.clone(),
@@ -69,7 +171,7 @@ pub fn build(config: Config) -> Result<Server, StartError> {
     };
     let gateway = Gateway::new(
         config.clone(),
-        key_sets,
+        services,
         metrics.clone(),
         guards.clone(),
         upstream_ca,

@@ -51,7 +51,10 @@ async fn hs256_keyed_with_the_public_key_is_refused() {
         URL_SAFE_NO_PAD.encode(h.claims().to_string())
     );
     // The classic confusion: the RSA public key (its JWK text, and its modulus) as HMAC secret.
-    for secret in [h.tpp.key.public_jwk().into_bytes(), h.tpp.key.n.clone()] {
+    for secret in [
+        h.tpp.signer.key.public_jwk().into_bytes(),
+        h.tpp.signer.key.n.clone(),
+    ] {
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret);
         let tag = ring::hmac::sign(&key, input.as_bytes());
         let jwt = format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
@@ -69,7 +72,7 @@ async fn rs256_with_a_valid_signature_is_refused_as_not_in_the_policy() {
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(h.claims().to_string())
     );
-    let pair = RsaKeyPair::from_pkcs8(&h.tpp.key.pkcs8_der).expect("key");
+    let pair = RsaKeyPair::from_pkcs8(&h.tpp.signer.key.pkcs8_der).expect("key");
     let mut sig = vec![0u8; pair.public().modulus_len()];
     pair.sign(
         &RSA_PKCS1_SHA256,
@@ -87,7 +90,7 @@ async fn rs256_with_a_valid_signature_is_refused_as_not_in_the_policy() {
 async fn header_without_kid_or_with_crit_or_key_members_is_refused() {
     let h = Harness::start().await;
     let claims = h.claims();
-    let jwk: Value = serde_json::from_str(&h.tpp.key.public_jwk()).expect("jwk");
+    let jwk: Value = serde_json::from_str(&h.tpp.signer.key.public_jwk()).expect("jwk");
     let headers = [
         ("no kid", json!({"alg": "PS256", "typ": "JWT"})),
         ("empty kid", json!({"alg": "PS256", "kid": ""})),

@@ -57,7 +57,7 @@ async fn key_set_is_fetched_once_and_rotation_costs_exactly_one_refetch() {
     let new_key = RsaSigningKey::generate("tpp-signing-key-2", 2048).expect("key");
     h.key_host.set(
         JWKS_PATH,
-        Serve::Json(RsaSigningKey::jwks(&[&h.tpp.key, &new_key])),
+        Serve::Json(RsaSigningKey::jwks(&[&h.tpp.signer.key, &new_key])),
     );
     let r = h.put_jwt(&sign_with_key(&new_key, &h.claims())).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));

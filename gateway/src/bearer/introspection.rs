@@ -1,1 +1,1218 @@
-//! RFC 7662 token introspection (in progress).
+//! RFC 7662 token introspection: asking the authorization server whether a bearer access token
+//! is active, and what it says about it.
+//!
+//! The endpoint is operator-configured (so private addresses are fine), but what it answers is
+//! treated as untrusted input: redirects are never followed, the answer must be 200
+//! `application/json`, its body is read only up to the size bound and parsed as strict JSON,
+//! and `active` must be a real boolean. The whole exchange runs under one deadline. The gateway
+//! authenticates with `client_secret_basic` and/or a TLS client certificate.
+//!
+//! Answers are cached by the SHA-256 of the token (the token itself is never kept), for at most
+//! `max_cache_seconds` and never past the token's `exp`; inactive answers only for a couple of
+//! seconds; failures not at all. Checking the answer against the request (client binding,
+//! `cnf`, expiry) is the caller's job.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use moka::future::Cache;
+use moka::Expiry;
+use rustls::pki_types::ServerName;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use url::Url;
+
+use crate::tls::pem::{load_ca_bundle, load_cert_and_key, PemError};
+
+/// How long an inactive answer is remembered (bounded by `max_cache_seconds`).
+const INACTIVE_TTL: Duration = Duration::from_secs(2);
+
+/// `[bearer.introspection]`: where and how to introspect access tokens.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionSection {
+    /// The introspection endpoint, an https URL.
+    pub endpoint: String,
+    /// A PEM CA bundle to trust for the endpoint instead of the public web roots.
+    pub ca_file: Option<PathBuf>,
+    /// The gateway's client id, for `client_secret_basic`.
+    pub client_id: Option<String>,
+    /// A file holding the client secret (surrounding whitespace is trimmed).
+    pub client_secret_file: Option<PathBuf>,
+    /// The gateway's TLS client certificate chain (PEM), for mutual TLS to the endpoint.
+    pub certificate: Option<PathBuf>,
+    /// The key of `certificate` (PEM).
+    pub private_key: Option<PathBuf>,
+    /// The deadline for one whole introspection exchange.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The longest an answer is cached (never past the token's `exp`); 0 disables caching.
+    #[serde(default = "default_max_cache_seconds")]
+    pub max_cache_seconds: u64,
+    /// The largest answer body accepted.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: usize,
+    /// How many answers the cache holds.
+    #[serde(default = "default_cache_capacity")]
+    pub cache_capacity: u64,
+}
+
+fn default_timeout_ms() -> u64 {
+    1000
+}
+fn default_max_cache_seconds() -> u64 {
+    60
+}
+fn default_max_bytes() -> usize {
+    16 * 1024
+}
+fn default_cache_capacity() -> u64 {
+    10_000
+}
+
+impl IntrospectionSection {
+    /// Resolve relative paths against `base` and check the section: an https endpoint, client
+    /// authentication configured (a client id with a secret file, and/or a certificate with its
+    /// key), every file readable and usable, and the bounds in range. On failure, the dotted key
+    /// at fault and why.
+    pub fn validate(&mut self, base: &Path) -> Result<(), (&'static str, String)> {
+        parse_endpoint(&self.endpoint).map_err(|e| ("bearer.introspection.endpoint", e))?;
+
+        let resolve = |key: &'static str, p: &mut Option<PathBuf>| -> Result<(), _> {
+            if let Some(path) = p.as_mut() {
+                if path.is_relative() {
+                    *path = base.join(&*path);
+                }
+                if !path.is_file() {
+                    return Err((key, format!("{} is not a readable file", path.display())));
+                }
+            }
+            Ok(())
+        };
+        resolve("bearer.introspection.ca_file", &mut self.ca_file)?;
+        resolve(
+            "bearer.introspection.client_secret_file",
+            &mut self.client_secret_file,
+        )?;
+        resolve("bearer.introspection.certificate", &mut self.certificate)?;
+        resolve("bearer.introspection.private_key", &mut self.private_key)?;
+
+        if let Some(ca) = &self.ca_file {
+            load_ca_bundle(ca).map_err(|e| ("bearer.introspection.ca_file", e.to_string()))?;
+        }
+
+        let basic = match (&self.client_id, &self.client_secret_file) {
+            (Some(id), Some(secret_file)) => {
+                if id.is_empty() || id.chars().any(char::is_control) {
+                    return Err((
+                        "bearer.introspection.client_id",
+                        "must be non-empty and free of control characters".into(),
+                    ));
+                }
+                read_secret(secret_file)
+                    .map_err(|e| ("bearer.introspection.client_secret_file", e.to_string()))?;
+                true
+            }
+            (Some(_), None) => {
+                return Err((
+                    "bearer.introspection.client_secret_file",
+                    "is required with client_id".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "bearer.introspection.client_id",
+                    "is required with client_secret_file".into(),
+                ))
+            }
+            (None, None) => false,
+        };
+        let mtls = match (&self.certificate, &self.private_key) {
+            (Some(cert), Some(key)) => {
+                load_cert_and_key(cert, key)
+                    .map_err(|e| ("bearer.introspection.certificate", e.to_string()))?;
+                true
+            }
+            (Some(_), None) => {
+                return Err((
+                    "bearer.introspection.private_key",
+                    "is required with certificate".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "bearer.introspection.certificate",
+                    "is required with private_key".into(),
+                ))
+            }
+            (None, None) => false,
+        };
+        if !basic && !mtls {
+            return Err((
+                "bearer.introspection",
+                "configure client authentication: client_id with client_secret_file, \
+                 and/or certificate with private_key"
+                    .into(),
+            ));
+        }
+
+        let range = |key: &'static str, v: u64, lo: u64, hi: u64| {
+            if v < lo || v > hi {
+                Err((key, format!("{v} is outside {lo}..={hi}")))
+            } else {
+                Ok(())
+            }
+        };
+        range(
+            "bearer.introspection.timeout_ms",
+            self.timeout_ms,
+            100,
+            30_000,
+        )?;
+        range(
+            "bearer.introspection.max_cache_seconds",
+            self.max_cache_seconds,
+            0,
+            3600,
+        )?;
+        range(
+            "bearer.introspection.max_bytes",
+            self.max_bytes as u64,
+            1024,
+            1024 * 1024,
+        )?;
+        range(
+            "bearer.introspection.cache_capacity",
+            self.cache_capacity,
+            1,
+            1_000_000,
+        )?;
+        Ok(())
+    }
+}
+
+/// What an introspection answer says (only the members dcrgate uses).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Introspected {
+    /// Whether the token is active. When false, every other member is empty.
+    pub active: bool,
+    /// `client_id`: the client the token was issued to.
+    pub client_id: Option<String>,
+    /// `azp`: the authorized party, where the server names it.
+    pub azp: Option<String>,
+    /// `exp`: expiry, seconds since the epoch.
+    pub exp: Option<i64>,
+    /// `iss`: the issuer.
+    pub iss: Option<String>,
+    /// `aud`, a string or an array of strings in the answer.
+    pub aud: Vec<String>,
+    /// `cnf["x5t#S256"]`: the certificate the token is bound to (RFC 8705).
+    pub cnf_x5t_s256: Option<String>,
+    /// `token_type`.
+    pub token_type: Option<String>,
+}
+
+impl Introspected {
+    fn inactive() -> Self {
+        Self {
+            active: false,
+            client_id: None,
+            azp: None,
+            exp: None,
+            iss: None,
+            aud: Vec::new(),
+            cnf_x5t_s256: None,
+            token_type: None,
+        }
+    }
+}
+
+/// Why a token could not be introspected. Never cached.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntrospectionError {
+    /// The whole exchange took longer than the deadline.
+    #[error("timed out")]
+    Timeout,
+    /// The endpoint's host name did not resolve.
+    #[error("host name did not resolve")]
+    Dns,
+    /// No TCP connection could be made.
+    #[error("connection failed")]
+    Connect,
+    /// The TLS handshake failed, or the server refused the gateway's certificate.
+    #[error("TLS failed: {0}")]
+    Tls(String),
+    /// HTTP-level failure.
+    #[error("HTTP exchange failed")]
+    Http,
+    /// A redirect, which is never followed.
+    #[error("answered with a redirect ({0}), which is not followed")]
+    Redirect(u16),
+    /// A status other than 200 (401: the gateway's credentials were refused).
+    #[error("answered with status {0}")]
+    Status(u16),
+    /// Not `application/json`.
+    #[error("answered with a non-JSON content type")]
+    ContentType,
+    /// Larger than the bound.
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
+    /// Not a well-formed introspection answer.
+    #[error("malformed answer: {0}")]
+    Malformed(String),
+}
+
+impl IntrospectionError {
+    /// A closed-set label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            IntrospectionError::Timeout => "timeout",
+            IntrospectionError::Dns => "dns",
+            IntrospectionError::Connect => "connect",
+            IntrospectionError::Tls(_) => "tls",
+            IntrospectionError::Http => "http",
+            IntrospectionError::Redirect(_) => "redirect",
+            IntrospectionError::Status(_) => "status",
+            IntrospectionError::ContentType => "content_type",
+            IntrospectionError::TooLarge(_) => "too_large",
+            IntrospectionError::Malformed(_) => "malformed",
+        }
+    }
+}
+
+/// The introspector could not be set up from configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum IntrospectionSetupError {
+    /// The endpoint is not a usable https URL.
+    #[error("bearer.introspection.endpoint: {0}")]
+    Endpoint(String),
+    /// A CA bundle, certificate or key is unusable.
+    #[error(transparent)]
+    Pem(#[from] PemError),
+    /// The client secret file is unusable.
+    #[error("{path}: {reason}")]
+    Secret {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The client id and secret cannot form a header.
+    #[error("bearer.introspection: the client credentials cannot be sent in a header")]
+    Credentials,
+    /// rustls refused the client configuration.
+    #[error("introspection TLS: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+struct Endpoint {
+    /// The host as in the URL (IPv6 literals bracketed).
+    host: String,
+    port: u16,
+    /// `Host` header value.
+    authority: String,
+    /// Path and query.
+    target: String,
+}
+
+fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
+    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL ({e})"))?;
+    if url.scheme() != "https" {
+        return Err("must be an https URL".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials; use client_secret_file".into());
+    }
+    if url.fragment().is_some() {
+        return Err("must not have a fragment".into());
+    }
+    let host = url.host_str().ok_or("must name a host")?.to_owned();
+    let port = url.port_or_known_default().unwrap_or(443);
+    let authority = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.clone(),
+    };
+    let target = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    Ok(Endpoint {
+        host,
+        port,
+        authority,
+        target,
+    })
+}
+
+fn read_secret(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err("the client secret file is empty".into());
+    }
+    Ok(secret.to_owned())
+}
+
+/// `Authorization: Basic` for `client_secret_basic`: id and secret form-urlencoded first
+/// (RFC 6749 §2.3.1), so a `:` in either cannot shift the boundary.
+fn basic_authorization(
+    client_id: &str,
+    secret: &str,
+) -> Result<HeaderValue, IntrospectionSetupError> {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let credentials = STANDARD.encode(format!("{}:{}", enc(client_id), enc(secret)));
+    let mut value = HeaderValue::from_str(&format!("Basic {credentials}"))
+        .map_err(|_| IntrospectionSetupError::Credentials)?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+type TokenHash = [u8; 32];
+
+/// A cached answer and how long it may be kept.
+#[derive(Clone)]
+struct Entry {
+    answer: Arc<Introspected>,
+    ttl: Duration,
+}
+
+struct EntryExpiry;
+
+impl Expiry<TokenHash, Entry> for EntryExpiry {
+    fn expire_after_create(&self, _: &TokenHash, e: &Entry, _: Instant) -> Option<Duration> {
+        Some(e.ttl)
+    }
+    fn expire_after_update(
+        &self,
+        _: &TokenHash,
+        e: &Entry,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(e.ttl)
+    }
+}
+
+struct Inner {
+    tls: TlsConnector,
+    endpoint: Endpoint,
+    authorization: Option<HeaderValue>,
+    timeout: Duration,
+    max_bytes: usize,
+    max_cache: Duration,
+}
+
+/// Introspects access tokens at the configured endpoint, with a cache in front.
+#[derive(Clone)]
+pub struct Introspector {
+    inner: Arc<Inner>,
+    cache: Cache<TokenHash, Entry>,
+}
+
+impl fmt::Debug for Introspector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Introspector")
+            .field("endpoint", &self.inner.endpoint.authority)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Introspector {
+    /// Build from a validated `[bearer.introspection]` section.
+    pub fn new(cfg: &IntrospectionSection) -> Result<Self, IntrospectionSetupError> {
+        let endpoint = parse_endpoint(&cfg.endpoint).map_err(IntrospectionSetupError::Endpoint)?;
+        let roots = match &cfg.ca_file {
+            Some(path) => load_ca_bundle(path)?,
+            None => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                roots
+            }
+        };
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
+        let tls = match (&cfg.certificate, &cfg.private_key) {
+            (Some(cert), Some(key)) => {
+                let (chain, key) = load_cert_and_key(cert, key)?;
+                builder.with_client_auth_cert(chain, key)?
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        let authorization = match (&cfg.client_id, &cfg.client_secret_file) {
+            (Some(id), Some(path)) => {
+                let secret =
+                    read_secret(path).map_err(|reason| IntrospectionSetupError::Secret {
+                        path: path.clone(),
+                        reason,
+                    })?;
+                Some(basic_authorization(id, &secret)?)
+            }
+            _ => None,
+        };
+        let cache = Cache::builder()
+            .max_capacity(cfg.cache_capacity)
+            .expire_after(EntryExpiry)
+            .build();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tls: TlsConnector::from(Arc::new(tls)),
+                endpoint,
+                authorization,
+                timeout: Duration::from_millis(cfg.timeout_ms),
+                max_bytes: cfg.max_bytes,
+                max_cache: Duration::from_secs(cfg.max_cache_seconds),
+            }),
+            cache,
+        })
+    }
+
+    /// What the authorization server says about `token`, `now` being the current time in
+    /// seconds since the epoch. Concurrent introspections of one token share one request.
+    pub async fn introspect(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<Arc<Introspected>, IntrospectionError> {
+        let key: TokenHash = {
+            let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+            let mut key = [0u8; 32];
+            key.copy_from_slice(digest.as_ref());
+            key
+        };
+        if let Some(hit) = self.cache.get(&key).await {
+            // Belt and braces: the TTL already ends at `exp`, but the caller's clock decides.
+            if hit.answer.exp.is_none_or(|exp| exp > now) {
+                return Ok(hit.answer);
+            }
+            self.cache.invalidate(&key).await;
+        }
+        let inner = &self.inner;
+        let entry = self
+            .cache
+            .try_get_with(key, async move {
+                let answer = inner.introspect_uncached(token).await?;
+                let ttl = inner.ttl(&answer, now);
+                Ok::<_, IntrospectionError>(Entry {
+                    answer: Arc::new(answer),
+                    ttl,
+                })
+            })
+            .await
+            .map_err(|e| (*e).clone())?;
+        Ok(entry.answer)
+    }
+}
+
+impl Inner {
+    /// How long an answer may be cached.
+    fn ttl(&self, answer: &Introspected, now: i64) -> Duration {
+        if !answer.active {
+            return self.max_cache.min(INACTIVE_TTL);
+        }
+        match answer.exp {
+            None => self.max_cache,
+            Some(exp) => {
+                let left = u64::try_from(exp.saturating_sub(now)).unwrap_or(0);
+                self.max_cache.min(Duration::from_secs(left))
+            }
+        }
+    }
+
+    async fn introspect_uncached(&self, token: &str) -> Result<Introspected, IntrospectionError> {
+        tokio::time::timeout(self.timeout, self.exchange(token))
+            .await
+            .unwrap_or(Err(IntrospectionError::Timeout))
+    }
+
+    async fn exchange(&self, token: &str) -> Result<Introspected, IntrospectionError> {
+        let ep = &self.endpoint;
+        let bare_host = ep.host.trim_matches(|c| c == '[' || c == ']');
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare_host, ep.port))
+            .await
+            .map_err(|_| IntrospectionError::Dns)?
+            .collect();
+        if addrs.is_empty() {
+            return Err(IntrospectionError::Dns);
+        }
+        let tcp = connect_any(&addrs).await?;
+        let name = ServerName::try_from(bare_host.to_owned())
+            .map_err(|e| IntrospectionError::Tls(e.to_string()))?;
+        let tls = self
+            .tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| IntrospectionError::Tls(e.to_string()))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| transport_error(&e))?;
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .append_pair("token_type_hint", "access_token")
+            .finish();
+        let mut request = Request::post(ep.target.as_str())
+            .header(header::HOST, ep.authority.as_str())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::CONTENT_LENGTH, form.len())
+            .header(header::ACCEPT, "application/json")
+            .header(
+                header::USER_AGENT,
+                concat!("dcrgate/", env!("CARGO_PKG_VERSION")),
+            );
+        if let Some(auth) = &self.authorization {
+            request = request.header(header::AUTHORIZATION, auth.clone());
+        }
+        let request = request
+            .body(Full::new(Bytes::from(form)))
+            .map_err(|_| IntrospectionError::Http)?;
+        let result = self.read_answer(&mut sender, request).await;
+        driver.abort();
+        result
+    }
+
+    async fn read_answer(
+        &self,
+        sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Introspected, IntrospectionError> {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| transport_error(&e))?;
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(IntrospectionError::Redirect(status.as_u16()));
+        }
+        if status != StatusCode::OK {
+            return Err(IntrospectionError::Status(status.as_u16()));
+        }
+        if !crate::media_type::is_one_of(response.headers(), &["application/json"]) {
+            return Err(IntrospectionError::ContentType);
+        }
+        let declared = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_bytes as u64) {
+            return Err(IntrospectionError::TooLarge(self.max_bytes));
+        }
+        let mut body = response.into_body();
+        let mut buf = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| transport_error(&e))?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > self.max_bytes {
+                    return Err(IntrospectionError::TooLarge(self.max_bytes));
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        parse_answer(&buf)
+    }
+}
+
+/// A hyper failure, as a TLS error where rustls is the cause (for instance the server refusing
+/// the gateway's certificate, which TLS 1.3 reports only after the handshake).
+fn transport_error(e: &hyper::Error) -> IntrospectionError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
+            return IntrospectionError::Tls(tls.to_string());
+        }
+        if let Some(tls) = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return IntrospectionError::Tls(tls.to_string());
+        }
+        source = s.source();
+    }
+    IntrospectionError::Http
+}
+
+async fn connect_any(addrs: &[SocketAddr]) -> Result<TcpStream, IntrospectionError> {
+    for addr in addrs {
+        if let Ok(s) = TcpStream::connect(addr).await {
+            let _ = s.set_nodelay(true);
+            return Ok(s);
+        }
+    }
+    Err(IntrospectionError::Connect)
+}
+
+/// Parse an introspection answer body.
+fn parse_answer(bytes: &[u8]) -> Result<Introspected, IntrospectionError> {
+    let malformed = |m: &str| IntrospectionError::Malformed(m.to_owned());
+    let value = crate::jose::json::from_slice_strict(bytes)
+        .map_err(|e| IntrospectionError::Malformed(e.to_string()))?;
+    let Value::Object(obj) = value else {
+        return Err(malformed("not a JSON object"));
+    };
+    match obj.get("active") {
+        Some(Value::Bool(true)) => {}
+        Some(Value::Bool(false)) => return Ok(Introspected::inactive()),
+        Some(_) => return Err(malformed("`active` is not a boolean")),
+        None => return Err(malformed("`active` is missing")),
+    }
+    let string = |name: &'static str| -> Result<Option<String>, IntrospectionError> {
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(IntrospectionError::Malformed(format!(
+                "`{name}` is not a string"
+            ))),
+        }
+    };
+    let exp = match obj.get("exp") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(
+            n.as_i64()
+                .ok_or_else(|| malformed("`exp` is not an integer"))?,
+        ),
+        Some(_) => return Err(malformed("`exp` is not a number")),
+    };
+    let aud = match obj.get("aud") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| malformed("`aud` holds a non-string"))?,
+        Some(_) => return Err(malformed("`aud` is neither a string nor an array")),
+    };
+    let cnf_x5t_s256 = match obj.get("cnf") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(cnf)) => match cnf.get("x5t#S256") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(malformed("`cnf.x5t#S256` is not a string")),
+        },
+        Some(_) => return Err(malformed("`cnf` is not an object")),
+    };
+    Ok(Introspected {
+        active: true,
+        client_id: string("client_id")?,
+        azp: string("azp")?,
+        exp,
+        iss: string("iss")?,
+        aud,
+        cnf_x5t_s256,
+        token_type: string("token_type")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use dcrgate_certs::{Authority, IssuedCert, SubjectSpec};
+    use serde_json::json;
+
+    use crate::sandbox::auth_server::{Answer, AuthServer, AuthServerOptions};
+
+    struct Fixture {
+        server: AuthServer,
+        dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        async fn start(options: AuthServerOptions) -> Self {
+            let ca = Authority::new("introspection test CA").unwrap();
+            let cert = ca.issue_server(&["localhost", "127.0.0.1"]).unwrap();
+            let server = AuthServer::start(&cert.cert_pem, &cert.key_pem, options)
+                .await
+                .unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("as-ca.pem"), ca.cert_pem()).unwrap();
+            std::fs::write(dir.path().join("secret"), "s3cr:t+/ é\n").unwrap();
+            Self { server, dir }
+        }
+
+        /// A section using Basic credentials `gw client` / the secret file.
+        fn section(&self) -> IntrospectionSection {
+            IntrospectionSection {
+                endpoint: self.server.url("/introspect"),
+                ca_file: Some("as-ca.pem".into()),
+                client_id: Some("gw client".into()),
+                client_secret_file: Some("secret".into()),
+                certificate: None,
+                private_key: None,
+                timeout_ms: 1000,
+                max_cache_seconds: 60,
+                max_bytes: 16 * 1024,
+                cache_capacity: 100,
+            }
+        }
+
+        fn introspector(&self, mut cfg: IntrospectionSection) -> Introspector {
+            cfg.validate(self.dir.path()).unwrap();
+            Introspector::new(&cfg).unwrap()
+        }
+
+        fn write_client_cert(&self, cert: &IssuedCert) {
+            std::fs::write(self.dir.path().join("gw.pem"), &cert.cert_pem).unwrap();
+            std::fs::write(self.dir.path().join("gw.key"), &cert.key_pem).unwrap();
+        }
+    }
+
+    fn unix_now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    fn raw(status: u16, headers: &[(&str, &str)], body: &[u8], chunked: bool) -> Answer {
+        Answer::Raw {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: body.to_vec(),
+            chunked,
+        }
+    }
+
+    #[tokio::test]
+    async fn parses_an_active_answer() {
+        let fx = Fixture::start(Default::default()).await;
+        let exp = unix_now() + 300;
+        fx.server.set_token(
+            "tok-1",
+            json!({"active": true, "client_id": "c1", "azp": "c1", "exp": exp,
+                   "iss": "https://as.example", "aud": "https://rs.example",
+                   "cnf": {"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"},
+                   "token_type": "Bearer", "scope": "openid"}),
+        );
+        fx.server.set_token(
+            "tok-2",
+            json!({"active": true, "aud": ["a", "b"], "client_id": "c2"}),
+        );
+        let i = fx.introspector(fx.section());
+        let a = i.introspect("tok-1", unix_now()).await.unwrap();
+        assert_eq!(
+            *a,
+            Introspected {
+                active: true,
+                client_id: Some("c1".into()),
+                azp: Some("c1".into()),
+                exp: Some(exp),
+                iss: Some("https://as.example".into()),
+                aud: vec!["https://rs.example".into()],
+                cnf_x5t_s256: Some("bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2".into()),
+                token_type: Some("Bearer".into()),
+            }
+        );
+        let b = i.introspect("tok-2", unix_now()).await.unwrap();
+        assert_eq!(b.aud, vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(b.exp, None);
+        assert_eq!(b.cnf_x5t_s256, None);
+        let unknown = i.introspect("nope", unix_now()).await.unwrap();
+        assert_eq!(*unknown, Introspected::inactive());
+    }
+
+    #[tokio::test]
+    async fn sends_a_form_encoded_token() {
+        let fx = Fixture::start(Default::default()).await;
+        let token = "a+b&c=d/é %";
+        fx.server
+            .set_token(token, json!({"active": true, "client_id": "c1"}));
+        let i = fx.introspector(fx.section());
+        let a = i.introspect(token, unix_now()).await.unwrap();
+        assert!(a.active);
+        assert_eq!(
+            fx.server.last_form(),
+            vec![
+                ("token".to_owned(), token.to_owned()),
+                ("token_type_hint".to_owned(), "access_token".to_owned()),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn caches_by_token() {
+        let fx = Fixture::start(Default::default()).await;
+        let exp = unix_now() + 300;
+        fx.server
+            .set_token("t1", json!({"active": true, "exp": exp}));
+        fx.server
+            .set_token("t2", json!({"active": true, "exp": exp}));
+        let i = fx.introspector(fx.section());
+        let first = i.introspect("t1", unix_now()).await.unwrap();
+        let again = i.introspect("t1", unix_now()).await.unwrap();
+        assert_eq!(first, again);
+        assert_eq!(fx.server.introspections(), 1);
+        i.introspect("t2", unix_now()).await.unwrap();
+        assert_eq!(fx.server.introspections(), 2);
+        // Clones share the cache.
+        i.clone().introspect("t2", unix_now()).await.unwrap();
+        assert_eq!(fx.server.introspections(), 2);
+    }
+
+    #[tokio::test]
+    async fn never_caches_past_exp() {
+        let fx = Fixture::start(Default::default()).await;
+        let exp = unix_now() + 1;
+        fx.server
+            .set_token("short", json!({"active": true, "exp": exp}));
+        let i = fx.introspector(fx.section());
+        i.introspect("short", unix_now()).await.unwrap();
+        i.introspect("short", unix_now()).await.unwrap();
+        assert_eq!(fx.server.introspections(), 1);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while unix_now() <= exp {
+            assert!(Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        fx.server.set_token("short", json!({"active": false}));
+        let after = i.introspect("short", unix_now()).await.unwrap();
+        assert!(!after.active);
+        assert_eq!(fx.server.introspections(), 2);
+
+        // Already expired when introspected: not cached at all.
+        fx.server
+            .set_token("stale", json!({"active": true, "exp": unix_now() - 10}));
+        i.introspect("stale", unix_now()).await.unwrap();
+        i.introspect("stale", unix_now()).await.unwrap();
+        assert_eq!(fx.server.introspections(), 4);
+    }
+
+    #[tokio::test]
+    async fn caches_inactive_answers_briefly() {
+        let fx = Fixture::start(Default::default()).await;
+        let i = fx.introspector(fx.section());
+        assert!(!i.introspect("later", unix_now()).await.unwrap().active);
+        fx.server.set_token("later", json!({"active": true}));
+        assert!(!i.introspect("later", unix_now()).await.unwrap().active);
+        assert_eq!(fx.server.introspections(), 1);
+        tokio::time::sleep(INACTIVE_TTL + Duration::from_millis(300)).await;
+        assert!(i.introspect("later", unix_now()).await.unwrap().active);
+        assert_eq!(fx.server.introspections(), 2);
+    }
+
+    #[tokio::test]
+    async fn zero_max_cache_disables_caching() {
+        let fx = Fixture::start(Default::default()).await;
+        fx.server.set_token("t", json!({"active": true}));
+        let mut cfg = fx.section();
+        cfg.max_cache_seconds = 0;
+        let i = fx.introspector(cfg);
+        i.introspect("t", unix_now()).await.unwrap();
+        i.introspect("t", unix_now()).await.unwrap();
+        assert_eq!(fx.server.introspections(), 2);
+    }
+
+    #[tokio::test]
+    async fn does_not_cache_errors() {
+        let fx = Fixture::start(Default::default()).await;
+        fx.server.set_answer("t", raw(503, &[], b"", false));
+        let i = fx.introspector(fx.section());
+        assert_eq!(
+            i.introspect("t", unix_now()).await.unwrap_err(),
+            IntrospectionError::Status(503)
+        );
+        fx.server.set_token("t", json!({"active": true}));
+        assert!(i.introspect("t", unix_now()).await.unwrap().active);
+        assert_eq!(fx.server.introspections(), 2);
+    }
+
+    #[tokio::test]
+    async fn authenticates_with_basic_credentials() {
+        let options = AuthServerOptions {
+            basic: Some(("gw client".into(), "s3cr:t+/ é".into())),
+            ..Default::default()
+        };
+        let fx = Fixture::start(options).await;
+        fx.server.set_token("t", json!({"active": true}));
+        let i = fx.introspector(fx.section());
+        assert!(i.introspect("t", unix_now()).await.unwrap().active);
+        let seen = fx.server.last_authorization().unwrap();
+        let expected = STANDARD.encode("gw+client:s3cr%3At%2B%2F+%C3%A9");
+        assert_eq!(seen, format!("Basic {expected}"));
+
+        std::fs::write(fx.dir.path().join("wrong"), "nope").unwrap();
+        let mut cfg = fx.section();
+        cfg.client_secret_file = Some("wrong".into());
+        let wrong = fx.introspector(cfg);
+        assert_eq!(
+            wrong.introspect("t", unix_now()).await.unwrap_err(),
+            IntrospectionError::Status(401)
+        );
+    }
+
+    #[tokio::test]
+    async fn presents_a_client_certificate() {
+        let client_ca = Authority::new("gateway client CA").unwrap();
+        let options = AuthServerOptions {
+            client_ca_pem: Some(client_ca.cert_pem()),
+            ..Default::default()
+        };
+        let fx = Fixture::start(options).await;
+        fx.server.set_token("t", json!({"active": true}));
+        let gw = client_ca
+            .issue_client(&SubjectSpec::common_name("dcrgate"))
+            .unwrap();
+        fx.write_client_cert(&gw);
+
+        let mut cfg = fx.section();
+        cfg.client_id = None;
+        cfg.client_secret_file = None;
+        cfg.certificate = Some("gw.pem".into());
+        cfg.private_key = Some("gw.key".into());
+        let i = fx.introspector(cfg);
+        assert!(i.introspect("t", unix_now()).await.unwrap().active);
+        assert!(fx.server.saw_client_certificate());
+        assert_eq!(fx.server.last_authorization(), None);
+
+        let without = fx.introspector(fx.section());
+        let e = without.introspect("t", unix_now()).await.unwrap_err();
+        assert!(matches!(e, IntrospectionError::Tls(_)), "{e:?}");
+        assert_eq!(fx.server.introspections(), 1);
+    }
+
+    #[tokio::test]
+    async fn refuses_an_untrusted_server() {
+        let fx = Fixture::start(Default::default()).await;
+        let other = Authority::new("someone else").unwrap();
+        std::fs::write(fx.dir.path().join("as-ca.pem"), other.cert_pem()).unwrap();
+        let i = fx.introspector(fx.section());
+        let e = i.introspect("t", unix_now()).await.unwrap_err();
+        assert_eq!(e.kind(), "tls", "{e:?}");
+        assert_eq!(fx.server.introspections(), 0);
+    }
+
+    #[tokio::test]
+    async fn times_out_on_a_slow_server() {
+        let fx = Fixture::start(Default::default()).await;
+        fx.server.set_delay(Duration::from_secs(5));
+        let mut cfg = fx.section();
+        cfg.timeout_ms = 300;
+        let i = fx.introspector(cfg);
+        let started = Instant::now();
+        let e = i.introspect("t", unix_now()).await.unwrap_err();
+        assert_eq!(e, IntrospectionError::Timeout);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn refuses_bad_answers() {
+        let fx = Fixture::start(Default::default()).await;
+        let json_ct = &[("content-type", "application/json")][..];
+        let big = format!(r#"{{"active":true,"pad":"{}"}}"#, "x".repeat(20 * 1024));
+        let cases: Vec<(&str, Answer, IntrospectionError)> = vec![
+            (
+                "html",
+                raw(
+                    200,
+                    &[("content-type", "text/html")],
+                    b"{\"active\":true}",
+                    false,
+                ),
+                IntrospectionError::ContentType,
+            ),
+            (
+                "no-type",
+                raw(200, &[], b"{\"active\":true}", false),
+                IntrospectionError::ContentType,
+            ),
+            (
+                "big",
+                raw(200, json_ct, big.as_bytes(), false),
+                IntrospectionError::TooLarge(16 * 1024),
+            ),
+            (
+                "big-chunked",
+                raw(200, json_ct, big.as_bytes(), true),
+                IntrospectionError::TooLarge(16 * 1024),
+            ),
+            (
+                "redirect",
+                raw(
+                    302,
+                    &[("location", "https://elsewhere.example/introspect")],
+                    b"",
+                    false,
+                ),
+                IntrospectionError::Redirect(302),
+            ),
+            (
+                "unauthorized",
+                raw(401, json_ct, b"{\"error\":\"invalid_client\"}", false),
+                IntrospectionError::Status(401),
+            ),
+        ];
+        let i = fx.introspector(fx.section());
+        for (token, answer, expected) in cases {
+            fx.server.set_answer(token, answer);
+            assert_eq!(
+                i.introspect(token, unix_now()).await.unwrap_err(),
+                expected,
+                "{token}"
+            );
+        }
+        assert_eq!(fx.server.introspections(), 6);
+
+        let malformed: &[(&str, &[u8])] = &[
+            ("string-active", br#"{"active":"true"}"#),
+            ("number-active", br#"{"active":1}"#),
+            ("no-active", br#"{"client_id":"c1"}"#),
+            ("duplicate", br#"{"active":false,"active":true}"#),
+            (
+                "nested-duplicate",
+                br#"{"active":true,"cnf":{"x5t#S256":"a","x5t#S256":"b"}}"#,
+            ),
+            ("array", br#"[{"active":true}]"#),
+            ("garbage", b"<html>"),
+            ("client-id-number", br#"{"active":true,"client_id":7}"#),
+            ("exp-string", br#"{"active":true,"exp":"1700000000"}"#),
+            ("exp-float", br#"{"active":true,"exp":1.5}"#),
+            ("aud-mixed", br#"{"active":true,"aud":["a",1]}"#),
+            ("cnf-string", br#"{"active":true,"cnf":"x"}"#),
+        ];
+        for (token, body) in malformed {
+            fx.server.set_answer(token, raw(200, json_ct, body, false));
+            let e = i.introspect(token, unix_now()).await.unwrap_err();
+            assert_eq!(e.kind(), "malformed", "{token}: {e:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn reports_connection_failures() {
+        let fx = Fixture::start(Default::default()).await;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let mut cfg = fx.section();
+        cfg.endpoint = format!("https://127.0.0.1:{port}/introspect");
+        let i = fx.introspector(cfg);
+        assert_eq!(
+            i.introspect("t", unix_now()).await.unwrap_err(),
+            IntrospectionError::Connect
+        );
+    }
+
+    #[test]
+    fn validates_the_section() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), "  \n").unwrap();
+        let base = IntrospectionSection {
+            endpoint: "https://as.example/introspect".into(),
+            ca_file: None,
+            client_id: Some("gw".into()),
+            client_secret_file: Some("secret".into()),
+            certificate: None,
+            private_key: None,
+            timeout_ms: 1000,
+            max_cache_seconds: 60,
+            max_bytes: 16 * 1024,
+            cache_capacity: 10,
+        };
+        let check = |f: &dyn Fn(&mut IntrospectionSection)| {
+            let mut s = base.clone();
+            f(&mut s);
+            s.validate(dir.path()).map_err(|(key, _)| key)
+        };
+        assert_eq!(
+            check(&|_| {}),
+            Err("bearer.introspection.client_secret_file"),
+            "empty secret"
+        );
+        std::fs::write(dir.path().join("secret"), "s\n").unwrap();
+        assert_eq!(check(&|_| {}), Ok(()));
+        assert_eq!(
+            check(&|s| s.endpoint = "http://as.example/introspect".into()),
+            Err("bearer.introspection.endpoint")
+        );
+        assert_eq!(
+            check(&|s| s.endpoint = "https://u:p@as.example/introspect".into()),
+            Err("bearer.introspection.endpoint")
+        );
+        assert_eq!(
+            check(&|s| s.client_secret_file = None),
+            Err("bearer.introspection.client_secret_file")
+        );
+        assert_eq!(
+            check(&|s| {
+                s.client_id = None;
+                s.client_secret_file = None;
+            }),
+            Err("bearer.introspection")
+        );
+        assert_eq!(
+            check(&|s| s.certificate = Some("missing.pem".into())),
+            Err("bearer.introspection.certificate")
+        );
+        assert_eq!(
+            check(&|s| s.ca_file = Some("secret".into())),
+            Err("bearer.introspection.ca_file")
+        );
+        assert_eq!(
+            check(&|s| s.timeout_ms = 10),
+            Err("bearer.introspection.timeout_ms")
+        );
+        assert_eq!(
+            check(&|s| s.max_bytes = 10),
+            Err("bearer.introspection.max_bytes")
+        );
+
+        let mut s = base.clone();
+        s.validate(dir.path()).unwrap();
+        assert_eq!(s.client_secret_file, Some(dir.path().join("secret")));
+    }
+
+    #[test]
+    fn parses_toml_with_defaults_and_refuses_unknown_keys() {
+        let s: IntrospectionSection = toml::from_str(
+            "endpoint = \"https://as.example/introspect\"\nclient_id = \"gw\"\nclient_secret_file = \"s\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                s.timeout_ms,
+                s.max_cache_seconds,
+                s.max_bytes,
+                s.cache_capacity
+            ),
+            (1000, 60, 16 * 1024, 10_000)
+        );
+        assert!(toml::from_str::<IntrospectionSection>(
+            "endpoint = \"https://as.example/introspect\"\nclient_secret = \"inline\"\n"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn debug_output_holds_no_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), "hunter2").unwrap();
+        let mut s: IntrospectionSection = toml::from_str(
+            "endpoint = \"https://as.example/introspect\"\nclient_id = \"gw\"\nclient_secret_file = \"secret\"\n",
+        )
+        .unwrap();
+        s.validate(dir.path()).unwrap();
+        let i = Introspector::new(&s).unwrap();
+        let shown = format!("{i:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains(&STANDARD.encode("gw:hunter2")));
+    }
+}

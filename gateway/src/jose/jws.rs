@@ -121,6 +121,36 @@ pub fn parse_compact(body: &[u8], accepted: &[String]) -> Result<CompactJws, Jws
     })
 }
 
+/// An unsigned JWS (RFC 7515 §A.5, header `{"alg":"none"}` spelled exactly so, empty signature):
+/// `Ok(Some(payload))`. `Ok(None)` when the header's `alg` is anything but `none` (parse it with
+/// [`parse_compact`]). Only for software statements, where a profile may allow them.
+pub fn parse_unsigned(token: &[u8]) -> Result<Option<Map<String, Value>>, JwsError> {
+    let token = token.trim_ascii();
+    let mut parts = token.split(|b| *b == b'.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwsError::NotCompact);
+    };
+    let header = object(&decode(h, "header")?, "header")?;
+    if header.get("alg").and_then(Value::as_str) != Some("none") {
+        return Ok(None);
+    }
+    if !s.is_empty() {
+        return Err(JwsError::Json {
+            part: "signature",
+            reason: "an unsigned JWS must have an empty signature".into(),
+        });
+    }
+    if header.keys().any(|k| k != "alg" && k != "typ") {
+        return Err(JwsError::Json {
+            part: "header",
+            reason: "an unsigned JWS header may carry only alg and typ".into(),
+        });
+    }
+    object(&decode(p, "payload")?, "payload").map(Some)
+}
+
 fn decode(part: &[u8], name: &'static str) -> Result<Vec<u8>, JwsError> {
     URL_SAFE_NO_PAD
         .decode(part)
@@ -308,5 +338,19 @@ mod tests {
         ] {
             assert!(parse_compact(body.as_bytes(), &ps256()).is_err(), "{body}");
         }
+    }
+
+    #[test]
+    fn unsigned_only_for_exact_none_with_empty_signature() {
+        let ok = format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(r#"{"a":1}"#));
+        assert_eq!(parse_unsigned(ok.as_bytes()).unwrap().unwrap()["a"], 1);
+        let signed = String::from_utf8(jws(r#"{"alg":"PS256","kid":"k"}"#, "{}")).unwrap();
+        assert_eq!(parse_unsigned(signed.as_bytes()).unwrap(), None);
+        let none_with_sig = String::from_utf8(jws(r#"{"alg":"none"}"#, "{}")).unwrap();
+        assert!(parse_unsigned(none_with_sig.as_bytes()).is_err());
+        let upper = format!("{}.{}.", b64(r#"{"alg":"NONE"}"#), b64("{}"));
+        assert_eq!(parse_unsigned(upper.as_bytes()).unwrap(), None);
+        let extra = format!("{}.{}.", b64(r#"{"alg":"none","jku":"x"}"#), b64("{}"));
+        assert!(parse_unsigned(extra.as_bytes()).is_err());
     }
 }

@@ -19,7 +19,7 @@ const BEARER_INVALID: &str = "Bearer realm=\"dcrgate\", error=\"invalid_request\
 
 /// Check `Authorization: Bearer <b64token>` (RFC 6750 §2.1). The token itself is not verified
 /// here and never logged.
-pub fn check_bearer(headers: &HeaderMap) -> Result<(), Rejection> {
+pub fn check_bearer(headers: &HeaderMap) -> Result<&str, Rejection> {
     let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         let missing = headers.get(http::header::AUTHORIZATION).is_none();
@@ -63,6 +63,24 @@ pub fn check_bearer(headers: &HeaderMap) -> Result<(), Rejection> {
         && token[body_len..].iter().all(|b| *b == b'=');
     if !well_formed {
         return Err(malformed());
+    }
+    // Every byte was checked to be ASCII above.
+    std::str::from_utf8(token).map_err(|_| malformed())
+}
+
+/// `GET` and `DELETE` carry no body: a declared one is refused rather than dropped silently.
+pub fn check_no_body(headers: &HeaderMap) -> Result<(), Rejection> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes().trim_ascii() != b"0");
+    if declared || headers.contains_key(http::header::TRANSFER_ENCODING) {
+        return Err(Rejection::new(
+            400,
+            ErrorCode::InvalidRequest,
+            "body_not_allowed",
+            "GET and DELETE on /register/{ClientId} take no body",
+        )
+        .closing());
     }
     Ok(())
 }

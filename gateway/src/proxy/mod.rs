@@ -1,24 +1,26 @@
 //! The pingora `ProxyHttp` implementation: one method per phase, state in [`RequestCtx`].
 //!
 //! - `early_request_filter`: the request head has arrived; stop the connection's head clock.
-//! - `request_filter`: route, envelope, body, JWS, policy, key set, signature. A rejection is
-//!   answered here and the request ends; nothing reaches the upstream.
+//! - `request_filter`: route, bearer token, envelope, body, JWS, software statement, policy,
+//!   key set, signature, replay (see [`admit`]). A rejection is answered here and the request
+//!   ends; nothing reaches the upstream.
 //! - `upstream_peer` / `upstream_request_filter` / `request_body_filter`: forward the accepted
 //!   request, identity headers rewritten, the body replayed byte for byte.
 //! - `fail_to_proxy`: upstream down (502) or slow (504), as JSON.
-//! - `logging`: metrics, and re-arm the head clock for the next request on the connection.
+//! - `logging`: metrics, the audit record, and re-arm the head clock for the next request.
 
+pub mod admit;
 pub mod envelope;
 pub mod forward;
 pub mod rejection;
 pub mod route;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use dcrgate_policies::evaluate::{evaluate_json, RequestFacts};
+use dcrgate_policies::evaluate::RotationDecision;
 use dcrgate_policies::ErrorCode;
 use pingora::http::RequestHeader;
 use pingora::protocols::l4::socket::SocketAddr as PingoraAddr;
@@ -27,31 +29,57 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::utils::tls::WrappedX509;
 use pingora::{Error, ErrorSource, ErrorType};
 
+use crate::audit::{now_rfc3339, AuditRecord, AuditSink};
+use crate::bearer::BearerVerifier;
 use crate::config::Config;
 use crate::conn_guard::ConnGuards;
-use crate::jose::jws::parse_compact;
-use crate::jose::verify::{verify, SignatureError};
 use crate::keyset::KeySetCache;
 use crate::metrics::Metrics;
+use crate::replay::ReplayStore;
 use crate::tls::identity::ClientIdentity;
+use crate::trust::SsaVerifier;
 use rejection::Rejection;
 
-const ROUTE_UPDATE: &str = "register_update";
 const ROUTE_OTHER: &str = "other";
+
+/// Sent upstream with the gateway's request id, so registry logs and audit records correlate.
+pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
 
 /// Per-request state.
 pub struct RequestCtx {
     started: Instant,
+    request_id: String,
     route: &'static str,
     identity: Option<Arc<ClientIdentity>>,
+    client_id: Option<String>,
     body: Option<Bytes>,
+    admitted: bool,
     rejected: Option<&'static str>,
+    reasons: Vec<&'static str>,
+    status: u16,
+    software_id: Option<String>,
+    rotation: Option<RotationDecision>,
+}
+
+/// What the gateway consults besides its configuration.
+#[derive(Clone)]
+pub struct Services {
+    /// TPP key sets.
+    pub key_sets: KeySetCache,
+    /// Software statement directories.
+    pub ssa: SsaVerifier,
+    /// Bearer token verifiers.
+    pub bearer: BearerVerifier,
+    /// The `jti` store, when the profile requires replay protection.
+    pub replay: Option<ReplayStore>,
+    /// The audit sink.
+    pub audit: AuditSink,
 }
 
 /// The gateway's proxy logic.
 pub struct Gateway {
     config: Arc<Config>,
-    key_sets: KeySetCache,
+    services: Services,
     metrics: Arc<Metrics>,
     guards: Arc<ConnGuards>,
     upstream_ca: Option<Arc<[WrappedX509]>>,
@@ -61,7 +89,7 @@ impl Gateway {
     /// Assemble the proxy logic.
     pub fn new(
         config: Arc<Config>,
-        key_sets: KeySetCache,
+        services: Services,
         metrics: Arc<Metrics>,
         guards: Arc<ConnGuards>,
         upstream_ca: Option<Vec<Vec<u8>>>,
@@ -75,86 +103,11 @@ impl Gateway {
         });
         Self {
             config,
-            key_sets,
+            services,
             metrics,
             guards,
             upstream_ca,
         }
-    }
-
-    /// Decide on a request: the body to forward, or the rejection.
-    async fn admit(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Bytes, Rejection> {
-        let cfg = &self.config;
-        let header = session.req_header();
-        route::origin_form(header.raw_path())?;
-        let client_id =
-            route::client_id(&header.method, &header.uri, cfg.limits.max_client_id_length)?
-                .to_owned();
-        ctx.route = ROUTE_UPDATE;
-        let identity = ctx.identity.clone().ok_or_else(|| {
-            Rejection::new(
-                403,
-                ErrorCode::AccessDenied,
-                "no_client_identity",
-                "no verified client certificate identity on this connection",
-            )
-            .closing()
-        })?;
-        let headers = &session.req_header().headers;
-        envelope::check_bearer(headers)?;
-        envelope::check_content_type(headers)?;
-        envelope::check_declared_length(headers, cfg.limits.max_body_bytes)?;
-        // pingora replays its retry buffer to the upstream once the body is fully read;
-        // request_body_filter substitutes the verified body, so the two are the same bytes.
-        session.as_mut().enable_retry_buffering();
-        let body = envelope::read_body(
-            session,
-            cfg.limits.max_body_bytes,
-            Duration::from_millis(cfg.limits.body_timeout_ms),
-        )
-        .await?;
-
-        let profile = &cfg.profile;
-        let jws = parse_compact(&body, &profile.request.algorithms)
-            .map_err(|e| Rejection::from_jws(&e))?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let facts = RequestFacts {
-            client_id: Some(&client_id),
-            now,
-            audiences: &cfg.audiences,
-            key_hosts: &cfg.key_hosts,
-            presented_dn: &identity.dn,
-            software_statement: None,
-        };
-        let evaluation = evaluate_json(profile, &jws.payload, &facts);
-        if !evaluation.verdict.is_accept() {
-            return Err(Rejection::from_violations(evaluation.verdict.violations()));
-        }
-        let Some(url) = evaluation.key_set_url else {
-            return Err(Rejection::new(
-                400,
-                ErrorCode::InvalidClientMetadata,
-                "jwks_uri",
-                "no acceptable key set URL",
-            ));
-        };
-        let host = url.host_str().unwrap_or_default().to_owned();
-        let keys = self
-            .key_sets
-            .keys(&url, &jws.kid)
-            .await
-            .map_err(|e| Rejection::from_key_set(&e, &host))?;
-        let mut last = SignatureError::Invalid;
-        for key in &keys {
-            match verify(&jws.alg, key, &jws.signing_input, &jws.signature) {
-                Ok(()) => return Ok(body),
-                Err(e) => last = e,
-            }
-        }
-        Err(Rejection::from_signature(&last))
     }
 
     async fn answer(&self, session: &mut Session, rejection: &Rejection) -> pingora::Result<()> {
@@ -171,6 +124,34 @@ impl Gateway {
     fn reject_metrics(&self, reason: &'static str) {
         self.metrics.rejections.with_label_values(&[reason]).inc();
     }
+
+    fn audit(&self, ctx: &RequestCtx, outcome: &'static str) {
+        let identity = ctx.identity.as_deref();
+        self.services.audit.record(&AuditRecord {
+            time: now_rfc3339(),
+            request_id: &ctx.request_id,
+            route: ctx.route,
+            client_id: ctx.client_id.as_deref(),
+            cert_thumbprint: identity.map(|i| i.thumbprint.as_str()),
+            cert_dn: identity.map(|i| i.canonical_dn.as_str()),
+            software_id: ctx.software_id.as_deref(),
+            verdict: outcome,
+            status: ctx.status,
+            reasons: &ctx.reasons,
+            rotation: ctx.rotation.map(RotationDecision::as_str),
+            latency_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
+        });
+    }
+}
+
+/// 128 random bits as hex.
+fn request_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 16];
+    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
+        return "-".to_owned();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn inet(addr: Option<&PingoraAddr>) -> Option<std::net::SocketAddr> {
@@ -184,10 +165,17 @@ impl ProxyHttp for Gateway {
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
             started: Instant::now(),
+            request_id: request_id(),
             route: ROUTE_OTHER,
             identity: None,
+            client_id: None,
             body: None,
+            admitted: false,
             rejected: None,
+            reasons: Vec::new(),
+            status: 0,
+            software_id: None,
+            rotation: None,
         }
     }
 
@@ -212,8 +200,8 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
         match self.admit(session, ctx).await {
-            Ok(body) => {
-                ctx.body = Some(body);
+            Ok(()) => {
+                ctx.admitted = true;
                 Ok(false)
             }
             Err(rejection) => {
@@ -230,6 +218,10 @@ impl ProxyHttp for Gateway {
                     "rejected"
                 );
                 ctx.rejected = Some(rejection.reason);
+                ctx.status = rejection.status;
+                if ctx.reasons.is_empty() {
+                    ctx.reasons.push(rejection.reason);
+                }
                 self.reject_metrics(rejection.reason);
                 self.answer(session, &rejection).await?;
                 Ok(true)
@@ -261,11 +253,14 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         match &ctx.identity {
-            Some(identity) => forward::rewrite(upstream_request, identity),
+            Some(identity) if ctx.admitted => {
+                forward::rewrite(upstream_request, identity)?;
+                upstream_request.insert_header(REQUEST_ID_HEADER, ctx.request_id.as_str())
+            }
             // admit() refuses requests without an identity; never forward one regardless.
-            None => Error::e_explain(
+            _ => Error::e_explain(
                 ErrorType::InternalError,
-                "no client identity at forward time",
+                "no admitted client identity at forward time",
             ),
         }
     }
@@ -290,8 +285,9 @@ impl ProxyHttp for Gateway {
         &self,
         _session: &mut Session,
         upstream_response: &mut pingora::http::ResponseHeader,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
+        ctx.status = upstream_response.status.as_u16();
         let class = match upstream_response.status.as_u16() {
             100..=199 => "1xx",
             200..=299 => "2xx",
@@ -338,6 +334,8 @@ impl ProxyHttp for Gateway {
                 .closing(),
         };
         ctx.rejected = Some(rejection.reason);
+        ctx.status = rejection.status;
+        ctx.reasons.push(rejection.reason);
         self.reject_metrics(rejection.reason);
         tracing::warn!(reason = rejection.reason, error = %e, "forwarding failed");
         let code = rejection.status;
@@ -360,9 +358,10 @@ impl ProxyHttp for Gateway {
         let outcome = match ctx.rejected {
             Some("upstream_timeout" | "upstream_unavailable") => "upstream_error",
             Some(_) => "rejected",
-            None if ctx.body.is_some() => "accepted",
+            None if ctx.admitted => "accepted",
             None => "aborted",
         };
+        self.audit(ctx, outcome);
         self.metrics
             .requests
             .with_label_values(&[ctx.route, outcome])

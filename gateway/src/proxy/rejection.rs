@@ -5,9 +5,14 @@ use bytes::Bytes;
 use dcrgate_policies::{ErrorCode, Violation};
 use pingora::http::ResponseHeader;
 
+use crate::bearer::BearerError;
 use crate::jose::jws::JwsError;
 use crate::jose::verify::SignatureError;
 use crate::keyset::{FetchError, KeySetError};
+use crate::trust::SsaError;
+
+/// `WWW-Authenticate` for a token that was presented and refused (RFC 6750 §3.1).
+pub const BEARER_INVALID_TOKEN: &str = "Bearer realm=\"dcrgate\", error=\"invalid_token\"";
 
 /// A request the gateway answers itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +150,65 @@ impl Rejection {
     }
 
     /// The upstream registry could not be reached (502) or was too slow (504).
+    /// A refused bearer token: 401 `invalid_token`, the same for every client (a valid token
+    /// of another client included), or 503 when the gateway could not check it.
+    pub fn from_bearer(e: &BearerError) -> Self {
+        if e.is_unavailable() {
+            return Self::with_code(
+                503,
+                "temporarily_unavailable",
+                e.kind(),
+                format!("{e}; try again later"),
+            );
+        }
+        Self::new(401, ErrorCode::InvalidToken, e.kind(), e.to_string())
+            .header("WWW-Authenticate", BEARER_INVALID_TOKEN)
+    }
+
+    /// A software statement that did not verify.
+    pub fn from_ssa(e: &SsaError) -> Self {
+        match e {
+            SsaError::UntrustedIssuer => Self::new(
+                400,
+                ErrorCode::UnapprovedSoftwareStatement,
+                e.kind(),
+                e.to_string(),
+            ),
+            SsaError::KeysUnavailable(_) => Self::with_code(
+                503,
+                "temporarily_unavailable",
+                e.kind(),
+                format!("{e}; try again later"),
+            ),
+            _ => Self::new(
+                400,
+                ErrorCode::InvalidSoftwareStatement,
+                e.kind(),
+                e.to_string(),
+            ),
+        }
+    }
+
+    /// A request object whose `jti` was seen before.
+    pub fn replayed() -> Self {
+        Self::new(
+            400,
+            ErrorCode::InvalidClientMetadata,
+            "jti_replayed",
+            "request object: this jti has been used before; sign a new request object",
+        )
+    }
+
+    /// The replay store could not answer and the configuration says to fail closed.
+    pub fn replay_unavailable() -> Self {
+        Self::with_code(
+            503,
+            "temporarily_unavailable",
+            "replay_store_unavailable",
+            "the replay check could not be made; try again later",
+        )
+    }
+
     pub fn upstream(timeout: bool) -> Self {
         if timeout {
             Self::with_code(

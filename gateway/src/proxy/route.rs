@@ -1,46 +1,90 @@
-//! Routing: only `PUT /register/{ClientId}` is served. Anything else is answered here: 404 for
-//! other paths, 405 (with `Allow`) for other methods, 400 for a ClientId that is empty, too
-//! long, or not made of RFC 3986 unreserved characters (which rules out encoded `/`, `..`,
-//! `%00` and every other path trick before anything is parsed further).
+//! Routing: `PUT /register/{ClientId}` always; `POST /register`, `GET` and `DELETE
+//! /register/{ClientId}` when configured. Anything else is answered here: 404 for other paths,
+//! 405 (with `Allow` listing what is served) for other methods, 400 for a ClientId that is
+//! empty, too long, or not made of RFC 3986 unreserved characters (which rules out encoded `/`,
+//! `..`, `%00` and every other path trick before anything is parsed further).
 
 use dcrgate_policies::ErrorCode;
 use http::{Method, Uri};
 
+use crate::config::Routes;
 use crate::proxy::rejection::Rejection;
 
+const COLLECTION: &str = "/register";
 const PREFIX: &str = "/register/";
 
-/// The ClientId of a `PUT /register/{ClientId}` request, or the rejection.
-pub fn client_id<'a>(method: &Method, uri: &'a Uri, max_len: usize) -> Result<&'a str, Rejection> {
+/// A served registration route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// `PUT /register/{ClientId}`.
+    Update(&'a str),
+    /// `POST /register`.
+    Create,
+    /// `GET /register/{ClientId}`.
+    Read(&'a str),
+    /// `DELETE /register/{ClientId}`.
+    Delete(&'a str),
+}
+
+impl<'a> Route<'a> {
+    /// The metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Route::Update(_) => "register_update",
+            Route::Create => "register_create",
+            Route::Read(_) => "register_read",
+            Route::Delete(_) => "register_delete",
+        }
+    }
+
+    /// The ClientId of the path.
+    pub fn client_id(&self) -> Option<&'a str> {
+        match self {
+            Route::Update(id) | Route::Read(id) | Route::Delete(id) => Some(id),
+            Route::Create => None,
+        }
+    }
+}
+
+/// Match a request against the served routes.
+pub fn route<'a>(
+    method: &Method,
+    uri: &'a Uri,
+    max_len: usize,
+    routes: &Routes,
+) -> Result<Route<'a>, Rejection> {
     if uri.scheme().is_some() || uri.authority().is_some() {
         return Err(absolute_form());
     }
     let path = uri.path();
+    if path == COLLECTION {
+        if routes.create && method == Method::POST {
+            return no_query(uri).map(|()| Route::Create);
+        }
+        let allow = if routes.create { "POST" } else { "" };
+        return Err(not_allowed(method, "/register", allow));
+    }
     let Some(id) = path.strip_prefix(PREFIX) else {
         return Err(not_found());
     };
     if id.contains('/') {
         return Err(not_found());
     }
-    if method != Method::PUT {
-        return Err(Rejection::new(
-            405,
-            ErrorCode::InvalidRequest,
-            "method_not_allowed",
-            format!("{method} is not allowed on /register/{{ClientId}}; use PUT"),
-        )
-        .header("Allow", "PUT")
-        .closing());
-    }
-    if uri.query().is_some() {
-        return Err(Rejection::new(
-            400,
-            ErrorCode::InvalidRequest,
-            "bad_client_id",
-            "/register/{ClientId} takes no query string",
-        )
-        .closing());
-    }
+    let route = match *method {
+        Method::PUT => Route::Update(id),
+        Method::GET if routes.read.is_some() => Route::Read(id),
+        Method::DELETE if routes.delete.is_some() => Route::Delete(id),
+        _ => {
+            let allow = match (routes.read.is_some(), routes.delete.is_some()) {
+                (false, false) => "PUT",
+                (true, false) => "GET, PUT",
+                (false, true) => "PUT, DELETE",
+                (true, true) => "GET, PUT, DELETE",
+            };
+            return Err(not_allowed(method, "/register/{ClientId}", allow));
+        }
+    };
+    no_query(uri)?;
     let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
     if id.is_empty()
         || id.len() > max_len
@@ -55,12 +99,34 @@ pub fn client_id<'a>(method: &Method, uri: &'a Uri, max_len: usize) -> Result<&'
         )
         .closing());
     }
-    Ok(id)
+    Ok(route)
 }
 
-/// Refuse a request target that is not origin-form (`/...`). pingora keeps the scheme and
-/// authority of an absolute-form target out of the parsed `Uri` (only the raw target has them),
-/// so [`client_id`] alone would take `PUT http://host/register/x` for `/register/x`.
+fn no_query(uri: &Uri) -> Result<(), Rejection> {
+    match uri.query() {
+        None => Ok(()),
+        Some(_) => Err(Rejection::new(
+            400,
+            ErrorCode::InvalidRequest,
+            "query_not_allowed",
+            "registration endpoints take no query string",
+        )
+        .closing()),
+    }
+}
+
+fn not_allowed(method: &Method, resource: &str, allow: &'static str) -> Rejection {
+    let served = if allow.is_empty() { "none" } else { allow };
+    Rejection::new(
+        405,
+        ErrorCode::InvalidRequest,
+        "method_not_allowed",
+        format!("{method} is not allowed on {resource} (served: {served})"),
+    )
+    .header("Allow", allow)
+    .closing()
+}
+
 pub fn origin_form(raw_target: &[u8]) -> Result<(), Rejection> {
     if raw_target.first() == Some(&b'/') {
         Ok(())
@@ -84,7 +150,7 @@ fn not_found() -> Rejection {
         404,
         ErrorCode::InvalidRequest,
         "route_not_found",
-        "no such endpoint; updates are PUT /register/{ClientId}",
+        "no such endpoint; registrations are managed at /register and /register/{ClientId}",
     )
     .closing()
 }
@@ -93,11 +159,61 @@ fn not_found() -> Rejection {
 mod tests {
     use super::*;
 
-    fn run(method: &str, target: &str) -> Result<String, u16> {
+    use crate::bearer::BearerMode;
+
+    const UPDATE_ONLY: Routes = Routes {
+        update: BearerMode::Upstream,
+        create: false,
+        read: None,
+        delete: None,
+    };
+    const ALL: Routes = Routes {
+        update: BearerMode::Jwt,
+        create: true,
+        read: Some(BearerMode::Jwt),
+        delete: Some(BearerMode::Jwt),
+    };
+
+    fn route_on(routes: &Routes, method: &str, target: &str) -> Result<String, u16> {
         let uri: Uri = target.parse().unwrap();
-        client_id(&method.parse().unwrap(), &uri, 64)
-            .map(str::to_owned)
+        route(&method.parse().unwrap(), &uri, 64, routes)
+            .map(|r| format!("{}:{}", r.label(), r.client_id().unwrap_or("-")))
             .map_err(|r| r.status)
+    }
+
+    fn run(method: &str, target: &str) -> Result<String, u16> {
+        route_on(&UPDATE_ONLY, method, target).map(|s| s.rsplit(':').next().unwrap().to_owned())
+    }
+
+    #[test]
+    fn lifecycle_routes_only_when_configured() {
+        for (method, target) in [
+            ("POST", "/register"),
+            ("GET", "/register/abc"),
+            ("DELETE", "/register/abc"),
+        ] {
+            let uri: Uri = target.parse().unwrap();
+            let r = route(&method.parse().unwrap(), &uri, 64, &UPDATE_ONLY).unwrap_err();
+            assert_eq!(r.status, 405, "{method} {target}");
+        }
+        assert_eq!(
+            route_on(&ALL, "POST", "/register"),
+            Ok("register_create:-".into())
+        );
+        assert_eq!(
+            route_on(&ALL, "GET", "/register/abc"),
+            Ok("register_read:abc".into())
+        );
+        assert_eq!(
+            route_on(&ALL, "DELETE", "/register/abc"),
+            Ok("register_delete:abc".into())
+        );
+        assert_eq!(route_on(&ALL, "PATCH", "/register/abc"), Err(405));
+        assert_eq!(route_on(&ALL, "GET", "/register"), Err(405));
+        assert_eq!(route_on(&ALL, "GET", "/register/a%2Fb"), Err(400));
+        let uri: Uri = "/register/abc".parse().unwrap();
+        let r = route(&Method::PATCH, &uri, 64, &ALL).unwrap_err();
+        assert!(r.headers.contains(&("Allow", "GET, PUT, DELETE")));
     }
 
     #[test]

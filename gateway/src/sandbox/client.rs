@@ -97,7 +97,8 @@ impl TppClient {
     }
 }
 
-/// The bytes of a `PUT /register/{client_id}` request.
+/// `PUT /register/{client_id}` with the given bearer token, content type, body and extra
+/// headers, as raw HTTP/1.1 bytes.
 pub fn put_request(
     client_id: &str,
     bearer: Option<&str>,
@@ -105,7 +106,27 @@ pub fn put_request(
     body: &[u8],
     extra: &[(&str, &str)],
 ) -> Vec<u8> {
-    let mut head = format!("PUT /register/{client_id} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n", body.len());
+    let target = format!("/register/{client_id}");
+    request("PUT", &target, bearer, Some(content_type), body, extra)
+}
+
+/// Any request as raw HTTP/1.1 bytes; `Content-Length` is sent when there is a content type or
+/// a body.
+pub fn request(
+    method: &str,
+    target: &str,
+    bearer: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+    extra: &[(&str, &str)],
+) -> Vec<u8> {
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\n");
+    if let Some(ct) = content_type {
+        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    if content_type.is_some() || !body.is_empty() {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     if let Some(token) = bearer {
         head.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }

@@ -23,6 +23,8 @@ use crate::sandbox::SandboxError;
 
 /// The seed API's policy profile, embedded so the demo needs no files.
 pub const SEED_PROFILE: &str = include_str!("../../../policies/profiles/seed-update.toml");
+/// The shipped UK Open Banking DCR 3.3 profile.
+pub const UK_PROFILE: &str = include_str!("../../../policies/profiles/uk-ob-dcr-3.3.toml");
 /// The audience the sandbox's gateway accepts.
 pub const AUDIENCE: &str = "https://bank.example/";
 /// Where the sample TPP's key set is served on the key host.
@@ -75,6 +77,10 @@ profile = "{profile}"
 audiences = ["{AUDIENCE}"]
 key_set_hosts = ["localhost"]
 
+[routes.update]
+# The sandbox registry stands in for the bearer check; banks choose jwt or introspection.
+bearer = "upstream"
+
 [key_sets]
 extra_ca_file = "{server_ca}"
 use_public_roots = false
@@ -96,14 +102,35 @@ graceful_shutdown_timeout_seconds = 1
         Self { table }
     }
 
-    /// Set `section.key = value`.
+    /// The table at a dotted section path (`"routes.update"`), created if missing.
+    fn section(&mut self, dotted: &str) -> Option<&mut toml::Table> {
+        let mut t = &mut self.table;
+        for part in dotted.split('.') {
+            t = t
+                .entry(part.to_owned())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()?;
+        }
+        Some(t)
+    }
+
+    /// Set `section.key = value`; `section` may be dotted (`"routes.read"`).
     pub fn set(&mut self, section: &str, key: &str, value: impl Into<toml::Value>) -> &mut Self {
-        let entry = self
-            .table
-            .entry(section.to_owned())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        if let Some(t) = entry.as_table_mut() {
+        if let Some(t) = self.section(section) {
             t.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+
+    /// Append `item` to the array of tables `section.key` (`[[policy.directories]]`).
+    pub fn push(&mut self, section: &str, key: &str, item: toml::Table) -> &mut Self {
+        if let Some(t) = self.section(section) {
+            let entry = t
+                .entry(key.to_owned())
+                .or_insert_with(|| toml::Value::Array(Vec::new()));
+            if let Some(a) = entry.as_array_mut() {
+                a.push(toml::Value::Table(item));
+            }
         }
         self
     }
@@ -173,7 +200,7 @@ fn scenarios(tpp: &Tpp, jwks_uri: &str) -> Vec<Scenario> {
         },
         Scenario {
             title: "unsigned request object (alg none)",
-            request: put(unsigned(&json!({"alg": "none", "kid": tpp.key.kid}), &good, b"")),
+            request: put(unsigned(&json!({"alg": "none", "kid": tpp.signer.key.kid}), &good, b"")),
         },
         Scenario {
             title: "key set URL on a host not on the allowlist",

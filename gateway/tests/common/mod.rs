@@ -19,11 +19,9 @@ use dcrgate::sandbox::http1::{read_response, RawResponse};
 use dcrgate::sandbox::keyhost::{KeyHost, Serve};
 use dcrgate::sandbox::pki::{signing_key, PkiFiles, SandboxPki};
 use dcrgate::sandbox::registry::StandInRegistry;
-use dcrgate::sandbox::tpp::Tpp;
+use dcrgate::sandbox::tpp::{Signer, Tpp};
 use dcrgate_certs::{RsaSigningKey, SubjectSpec};
-use ring::rand::SystemRandom;
-use ring::signature::{RsaKeyPair, RSA_PSS_SHA256};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -144,6 +142,21 @@ impl Drop for GatewayProcess {
     }
 }
 
+/// What a configuration tweak may use before the gateway starts.
+pub struct Setup<'a> {
+    /// The config folder (relative paths in the config resolve against it).
+    pub dir: &'a Path,
+    /// The running key host.
+    pub key_host: &'a KeyHost,
+}
+
+impl Setup<'_> {
+    /// Write `contents` to `name` in the config folder.
+    pub fn write(&self, name: &str, contents: &str) {
+        std::fs::write(self.dir.join(name), contents).expect("write into the config folder");
+    }
+}
+
 /// A running gateway subprocess with its sandbox.
 pub struct Harness {
     /// The gateway process (dropped first: it is killed before the stand-ins stop).
@@ -172,6 +185,12 @@ impl Harness {
 
     /// A gateway whose sandbox configuration `tweak` adjusts (called once per start attempt).
     pub async fn start_with(tweak: impl Fn(&mut SandboxConfig)) -> Self {
+        Self::start_setup(|cfg, _| tweak(cfg)).await
+    }
+
+    /// Like [`Harness::start_with`], and `tweak` also sees the config folder (to write profiles
+    /// or key sets into) and the key host (to name URLs on it).
+    pub async fn start_setup(tweak: impl Fn(&mut SandboxConfig, &Setup<'_>)) -> Self {
         let pki = SandboxPki::generate().expect("PKI");
         let files = Files::write(&pki);
         let tpp = Tpp::new(
@@ -200,7 +219,13 @@ impl Harness {
                 &files.pki,
                 "seed-update.toml",
             );
-            tweak(&mut cfg);
+            tweak(
+                &mut cfg,
+                &Setup {
+                    dir: files.path(),
+                    key_host: &key_host,
+                },
+            );
             let config = cfg.write(files.path(), "dcrgate.toml").expect("config");
             let client = TppClient::new(
                 &pki.server_ca.cert_pem(),
@@ -368,22 +393,7 @@ pub fn cert_thumbprint(der: &[u8]) -> String {
 
 /// Sign `claims` PS256 with `key`, header `{"alg":"PS256","kid":<key.kid>,"typ":"JWT"}`.
 pub fn sign_with_key(key: &RsaSigningKey, claims: &Value) -> String {
-    let header = json!({"alg": "PS256", "kid": key.kid, "typ": "JWT"});
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let pair = RsaKeyPair::from_pkcs8(&key.pkcs8_der).expect("PKCS#8");
-    let mut sig = vec![0u8; pair.public().modulus_len()];
-    pair.sign(
-        &RSA_PSS_SHA256,
-        &SystemRandom::new(),
-        input.as_bytes(),
-        &mut sig,
-    )
-    .expect("sign");
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    Signer::new(key.clone()).expect("signer").sign(claims)
 }
 
 /// A loopback port nothing listens on (bound, then released).

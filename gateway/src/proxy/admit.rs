@@ -1,0 +1,257 @@
+//! Admission: everything the gateway decides before a request may reach the registry, in the
+//! order that keeps the expensive and outbound steps last:
+//!
+//! 1. route (405 for lifecycle routes that are off) and the connection's client identity;
+//! 2. bearer token on `PUT`, `GET`, `DELETE`: form, then the route's mode (jwt, introspection,
+//!    or upstream), bound to the ClientId and the certificate;
+//! 3. for `PUT` / `POST`: content type, size, the whole body under a deadline;
+//! 4. the request object's JWS header rules and claims;
+//! 5. the software statement, verified against a trusted directory before anything it names is
+//!    fetched;
+//! 6. the policy verdict (offline: every rule, with the SSA's);
+//! 7. the TPP key set (from the SSA when there is one) and the request object's signature;
+//! 8. the `jti`, recorded only once the signature verified, so forgeries cannot burn it.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dcrgate_policies::evaluate::{evaluate, RequestFacts, RotationDecision};
+use dcrgate_policies::{ErrorCode, Presence, RegistrationClaims, Rule, Violation};
+use pingora::proxy::Session;
+
+use crate::bearer::{BearerMode, TokenUse};
+use crate::jose::jws::parse_compact;
+use crate::jose::verify::{verify, SignatureError};
+use crate::proxy::rejection::Rejection;
+use crate::proxy::route::{self, Route};
+use crate::proxy::{envelope, Gateway, RequestCtx};
+use crate::replay::{OnStoreError, Seen};
+use crate::tls::identity::ClientIdentity;
+use crate::trust::Verified;
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Gateway {
+    /// Decide on a request. On `Ok` the request is forwarded (with `ctx.body` replayed for
+    /// `PUT` / `POST`); on `Err` the rejection is answered and nothing is forwarded.
+    pub(crate) async fn admit(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), Rejection> {
+        let cfg = self.config.clone();
+        let header = session.req_header();
+        route::origin_form(header.raw_path())?;
+        let route = route::route(
+            &header.method,
+            &header.uri,
+            cfg.limits.max_client_id_length,
+            &cfg.routes,
+        )?;
+        ctx.route = route.label();
+        let client_id = route.client_id().map(str::to_owned);
+        ctx.client_id.clone_from(&client_id);
+        let identity = ctx.identity.clone().ok_or_else(|| {
+            Rejection::new(
+                403,
+                ErrorCode::AccessDenied,
+                "no_client_identity",
+                "no verified client certificate identity on this connection",
+            )
+            .closing()
+        })?;
+
+        let mode = match route {
+            Route::Update(_) => Some(cfg.routes.update),
+            Route::Read(_) => cfg.routes.read,
+            Route::Delete(_) => cfg.routes.delete,
+            Route::Create => None,
+        };
+        if let (Some(mode), Some(id)) = (mode, client_id.as_deref()) {
+            let token = envelope::check_bearer(&session.req_header().headers)?.to_owned();
+            self.check_bearer(mode, &token, id, &identity).await?;
+        }
+        let headers = &session.req_header().headers;
+        if matches!(route, Route::Read(_) | Route::Delete(_)) {
+            return envelope::check_no_body(headers);
+        }
+
+        envelope::check_content_type(headers)?;
+        envelope::check_declared_length(headers, cfg.limits.max_body_bytes)?;
+        // pingora replays its retry buffer to the upstream once the body is fully read;
+        // request_body_filter substitutes the verified body, so the two are the same bytes.
+        session.as_mut().enable_retry_buffering();
+        let body = envelope::read_body(
+            session,
+            cfg.limits.max_body_bytes,
+            Duration::from_millis(cfg.limits.body_timeout_ms),
+        )
+        .await?;
+        self.check_request_object(&body, client_id.as_deref(), &identity, ctx)
+            .await?;
+        ctx.body = Some(body);
+        Ok(())
+    }
+
+    async fn check_bearer(
+        &self,
+        mode: BearerMode,
+        token: &str,
+        client_id: &str,
+        identity: &ClientIdentity,
+    ) -> Result<(), Rejection> {
+        if mode == BearerMode::Upstream {
+            return Ok(());
+        }
+        let usage = TokenUse {
+            client_id,
+            thumbprint: &identity.thumbprint,
+            require_binding: self.config.profile.bearer.require_certificate_binding,
+            now: now(),
+        };
+        let result = self.services.bearer.check(mode, token, &usage).await;
+        let label = match &result {
+            Ok(()) => "ok",
+            Err(e) => e.kind(),
+        };
+        self.metrics
+            .bearer_checks
+            .with_label_values(&[mode.as_str(), label])
+            .inc();
+        result.map_err(|e| Rejection::from_bearer(&e))
+    }
+
+    async fn check_request_object(
+        &self,
+        body: &[u8],
+        client_id: Option<&str>,
+        identity: &ClientIdentity,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), Rejection> {
+        let cfg = &self.config;
+        let profile = &cfg.profile;
+        let jws = parse_compact(body, &profile.request.algorithms)
+            .map_err(|e| Rejection::from_jws(&e))?;
+        let claims = RegistrationClaims::from_json(&jws.payload).map_err(|e| {
+            Rejection::from_violations(&[Violation::new(Rule::ClaimsMalformed, e.to_string())])
+        })?;
+        let ssa = match claims.software_statement.as_deref() {
+            Some(s) if profile.software_statement.presence != Presence::Refused => {
+                Some(self.verify_ssa(s).await?)
+            }
+            _ => None,
+        };
+        let now = now();
+        let facts = RequestFacts {
+            client_id,
+            now,
+            audiences: &cfg.audiences,
+            key_hosts: &cfg.key_hosts,
+            presented_dn: &identity.dn,
+            software_statement: ssa.as_ref().map(|v| &v.statement),
+        };
+        let evaluation = evaluate(profile, &claims, &facts);
+        ctx.software_id.clone_from(&evaluation.software_id);
+        if let Some(decision) = evaluation.rotation {
+            ctx.rotation = Some(decision);
+            self.metrics
+                .rotations
+                .with_label_values(&[decision.as_str()])
+                .inc();
+            if decision == RotationDecision::Accepted {
+                tracing::info!(
+                    request_id = %ctx.request_id,
+                    presented = %identity.canonical_dn,
+                    "certificate rotation accepted (same organisation)"
+                );
+            }
+        }
+        if !evaluation.verdict.is_accept() {
+            let violations = evaluation.verdict.violations();
+            ctx.reasons = violations.iter().map(|v| v.rule.id()).collect();
+            return Err(Rejection::from_violations(violations));
+        }
+        let Some(url) = evaluation.key_set_url else {
+            return Err(Rejection::new(
+                400,
+                ErrorCode::InvalidClientMetadata,
+                "jwks_uri",
+                "no acceptable key set URL",
+            ));
+        };
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let keys = self
+            .services
+            .key_sets
+            .keys(&url, &jws.kid)
+            .await
+            .map_err(|e| Rejection::from_key_set(&e, &host))?;
+        let mut last = SignatureError::Invalid;
+        let verified = keys.iter().any(|key| {
+            match verify(&jws.alg, key, &jws.signing_input, &jws.signature) {
+                Ok(()) => true,
+                Err(e) => {
+                    last = e;
+                    false
+                }
+            }
+        });
+        if !verified {
+            return Err(Rejection::from_signature(&last));
+        }
+        if let Some(key) = &evaluation.replay {
+            let leeway = profile.request.clock_leeway_seconds;
+            let ttl = key.expires_at.saturating_add(leeway).saturating_sub(now);
+            self.check_replay(&key.id, Duration::from_secs(ttl.max(1) as u64))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn verify_ssa(&self, compact: &str) -> Result<Verified, Rejection> {
+        let allow_unsigned = self.config.profile.software_statement.allow_unsigned;
+        let result = self.services.ssa.verify(compact, allow_unsigned).await;
+        let label = match &result {
+            Ok(v) if v.unsigned => "unsigned",
+            Ok(_) => "verified",
+            Err(e) => e.kind(),
+        };
+        self.metrics
+            .software_statements
+            .with_label_values(&[label])
+            .inc();
+        result.map_err(|e| Rejection::from_ssa(&e))
+    }
+
+    async fn check_replay(&self, id: &str, ttl: Duration) -> Result<(), Rejection> {
+        let Some(store) = &self.services.replay else {
+            // Config validation builds a store whenever the profile requires jti.
+            return Err(Rejection::replay_unavailable());
+        };
+        let result = store.check_and_record(id, ttl).await;
+        let label = match &result {
+            Ok(Seen::First) => "first",
+            Ok(Seen::Replayed) => "replayed",
+            Err(_) => "error",
+        };
+        self.metrics
+            .replay_checks
+            .with_label_values(&[store.kind(), label])
+            .inc();
+        match result {
+            Ok(Seen::First) => Ok(()),
+            Ok(Seen::Replayed) => Err(Rejection::replayed()),
+            Err(e) => {
+                tracing::warn!(store = store.kind(), error = %e, "replay store unavailable");
+                match self.config.replay.on_store_error {
+                    OnStoreError::Reject => Err(Rejection::replay_unavailable()),
+                    OnStoreError::Accept => Ok(()),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! The trust chain from a directory the bank chose down to the request, under the shipped UK
+//! Open Banking DCR 3.3 profile: software statements verified before anything they name is
+//! fetched, the TPP key set taken from the SSA, the SSA's rules, `jti` replay, and certificate
+//! rotation. Every rejection is shown not to reach the registry.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_rejection, Harness, Setup, CLIENT_ID};
+use dcrgate::sandbox::demo::{SandboxConfig, JWKS_PATH, UK_PROFILE};
+use dcrgate::sandbox::keyhost::Serve;
+use dcrgate::sandbox::tpp::{now, unsigned, Signer};
+use serde_json::{json, Value};
+
+const DIRECTORY: &str = "Sandbox Directory Ltd";
+const DIRECTORY_JWKS: &str = "/directory/signing.jwks";
+const SSA_JWKS: &str = "/directory/software/sw-5Tz9.jwks";
+const SOFTWARE_ID: &str = "sw-5Tz9";
+
+/// A gateway on the UK profile trusting one directory, whose key set the key host serves.
+struct Chain {
+    h: Harness,
+    directory: Signer,
+}
+
+impl Chain {
+    async fn start() -> Self {
+        Self::start_with(|_, _| {}).await
+    }
+
+    async fn start_with(extra: impl Fn(&mut SandboxConfig, &Setup<'_>)) -> Self {
+        let directory = Signer::generate("directory-key-1").expect("directory key");
+        let directory_jwks = directory.jwks();
+        let h = Harness::start_setup(|cfg, s| {
+            s.write("uk.toml", UK_PROFILE);
+            cfg.set("policy", "profile", "uk.toml");
+            cfg.set("audit", "path", "audit.jsonl");
+            s.key_host
+                .set(DIRECTORY_JWKS, Serve::Json(directory_jwks.clone()));
+            let mut d = toml::Table::new();
+            d.insert("issuer".into(), DIRECTORY.into());
+            d.insert("key_set_url".into(), s.key_host.url(DIRECTORY_JWKS).into());
+            cfg.push("policy", "directories", d);
+            extra(cfg, s);
+        })
+        .await;
+        h.key_host.set(SSA_JWKS, Serve::Json(h.tpp.jwks()));
+        Self { h, directory }
+    }
+
+    fn ssa_claims(&self) -> Value {
+        json!({
+            "iss": DIRECTORY,
+            "iat": now() - 600,
+            "software_id": SOFTWARE_ID,
+            "software_jwks_endpoint": self.h.key_host.url(SSA_JWKS),
+            "software_redirect_uris": ["https://tpp.example/callback"],
+            "software_roles": ["AISP", "PISP"],
+            "org_id": "0015800001HQQrZAAX"
+        })
+    }
+
+    fn ssa_with(&self, f: impl FnOnce(&mut serde_json::Map<String, Value>)) -> String {
+        let mut c = self.ssa_claims();
+        f(c.as_object_mut().expect("object"));
+        self.directory.sign(&c)
+    }
+
+    /// Request claims carrying `ssa`, with no jwks_uri of their own.
+    fn request_with_ssa(&self, ssa: &str) -> Value {
+        self.h.claims_with(|m| {
+            m.remove("jwks_uri");
+            m.insert("iss".into(), json!(SOFTWARE_ID));
+            m.insert("software_statement".into(), json!(ssa));
+        })
+    }
+
+    fn compliant(&self) -> String {
+        let ssa = self.ssa_with(|_| {});
+        self.h.tpp.sign(&self.request_with_ssa(&ssa))
+    }
+
+    /// The audit records written so far (bounded wait for at least `n`).
+    async fn audit(&self, n: usize) -> Vec<Value> {
+        let path = self.h.files.path().join("audit.jsonl");
+        let mut records = Vec::new();
+        for _ in 0..100 {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            records = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            if records.len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        records
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_signed_ssa_names_the_key_set_and_the_request_is_forwarded() {
+    let c = Chain::start().await;
+    let r = c.h.put_jwt(&c.compliant()).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(c.h.registry.count(), 1);
+    assert_eq!(c.h.key_host.hits(DIRECTORY_JWKS), 1);
+    assert_eq!(c.h.key_host.hits(SSA_JWKS), 1, "TPP keys come from the SSA");
+    let audit = c.audit(1).await;
+    let rec = audit.last().expect("an audit record");
+    assert_eq!(rec["verdict"], "accepted");
+    assert_eq!(rec["software_id"], SOFTWARE_ID);
+    assert_eq!(rec["client_id"], CLIENT_ID);
+    let text = serde_json::to_string(rec).expect("json");
+    assert!(!text.contains("eyJ"), "no JWT in audit: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_or_forged_ssas_are_refused_before_anything_they_name_is_fetched() {
+    let c = Chain::start().await;
+    // An issuer the bank does not trust.
+    let ssa = c.ssa_with(|m| {
+        m.insert("iss".into(), json!("Rogue Directory"));
+    });
+    let r = c.h.put_jwt(&c.h.tpp.sign(&c.request_with_ssa(&ssa))).await;
+    assert_rejection(&r, 400, "unapproved_software_statement");
+
+    // The trusted issuer's name, signed with another key (same kid).
+    let forger = Signer::generate("directory-key-1").expect("key");
+    let forged = forger.sign(&c.ssa_claims());
+    let r =
+        c.h.put_jwt(&c.h.tpp.sign(&c.request_with_ssa(&forged)))
+            .await;
+    let d = assert_rejection(&r, 400, "invalid_software_statement");
+    assert!(d.contains("signature"), "{d}");
+
+    // Unsigned, where the profile does not allow it.
+    let none = unsigned(&json!({"alg": "none"}), &c.ssa_claims(), b"");
+    let r = c.h.put_jwt(&c.h.tpp.sign(&c.request_with_ssa(&none))).await;
+    let d = assert_rejection(&r, 400, "invalid_software_statement");
+    assert!(d.contains("unsigned"), "{d}");
+
+    // Garbage.
+    let r =
+        c.h.put_jwt(&c.h.tpp.sign(&c.request_with_ssa("not.a.jws")))
+            .await;
+    assert_rejection(&r, 400, "invalid_software_statement");
+
+    c.h.assert_not_forwarded();
+    assert_eq!(
+        c.h.key_host.hits(SSA_JWKS),
+        0,
+        "an unverified SSA's URL was fetched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_ssa_rule_is_enforced() {
+    let c = Chain::start().await;
+    let good_ssa = c.ssa_with(|_| {});
+    let cases: Vec<(&str, String, u16, &str, &str)> = vec![
+        (
+            "expired SSA",
+            c.h.tpp.sign(&c.request_with_ssa(&c.ssa_with(|m| {
+                m.insert("exp".into(), json!(now() - 3600));
+            }))),
+            400,
+            "invalid_software_statement",
+            "expired",
+        ),
+        (
+            "iss is not software_id",
+            c.h.tpp.sign(&c.h.claims_with(|m| {
+                m.remove("jwks_uri");
+                m.insert("software_statement".into(), json!(good_ssa));
+            })),
+            400,
+            "invalid_software_statement",
+            "software_id",
+        ),
+        (
+            "software_id differs",
+            c.h.tpp.sign(&{
+                let mut v = c.request_with_ssa(&good_ssa);
+                v["software_id"] = json!("another-software");
+                v
+            }),
+            400,
+            "invalid_software_statement",
+            "software_id",
+        ),
+        (
+            "second redirect not in the SSA",
+            c.h.tpp.sign(&{
+                let mut v = c.request_with_ssa(&good_ssa);
+                v["redirect_uris"] =
+                    json!(["https://tpp.example/callback", "https://evil.example/cb"]);
+                v
+            }),
+            400,
+            "invalid_redirect_uri",
+            "evil.example",
+        ),
+        (
+            "scope beyond software_roles",
+            c.h.tpp.sign(&{
+                let mut v = c.request_with_ssa(&good_ssa);
+                v["scope"] = json!("openid accounts fundsconfirmations");
+                v
+            }),
+            400,
+            "invalid_client_metadata",
+            "fundsconfirmations",
+        ),
+        (
+            "conflicting jwks_uri",
+            c.h.tpp.sign(&{
+                let mut v = c.request_with_ssa(&good_ssa);
+                v["jwks_uri"] = json!(c.h.jwks_uri);
+                v
+            }),
+            400,
+            "invalid_client_metadata",
+            "jwks_uri",
+        ),
+        (
+            "no SSA where required",
+            c.h.tpp.sign(&c.h.claims_with(|m| {
+                m.insert("iss".into(), json!(SOFTWARE_ID));
+            })),
+            400,
+            "invalid_software_statement",
+            "required",
+        ),
+    ];
+    for (name, jwt, status, error, needle) in cases {
+        let r = c.h.put_jwt(&jwt).await;
+        let d = assert_rejection(&r, status, error);
+        assert!(d.contains(needle), "{name}: {d}");
+    }
+    c.h.assert_not_forwarded();
+    assert_eq!(
+        c.h.key_host.hits(JWKS_PATH),
+        0,
+        "the request's own jwks_uri was fetched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_key_set_can_be_a_local_file_and_unsigned_ssas_pass_only_when_allowed() {
+    let directory = Signer::generate("file-directory-key").expect("key");
+    let jwks = directory.jwks();
+    let profile = UK_PROFILE.replace("allow_unsigned = false", "allow_unsigned = true");
+    let h = Harness::start_setup(|cfg, s| {
+        s.write("uk-unsigned.toml", &profile);
+        s.write("directory.jwks", &jwks);
+        cfg.set("policy", "profile", "uk-unsigned.toml");
+        let mut d = toml::Table::new();
+        d.insert("issuer".into(), DIRECTORY.into());
+        d.insert("key_set_file".into(), "directory.jwks".into());
+        cfg.push("policy", "directories", d);
+    })
+    .await;
+    h.key_host.set(SSA_JWKS, Serve::Json(h.tpp.jwks()));
+    let ssa_claims = json!({
+        "iss": DIRECTORY, "iat": now() - 60, "software_id": SOFTWARE_ID,
+        "software_jwks_endpoint": h.key_host.url(SSA_JWKS),
+        "software_redirect_uris": ["https://tpp.example/callback"],
+        "software_roles": ["AISP", "PISP"]
+    });
+    for ssa in [
+        directory.sign(&ssa_claims),
+        unsigned(&json!({"alg": "none"}), &ssa_claims, b""),
+    ] {
+        let req = h.claims_with(|m| {
+            m.remove("jwks_uri");
+            m.insert("iss".into(), json!(SOFTWARE_ID));
+            m.insert("software_statement".into(), json!(ssa));
+        });
+        let r = h.put_jwt(&h.tpp.sign(&req)).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    assert_eq!(h.registry.count(), 2);
+    let (samples, _) = h
+        .metrics_when(|s| {
+            s.get("dcrgate_software_statements_total{result=\"unsigned\"}") == Some(1.0)
+        })
+        .await;
+    assert_eq!(
+        samples.get("dcrgate_software_statements_total{result=\"verified\"}"),
+        Some(1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_jti_is_refused_and_case_does_not_make_it_new() {
+    let c = Chain::start().await;
+    let ssa = c.ssa_with(|_| {});
+    let jti = "6c1e8a34-2f0b-4d7e-9a55-0e3f6b7c8d91";
+    let first = c.h.tpp.sign(&{
+        let mut v = c.request_with_ssa(&ssa);
+        v["jti"] = json!(jti);
+        v
+    });
+    let r = c.h.put_jwt(&first).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // The same request object again, then a new one reusing the jti in upper case.
+    let r = c.h.put_jwt(&first).await;
+    let d = assert_rejection(&r, 400, "invalid_client_metadata");
+    assert!(d.contains("jti"), "{d}");
+    let upper = c.h.tpp.sign(&{
+        let mut v = c.request_with_ssa(&ssa);
+        v["jti"] = json!(jti.to_uppercase());
+        v
+    });
+    let r = c.h.put_jwt(&upper).await;
+    assert_rejection(&r, 400, "invalid_client_metadata");
+    // Not a UUID.
+    let bad = c.h.tpp.sign(&{
+        let mut v = c.request_with_ssa(&ssa);
+        v["jti"] = json!("1234");
+        v
+    });
+    let r = c.h.put_jwt(&bad).await;
+    assert_rejection(&r, 400, "invalid_client_metadata");
+    assert_eq!(c.h.registry.count(), 1, "only the first was forwarded");
+    let (samples, _) =
+        c.h.metrics_when(|s| {
+            s.get("dcrgate_replay_checks_total{result=\"replayed\",store=\"memory\"}") == Some(2.0)
+        })
+        .await;
+    assert_eq!(
+        samples.get("dcrgate_replay_checks_total{result=\"first\",store=\"memory\"}"),
+        Some(1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_to_a_certificate_of_the_same_organisation_is_accepted_and_audited() {
+    let c = Chain::start().await;
+    let ssa = c.ssa_with(|_| {});
+    // Sent under the current certificate, naming the next one (same organizationIdentifier
+    // and O, new CN).
+    let next = "CN=0015800001HQQrZAAX-2027,2.5.4.97=PSDGB-FCA-123456,O=Example TPP Ltd,C=GB";
+    let rotate = c.h.tpp.sign(&{
+        let mut v = c.request_with_ssa(&ssa);
+        v["tls_client_auth_dn"] = json!(next);
+        v
+    });
+    let r = c.h.put_jwt(&rotate).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+
+    // Another organisation's certificate: refused, naming the attribute.
+    let other = c.h.tpp.sign(&{
+        let mut v = c.request_with_ssa(&ssa);
+        v["tls_client_auth_dn"] = json!("CN=x,2.5.4.97=PSDGB-FCA-999999,O=Example TPP Ltd,C=GB");
+        v
+    });
+    let r = c.h.put_jwt(&other).await;
+    let d = assert_rejection(&r, 403, "access_denied");
+    assert!(
+        d.contains("rotation") && d.contains("PSDGB-FCA-999999"),
+        "{d}"
+    );
+    assert_eq!(c.h.registry.count(), 1);
+
+    let audit = c.audit(2).await;
+    let decisions: Vec<(&str, &str)> = audit
+        .iter()
+        .filter_map(|r| Some((r["verdict"].as_str()?, r["rotation"].as_str()?)))
+        .collect();
+    assert_eq!(
+        decisions,
+        vec![("accepted", "accepted"), ("rejected", "denied")]
+    );
+    let (samples, _) =
+        c.h.metrics_when(|s| {
+            s.get("dcrgate_certificate_rotations_total{decision=\"denied\"}") == Some(1.0)
+        })
+        .await;
+    assert_eq!(
+        samples.get("dcrgate_certificate_rotations_total{decision=\"accepted\"}"),
+        Some(1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_deny_refuses_a_new_certificate_name() {
+    let c = Chain::start_with(|cfg, s| {
+        s.write(
+            "uk-deny.toml",
+            &UK_PROFILE.replace("mode = \"same-organisation\"", "mode = \"deny\""),
+        );
+        cfg.set("policy", "profile", "uk-deny.toml");
+    })
+    .await;
+    let ssa = c.ssa_with(|_| {});
+    let rotate = c.h.tpp.sign(&{
+        let mut v = c.request_with_ssa(&ssa);
+        v["tls_client_auth_dn"] =
+            json!("CN=0015800001HQQrZAAX-2027,2.5.4.97=PSDGB-FCA-123456,O=Example TPP Ltd,C=GB");
+        v
+    });
+    let r = c.h.put_jwt(&rotate).await;
+    assert_rejection(&r, 403, "access_denied");
+    c.h.assert_not_forwarded();
+    let audit = c.audit(1).await;
+    assert_eq!(audit[0]["rotation"], "denied");
+    assert_eq!(audit[0]["reasons"], json!(["dn_mismatch"]));
+}
