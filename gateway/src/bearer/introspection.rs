@@ -873,14 +873,15 @@ mod tests {
     #[tokio::test]
     async fn never_caches_past_exp() {
         let fx = Fixture::start(Default::default()).await;
-        let exp = unix_now() + 1;
+        // Two seconds ahead, so the second call is still before `exp` even on a slow machine.
+        let exp = unix_now() + 2;
         fx.server
             .set_token("short", json!({"active": true, "exp": exp}));
         let i = fx.introspector(fx.section());
         i.introspect("short", unix_now()).await.unwrap();
         i.introspect("short", unix_now()).await.unwrap();
         assert_eq!(fx.server.introspections(), 1);
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(6);
         while unix_now() <= exp {
             assert!(Instant::now() < deadline);
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -987,7 +988,12 @@ mod tests {
 
         let without = fx.introspector(fx.section());
         let e = without.introspect("t", unix_now()).await.unwrap_err();
-        assert!(matches!(e, IntrospectionError::Tls(_)), "{e:?}");
+        // The server refuses the handshake; TLS 1.3 reports that only after the client has
+        // finished its side, so depending on timing it surfaces as a TLS or an HTTP error.
+        assert!(
+            matches!(e, IntrospectionError::Tls(_) | IntrospectionError::Http),
+            "{e:?}"
+        );
         assert_eq!(fx.server.introspections(), 1);
     }
 

@@ -282,8 +282,7 @@ mod tests {
         assert_eq!(key("key_prefix = \"a b\""), Err("replay.key_prefix"));
         assert_eq!(key("memory_capacity = 0"), Err("replay.memory_capacity"));
         let err = ReplayStore::from_config(&section("store = \"redis\"").expect("parses"))
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(matches!(
             err,
             ReplaySetupError::Invalid {

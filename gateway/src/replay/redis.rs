@@ -645,9 +645,7 @@ mod tests {
         assert!(!format!("{u:?}").contains("hunter2"));
         let store = RedisStore::new(u, "p:".into(), Duration::from_millis(5));
         assert!(!format!("{store:?}").contains("hunter2"));
-        let e = RedisUrl::parse("redis://user:hunter2@h:1/x")
-            .err()
-            .expect("refused");
+        let e = RedisUrl::parse("redis://user:hunter2@h:1/x").expect_err("refused");
         assert!(!e.to_string().contains("hunter2"));
     }
 
