@@ -3,127 +3,21 @@
 //! against loopback stand-ins that misbehave: silent, closed, or answering garbage. Every wait
 //! is bounded.
 
-use std::net::TcpListener as StdTcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::redis::{free_port, RedisServer};
+
 use dcrgate::replay::{ReplaySection, ReplayStore, Seen, StoreError, StoreKind};
-use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 const MINUTE: Duration = Duration::from_secs(60);
-/// How long redis-server may take to accept connections.
-const START_WITHIN: Duration = Duration::from_secs(10);
 /// The store timeout the tests use.
 const TIMEOUT_MS: u64 = 500;
 /// Slack on top of the store timeout before a call counts as hung.
 const SLACK: Duration = Duration::from_millis(1500);
-
-fn free_port() -> u16 {
-    StdTcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free loopback port")
-        .port()
-}
-
-/// A redis-server child process on loopback, killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-    dir: TempDir,
-    args: Vec<String>,
-}
-
-impl RedisServer {
-    fn start(extra: &[&str]) -> Self {
-        let dir = TempDir::new().expect("temp dir");
-        let args = extra.iter().map(|s| (*s).to_owned()).collect();
-        Self::start_on(free_port(), dir, args)
-    }
-
-    fn start_on(port: u16, dir: TempDir, args: Vec<String>) -> Self {
-        let binary = std::env::var_os("DCRGATE_REDIS_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("redis-server"));
-        let log = dir.path().join("redis.log");
-        let child = Command::new(&binary)
-            .arg("--port")
-            .arg(port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .arg("--logfile")
-            .arg(&log)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {}: {e}. These tests need a Redis server binary: install \
-                     Debian's `redis-server` package (apt-get install redis-server) or set \
-                     DCRGATE_REDIS_SERVER to one",
-                    binary.display()
-                )
-            });
-        let mut server = Self {
-            child,
-            port,
-            dir,
-            args,
-        };
-        server.wait_ready();
-        server
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + START_WITHIN;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("redis-server exited ({status}); log:\n{}", self.log());
-            }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server not accepting connections within {START_WITHIN:?}; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
-    }
-
-    fn url(&self, credentials: &str, path: &str) -> String {
-        format!("redis://{credentials}127.0.0.1:{}{path}", self.port)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Kills the server and starts a new one on the same port (empty, same options).
-    fn restart(mut self) -> Self {
-        self.stop();
-        let dir = TempDir::new().expect("temp dir");
-        let args = std::mem::take(&mut self.args);
-        Self::start_on(self.port, dir, args)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 fn redis_store(url: &str, prefix: &str) -> ReplayStore {
     let cfg = ReplaySection {

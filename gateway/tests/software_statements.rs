@@ -410,3 +410,76 @@ async fn rotation_deny_refuses_a_new_certificate_name() {
     assert_eq!(audit[0]["rotation"], "denied");
     assert_eq!(audit[0]["reasons"], json!(["dn_mismatch"]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_sharing_redis_refuse_a_jti_used_at_the_other() {
+    let redis = common::redis::RedisServer::start(&[]);
+    let url = redis.url("", "/0");
+    let c = Chain::start_with(|cfg, _| {
+        cfg.set("replay", "store", "redis");
+        cfg.set("replay", "redis_url", url.clone());
+    })
+    .await;
+    let replica = c.h.spawn_replica().await;
+    let jwt = c.compliant();
+    let r = c.h.put_jwt(&jwt).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let raw = dcrgate::sandbox::client::put_request(
+        CLIENT_ID,
+        Some(common::TOKEN),
+        "application/jwt",
+        jwt.as_bytes(),
+        &[],
+    );
+    let r = replica.send(&raw).await;
+    let d = assert_rejection(&r, 400, "invalid_client_metadata");
+    assert!(d.contains("jti"), "{d}");
+    // A new request object is accepted by the replica.
+    let r = replica
+        .send(&dcrgate::sandbox::client::put_request(
+            CLIENT_ID,
+            Some(common::TOKEN),
+            "application/jwt",
+            c.compliant().as_bytes(),
+            &[],
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(c.h.registry.count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_fails_closed_unless_configured_to_accept() {
+    for (policy, status) in [("reject", 503), ("accept", 200)] {
+        let port = common::closed_port();
+        let c = Chain::start_with(|cfg, _| {
+            cfg.set("replay", "store", "redis");
+            cfg.set("replay", "redis_url", format!("redis://127.0.0.1:{port}/0"));
+            cfg.set("replay", "on_store_error", policy);
+        })
+        .await;
+        let r = c.h.put_jwt(&c.compliant()).await;
+        assert_eq!(
+            r.status,
+            status,
+            "{policy}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        if status == 503 {
+            assert_rejection(&r, 503, "temporarily_unavailable");
+            c.h.assert_not_forwarded();
+        } else {
+            assert_eq!(c.h.registry.count(), 1);
+        }
+        let (samples, _) =
+            c.h.metrics_when(|s| {
+                s.get("dcrgate_replay_checks_total{result=\"error\",store=\"redis\"}") == Some(1.0)
+            })
+            .await;
+        assert_eq!(
+            samples.get("dcrgate_replay_checks_total{result=\"error\",store=\"redis\"}"),
+            Some(1.0),
+            "{policy}"
+        );
+    }
+}

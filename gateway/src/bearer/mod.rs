@@ -172,15 +172,8 @@ impl TokenFacts {
             return Err(BearerError::Client);
         }
         match self.x5t_s256.as_deref() {
-            Some(t)
-                if ring::constant_time::verify_slices_are_equal(
-                    t.as_bytes(),
-                    thumbprint.as_bytes(),
-                )
-                .is_ok() =>
-            {
-                Ok(())
-            }
+            // A thumbprint is public: plain comparison.
+            Some(t) if t == thumbprint => Ok(()),
             Some(_) => Err(BearerError::CertificateMismatch),
             None if require_binding => Err(BearerError::BindingRequired),
             None => Ok(()),

@@ -36,6 +36,7 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 /// A gateway configuration for the sandbox, as a TOML table the tests can adjust.
+#[derive(Debug, Clone)]
 pub struct SandboxConfig {
     /// The TOML.
     pub table: toml::Table,

@@ -43,7 +43,7 @@ pub enum TrustedKeys {
         /// The key set URL.
         url: Url,
         /// Its cache (one per anchor).
-        cache: KeySetCache,
+        cache: Box<KeySetCache>,
     },
 }
 
@@ -73,7 +73,7 @@ impl TrustedKeys {
         let fetcher = KeySetFetcher::new(&cfg)?;
         Ok(Self::Url {
             url,
-            cache: KeySetCache::new(&cfg, fetcher, metrics),
+            cache: Box::new(KeySetCache::new(&cfg, fetcher, metrics)),
         })
     }
 

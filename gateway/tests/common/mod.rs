@@ -5,6 +5,8 @@
 //! Each test file compiles this module on its own and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -175,6 +177,23 @@ pub struct Harness {
     pub jwks_uri: String,
     /// Config, profile, PEM files and the gateway's stderr.
     pub files: Files,
+    /// The configuration the gateway runs with.
+    pub config: SandboxConfig,
+}
+
+/// A second gateway process with the same configuration (another replica), and a client for it.
+pub struct Replica {
+    /// The process.
+    pub gateway: GatewayProcess,
+    /// An mTLS client presenting the TPP's transport certificate to it.
+    pub client: TppClient,
+}
+
+impl Replica {
+    /// Send raw request bytes on a new mTLS connection; the replica must answer.
+    pub async fn send(&self, raw: &[u8]) -> RawResponse {
+        self.client.send(raw).await.expect("the replica answers")
+    }
 }
 
 impl Harness {
@@ -226,7 +245,7 @@ impl Harness {
                     key_host: &key_host,
                 },
             );
-            let config = cfg.write(files.path(), "dcrgate.toml").expect("config");
+            let config_path = cfg.write(files.path(), "dcrgate.toml").expect("config");
             let client = TppClient::new(
                 &pki.server_ca.cert_pem(),
                 Some(&tpp.transport),
@@ -234,7 +253,7 @@ impl Harness {
             )
             .expect("client");
             let mut gateway = GatewayProcess::spawn(
-                &config,
+                &config_path,
                 files.path().join(format!("gateway-{attempt}.stderr")),
                 listen,
                 admin,
@@ -250,6 +269,7 @@ impl Harness {
                         client,
                         jwks_uri,
                         files,
+                        config: cfg,
                     }
                 }
                 Err(e) => {
@@ -258,6 +278,39 @@ impl Harness {
             }
         }
         panic!("the gateway did not start:\n{}", failures.join("\n"));
+    }
+
+    /// Start another gateway process on this configuration (new ports), as a second replica.
+    pub async fn spawn_replica(&self) -> Replica {
+        let mut failures = Vec::new();
+        for attempt in 1..=3 {
+            let (listen, admin) = (free_port().expect("port"), free_port().expect("port"));
+            let mut cfg = self.config.clone();
+            cfg.set("listener", "address", format!("127.0.0.1:{listen}"));
+            cfg.set("admin", "address", format!("127.0.0.1:{admin}"));
+            let path = cfg
+                .write(self.files.path(), "replica.toml")
+                .expect("config");
+            let client = TppClient::new(
+                &self.pki.server_ca.cert_pem(),
+                Some(&self.tpp.transport),
+                SocketAddr::from(([127, 0, 0, 1], listen)),
+            )
+            .expect("client");
+            let mut gateway = GatewayProcess::spawn(
+                &path,
+                self.files.path().join(format!("replica-{attempt}.stderr")),
+                listen,
+                admin,
+            );
+            match gateway.wait_ready(&client).await {
+                Ok(()) => return Replica { gateway, client },
+                Err(e) => {
+                    failures.push(format!("attempt {attempt}: {e}\n{}", gateway.stderr_log()))
+                }
+            }
+        }
+        panic!("the replica did not start:\n{}", failures.join("\n"));
     }
 
     /// The gateway's TLS listener.
