@@ -915,6 +915,82 @@ mod tests {
         );
     }
 
+    /// The routes and bearer part of a config, checked on its own.
+    fn routes_and_bearer(text: &str) -> Result<(Routes, BearerSection), ConfigError> {
+        #[derive(Deserialize)]
+        struct Part {
+            routes: RoutesSection,
+            #[serde(default)]
+            bearer: BearerSection,
+        }
+        let path = Path::new("conf/dcrgate.toml");
+        let part: Part = toml::from_str(text).map_err(|source| ConfigError::Syntax {
+            path: path.to_owned(),
+            source,
+        })?;
+        let v = Validator {
+            path,
+            base: Path::new("conf"),
+        };
+        let routes = v.routes(&part.routes)?;
+        let bearer = v.bearer(part.bearer, &routes)?;
+        Ok((routes, bearer))
+    }
+
+    #[test]
+    fn routes_need_explicit_bearer_modes_and_their_verifiers() {
+        for (text, key) in [
+            (
+                "[routes.update]\nbearer = \"upstream\"\n[routes.read]\nenabled = true",
+                "routes.read.bearer",
+            ),
+            (
+                "[routes.update]\nbearer = \"upstream\"\n[routes.delete]\nenabled = true",
+                "routes.delete.bearer",
+            ),
+            ("[routes.update]\nbearer = \"jwt\"", "bearer.jwt"),
+            (
+                "[routes.update]\nbearer = \"introspection\"",
+                "bearer.introspection",
+            ),
+            (
+                "[routes.update]\nbearer = \"jwt\"\n[bearer.jwt]\nissuer = \"i\"\naudiences = [\"a\"]",
+                "bearer.jwt",
+            ),
+            (
+                "[routes.update]\nbearer = \"jwt\"\n[bearer.jwt]\nissuer = \"i\"\naudiences = [\"a\"]\nkey_set_url = \"http://as/jwks\"",
+                "bearer.jwt",
+            ),
+            (
+                "[routes.update]\nbearer = \"jwt\"\n[bearer.jwt]\nissuer = \"i\"\naudiences = [\"a\"]\nalgorithms = [\"HS256\"]\nkey_set_url = \"https://as/jwks\"",
+                "bearer.jwt.algorithms",
+            ),
+        ] {
+            match routes_and_bearer(text) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
+                other => panic!("{text}: {:?}", other.map(|(r, _)| r)),
+            }
+        }
+        // No default mode: the update route must name one.
+        assert!(matches!(
+            routes_and_bearer("[routes.update]"),
+            Err(ConfigError::Syntax { .. })
+        ));
+        let (routes, _) = routes_and_bearer(
+            "[routes.update]\nbearer = \"upstream\"\n[routes.create]\nenabled = true\n[routes.read]\nbearer = \"jwt\"",
+        )
+        .expect("valid");
+        assert_eq!(
+            routes,
+            Routes {
+                update: BearerMode::Upstream,
+                create: true,
+                read: None,
+                delete: None
+            }
+        );
+    }
+
     #[test]
     fn defaults_are_the_documented_ones() {
         let l = LimitsSection::default();

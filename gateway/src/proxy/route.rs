@@ -225,7 +225,7 @@ mod tests {
         assert_eq!(run("GET", "/register/abc"), Err(405));
         assert_eq!(run("DELETE", "/register/abc"), Err(405));
         assert_eq!(run("POST", "/register/abc"), Err(405));
-        assert_eq!(run("PUT", "/register"), Err(404));
+        assert_eq!(run("PUT", "/register"), Err(405));
         assert_eq!(run("PUT", "/register/"), Err(400));
         assert_eq!(run("PUT", "/other"), Err(404));
         assert_eq!(run("PUT", "/register/a/b"), Err(404));
