@@ -8,6 +8,7 @@
 //! - [`jose`]: compact JWS, strict JSON, JWK sets, ring signature verification.
 //! - [`keyset`]: safe key set fetching and caching.
 //! - [`media_type`]: Content-Type parsing.
+//! - [`outbound`]: what the outbound https calls share (connect, bounded answers).
 //! - [`trust`]: trust anchors and software statement verification.
 //! - [`bearer`]: bearer access tokens (jwt, introspection, upstream).
 //! - [`replay`]: `jti` replay protection (in-process or Redis).
@@ -26,6 +27,7 @@ pub mod jose;
 pub mod keyset;
 pub mod media_type;
 pub mod metrics;
+pub mod outbound;
 pub mod proxy;
 pub mod replay;
 pub mod sandbox;

@@ -21,17 +21,17 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::{header, HeaderValue, Request};
+use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use moka::future::Cache;
 use moka::Expiry;
 use rustls::pki_types::ServerName;
 use serde_json::Value;
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use url::Url;
 
+use crate::outbound::{connect_any, read_answer, AnswerError};
 use crate::tls::pem::{load_ca_bundle, load_cert_and_key, PemError};
 
 /// How long an inactive answer is remembered (bounded by `max_cache_seconds`).
@@ -548,7 +548,9 @@ impl Inner {
         if addrs.is_empty() {
             return Err(IntrospectionError::Dns);
         }
-        let tcp = connect_any(&addrs).await?;
+        let tcp = connect_any(&addrs)
+            .await
+            .ok_or(IntrospectionError::Connect)?;
         let name = ServerName::try_from(bare_host.to_owned())
             .map_err(|e| IntrospectionError::Tls(e.to_string()))?;
         let tls = self
@@ -596,35 +598,15 @@ impl Inner {
             .send_request(request)
             .await
             .map_err(|e| transport_error(&e))?;
-        let status = response.status();
-        if status.is_redirection() {
-            return Err(IntrospectionError::Redirect(status.as_u16()));
-        }
-        if status != StatusCode::OK {
-            return Err(IntrospectionError::Status(status.as_u16()));
-        }
-        if !crate::media_type::is_one_of(response.headers(), &["application/json"]) {
-            return Err(IntrospectionError::ContentType);
-        }
-        let declared = response
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > self.max_bytes as u64) {
-            return Err(IntrospectionError::TooLarge(self.max_bytes));
-        }
-        let mut body = response.into_body();
-        let mut buf = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| transport_error(&e))?;
-            if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > self.max_bytes {
-                    return Err(IntrospectionError::TooLarge(self.max_bytes));
-                }
-                buf.extend_from_slice(&data);
-            }
-        }
+        let buf = read_answer(response, &["application/json"], self.max_bytes)
+            .await
+            .map_err(|e| match e {
+                AnswerError::Redirect(s) => IntrospectionError::Redirect(s),
+                AnswerError::Status(s) => IntrospectionError::Status(s),
+                AnswerError::ContentType => IntrospectionError::ContentType,
+                AnswerError::TooLarge(n) => IntrospectionError::TooLarge(n),
+                AnswerError::Body(e) => transport_error(&e),
+            })?;
         parse_answer(&buf)
     }
 }
@@ -647,16 +629,6 @@ fn transport_error(e: &hyper::Error) -> IntrospectionError {
         source = s.source();
     }
     IntrospectionError::Http
-}
-
-async fn connect_any(addrs: &[SocketAddr]) -> Result<TcpStream, IntrospectionError> {
-    for addr in addrs {
-        if let Ok(s) = TcpStream::connect(addr).await {
-            let _ = s.set_nodelay(true);
-            return Ok(s);
-        }
-    }
-    Err(IntrospectionError::Connect)
 }
 
 /// Parse an introspection answer body.

@@ -12,16 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use http::{header, Request};
+use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use url::Url;
 
 use crate::config::KeySetSection;
 use crate::jose::jwk::{JwkSet, JwkSetError};
+use crate::outbound::{connect_any, read_answer, AnswerError};
 use crate::tls::pem::{load_ca_bundle, PemError};
 
 /// Why a key set could not be fetched.
@@ -146,7 +146,7 @@ impl KeySetFetcher {
         if !self.allow_private && addrs.iter().any(|a| !is_public(a.ip())) {
             return Err(FetchError::ForbiddenAddress);
         }
-        let tcp = connect_any(&addrs).await?;
+        let tcp = connect_any(&addrs).await.ok_or(FetchError::Connect)?;
         let name = ServerName::try_from(bare_host.to_owned())
             .map_err(|e| FetchError::Tls(e.to_string()))?;
         let tls = self
@@ -191,51 +191,21 @@ impl KeySetFetcher {
             .send_request(request)
             .await
             .map_err(|_| FetchError::Http)?;
-        let status = response.status();
-        if status.is_redirection() {
-            return Err(FetchError::Redirect(status.as_u16()));
-        }
-        if status != StatusCode::OK {
-            return Err(FetchError::Status(status.as_u16()));
-        }
-        let json = crate::media_type::is_one_of(
-            response.headers(),
+        let buf = read_answer(
+            response,
             &["application/json", "application/jwk-set+json"],
-        );
-        if !json {
-            return Err(FetchError::ContentType);
-        }
-        let declared = response
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > self.max_bytes as u64) {
-            return Err(FetchError::TooLarge(self.max_bytes));
-        }
-        let mut body = response.into_body();
-        let mut buf = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| FetchError::Http)?;
-            if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > self.max_bytes {
-                    return Err(FetchError::TooLarge(self.max_bytes));
-                }
-                buf.extend_from_slice(&data);
-            }
-        }
+            self.max_bytes,
+        )
+        .await
+        .map_err(|e| match e {
+            AnswerError::Redirect(s) => FetchError::Redirect(s),
+            AnswerError::Status(s) => FetchError::Status(s),
+            AnswerError::ContentType => FetchError::ContentType,
+            AnswerError::TooLarge(n) => FetchError::TooLarge(n),
+            AnswerError::Body(_) => FetchError::Http,
+        })?;
         Ok(JwkSet::parse(&buf)?)
     }
-}
-
-async fn connect_any(addrs: &[SocketAddr]) -> Result<TcpStream, FetchError> {
-    for addr in addrs {
-        if let Ok(s) = TcpStream::connect(addr).await {
-            let _ = s.set_nodelay(true);
-            return Ok(s);
-        }
-    }
-    Err(FetchError::Connect)
 }
 
 /// Whether an address is on the public internet (not loopback, private, link-local, shared,
