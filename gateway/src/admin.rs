@@ -1,24 +1,63 @@
 //! The admin listener (plain HTTP, keep it on a private address): `/metrics` in Prometheus
-//! text format and `/healthz` for liveness.
+//! text format, `/healthz` for liveness (the process answers) and `/readyz` for readiness: a
+//! configuration is loaded, the upstream registry accepts connections, and every configured
+//! trust anchor (directory and authorization server key sets) is usable now.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use http::{Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
-use crate::metrics::Metrics;
+use crate::reload::SharedState;
+
+/// Bound on each readiness probe step.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Serves the admin endpoints.
 pub struct AdminApp {
-    metrics: Arc<Metrics>,
+    state: Arc<SharedState>,
 }
 
 impl AdminApp {
-    /// An admin app exposing `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { metrics }
+    /// An admin app over the gateway's shared state.
+    pub fn new(state: Arc<SharedState>) -> Self {
+        Self { state }
+    }
+
+    /// What keeps the gateway from being ready (empty: ready).
+    async fn not_ready(&self) -> Vec<String> {
+        let generation = self.state.current();
+        let mut problems = Vec::new();
+        let upstream = generation.config.upstream.address;
+        match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(upstream)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => problems.push(format!("upstream {upstream}: {e}")),
+            Err(_) => problems.push(format!("upstream {upstream}: connect timed out")),
+        }
+        let services = &generation.services;
+        let anchors = services
+            .ssa
+            .directories()
+            .iter()
+            .map(|d| (format!("directory `{}`", d.issuer), &d.keys))
+            .chain(
+                services
+                    .bearer
+                    .jwt
+                    .as_ref()
+                    .map(|j| ("authorization server".to_owned(), j.keys())),
+            );
+        for (name, keys) in anchors {
+            match tokio::time::timeout(PROBE_TIMEOUT, keys.ensure()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => problems.push(format!("{name} key set: {e}")),
+                Err(_) => problems.push(format!("{name} key set: timed out")),
+            }
+        }
+        problems
     }
 }
 
@@ -49,9 +88,22 @@ impl ServeHttp for AdminApp {
             "/metrics" => respond(
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
-                self.metrics.render(),
+                self.state.metrics.render(),
             ),
             "/healthz" => respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+            "/readyz" => {
+                let problems = self.not_ready().await;
+                if problems.is_empty() {
+                    respond(StatusCode::OK, "text/plain", b"ready\n".to_vec())
+                } else {
+                    let body = format!("not ready:\n{}\n", problems.join("\n"));
+                    respond(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        body.into_bytes(),
+                    )
+                }
+            }
             _ => respond(StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
         }
     }

@@ -282,7 +282,7 @@ pub struct DirectoryConfig {
 }
 
 /// `[key_sets]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeySetSection {
     /// Whole-fetch timeout (connect, TLS, response), milliseconds.
@@ -360,6 +360,9 @@ pub struct ServerSection {
     pub graceful_shutdown_timeout_seconds: u64,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
+    /// Unix socket a new process takes the listening sockets over through in a zero-downtime
+    /// upgrade (default: `dcrgate-<port>-upgrade.sock` in the temp directory).
+    pub upgrade_socket: Option<PathBuf>,
 }
 
 impl Default for ServerSection {
@@ -369,6 +372,7 @@ impl Default for ServerSection {
             grace_period_seconds: 5,
             graceful_shutdown_timeout_seconds: 10,
             log_format: LogFormat::Text,
+            upgrade_socket: None,
         }
     }
 }

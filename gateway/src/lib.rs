@@ -15,6 +15,7 @@
 //! - [`proxy`]: the pingora `ProxyHttp` phases.
 //! - [`audit`]: one JSON record per decision.
 //! - [`metrics`] and [`admin`]: Prometheus metrics and health on the admin listener.
+//! - [`reload`]: the running generation and reloads without downtime.
 //! - [`server`]: assembling and running the pingora server.
 //! - [`sandbox`]: a stand-in registry, a TPP key host and a TPP client, for the demo and tests.
 
@@ -29,6 +30,7 @@ pub mod media_type;
 pub mod metrics;
 pub mod outbound;
 pub mod proxy;
+pub mod reload;
 pub mod replay;
 pub mod sandbox;
 pub mod server;

@@ -25,6 +25,10 @@ enum Command {
         /// The configuration file (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// Take the listening sockets over from a running instance, which hands them over when
+        /// it receives SIGQUIT (zero-downtime upgrade).
+        #[arg(long)]
+        upgrade: bool,
     },
     /// Validate a configuration file and the policy profile it names, then exit.
     Check {
@@ -71,7 +75,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Run { config } => {
+        Command::Run { config, upgrade } => {
             let config = match Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {
@@ -81,7 +85,7 @@ fn main() -> ExitCode {
             };
             init_logging(config.server.log_format, "info");
             tracing::info!(listen = %config.listen, admin = %config.admin_listen, profile = %config.profile.name, "starting dcrgate");
-            match dcrgate::server::build(config) {
+            match dcrgate::server::build(config, upgrade) {
                 Ok(server) => {
                     dcrgate::server::run(server, None);
                     ExitCode::SUCCESS

@@ -34,6 +34,18 @@ pub struct Metrics {
     pub software_statements: IntCounterVec,
     /// `dcrgate_audit_records_dropped_total`.
     pub audit_dropped: prometheus::IntCounter,
+    /// `dcrgate_stage_duration_seconds{stage}`.
+    pub stages: HistogramVec,
+    /// `dcrgate_key_set_age_seconds`.
+    pub key_set_age: prometheus::Histogram,
+    /// `dcrgate_shadow_would_reject_total{reason}`.
+    pub would_reject: IntCounterVec,
+    /// `dcrgate_served_certificate_expiry_timestamp_seconds`.
+    pub served_cert_expiry: prometheus::IntGauge,
+    /// `dcrgate_config_reloads_total{result}`.
+    pub reloads: IntCounterVec,
+    /// `dcrgate_config_last_reload_success_timestamp_seconds`.
+    pub last_reload: prometheus::IntGauge,
 }
 
 /// Metric registration failed (a programming error: names clash or are invalid).
@@ -81,14 +93,14 @@ impl Metrics {
             requests: counter(
                 &registry,
                 "dcrgate_requests_total",
-                "Requests by route and outcome (accepted, rejected, upstream_error).",
+                "Requests by route and outcome (accepted, would_reject, rejected, upstream_error, aborted).",
                 &["route", "outcome"],
             )?,
             rejections: counter(
                 &registry,
                 "dcrgate_rejections_total",
-                "Rejected requests by reason (a rule or check id).",
-                &["reason"],
+                "Rejected requests by route and reason (a rule or check id).",
+                &["route", "reason"],
             )?,
             upstream_responses: counter(
                 &registry,
@@ -152,9 +164,66 @@ impl Metrics {
                 registry.register(Box::new(c.clone()))?;
                 c
             },
+            stages: {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(
+                        "dcrgate_stage_duration_seconds",
+                        "Time spent per stage (handshake_to_request, bearer, software_statement, policy, key_set, signature, upstream), seconds.",
+                    )
+                    .buckets(vec![
+                        0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    ]),
+                    &["stage"],
+                )?;
+                registry.register(Box::new(h.clone()))?;
+                h
+            },
+            key_set_age: {
+                let h = prometheus::Histogram::with_opts(
+                    HistogramOpts::new(
+                        "dcrgate_key_set_age_seconds",
+                        "Age of the TPP key set used to verify a request, seconds since it was fetched.",
+                    )
+                    .buckets(vec![1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0]),
+                )?;
+                registry.register(Box::new(h.clone()))?;
+                h
+            },
+            would_reject: counter(
+                &registry,
+                "dcrgate_shadow_would_reject_total",
+                "Requests forwarded in shadow mode that the policy would have rejected, by rule id.",
+                &["reason"],
+            )?,
+            served_cert_expiry: {
+                let g = prometheus::IntGauge::new(
+                    "dcrgate_served_certificate_expiry_timestamp_seconds",
+                    "notAfter of the certificate served to TPPs, seconds since the epoch.",
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
+            reloads: counter(
+                &registry,
+                "dcrgate_config_reloads_total",
+                "Configuration, policy and TLS file reloads by result (ok, invalid).",
+                &["result"],
+            )?,
+            last_reload: {
+                let g = prometheus::IntGauge::new(
+                    "dcrgate_config_last_reload_success_timestamp_seconds",
+                    "When the running configuration was loaded, seconds since the epoch.",
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
             duration,
             registry,
         };
+        for r in ["ok", "invalid"] {
+            m.reloads.with_label_values(&[r]).inc_by(0);
+        }
         for d in ["accepted", "denied"] {
             m.rotations.with_label_values(&[d]).inc_by(0);
         }

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pingora::server::configuration::ServerConf;
+use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownSignalWatch};
+use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
 use crate::admin::AdminApp;
@@ -18,9 +19,11 @@ use crate::keyset::fetch::FetcherSetupError;
 use crate::keyset::{KeySetCache, KeySetFetcher};
 use crate::metrics::{Metrics, MetricsError};
 use crate::proxy::{Gateway, Services};
+use crate::reload::{Reloader, SharedState};
 use crate::replay::{ReplaySetupError, ReplayStore};
 use crate::tls::listener::{tls_settings, ListenerTlsError};
-use crate::tls::pem::{load_certs, PemError};
+use crate::tls::pem::PemError;
+use crate::tls::reload::TlsReloadError;
 use crate::trust::{AnchorError, Directory, SsaVerifier, TrustedKeys};
 
 /// The gateway could not be started.
@@ -50,6 +53,9 @@ pub enum StartError {
     /// The audit file.
     #[error("audit file: {0}")]
     Audit(std::io::Error),
+    /// The served certificate or the client CA bundle.
+    #[error("listener TLS: {0}")]
+    TlsFiles(#[from] TlsReloadError),
 }
 
 fn anchor(
@@ -70,10 +76,20 @@ fn anchor(
 }
 
 /// Build what the proxy consults: key set cache, directories, token verifiers, replay store,
-/// audit sink.
-pub fn services(config: &Config, metrics: &Arc<Metrics>) -> Result<Services, StartError> {
-    let fetcher = KeySetFetcher::new(&config.key_sets)?;
-    let key_sets = KeySetCache::new(&config.key_sets, fetcher, metrics.clone());
+/// audit sink. On a reload, `previous` lends what must survive it: the key set cache and the
+/// replay store (when their sections are unchanged) and the audit sink (same file).
+pub fn services(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    previous: Option<(&Config, &Services)>,
+) -> Result<Services, StartError> {
+    let key_sets = match previous {
+        Some((old, s)) if old.key_sets == config.key_sets => s.key_sets.clone(),
+        _ => {
+            let fetcher = KeySetFetcher::new(&config.key_sets)?;
+            KeySetCache::new(&config.key_sets, fetcher, metrics.clone())
+        }
+    };
     let directories = config
         .directories
         .iter()
@@ -116,13 +132,17 @@ pub fn services(config: &Config, metrics: &Arc<Metrics>) -> Result<Services, Sta
         None => None,
     };
     let replay = if config.profile.replay.require_jti {
-        Some(ReplayStore::from_config(&config.replay)?)
+        match previous {
+            Some((old, s)) if old.replay == config.replay && s.replay.is_some() => s.replay.clone(),
+            _ => Some(ReplayStore::from_config(&config.replay)?),
+        }
     } else {
         None
     };
-    let audit = match &config.audit.path {
-        Some(p) => AuditSink::to_file(p, metrics.clone()).map_err(StartError::Audit)?,
-        None => AuditSink::off(metrics.clone()),
+    let audit = match (&config.audit.path, previous) {
+        (Some(p), Some((old, s))) if old.audit.path.as_ref() == Some(p) => s.audit.clone(),
+        (Some(p), _) => AuditSink::to_file(p, metrics.clone()).map_err(StartError::Audit)?,
+        (None, _) => AuditSink::off(metrics.clone()),
     };
     Ok(Services {
         key_sets,
@@ -137,10 +157,13 @@ pub fn services(config: &Config, metrics: &Arc<Metrics>) -> Result<Services, Sta
     })
 }
 
-/// Build the pingora server: the mTLS proxy service and the admin service.
-pub fn build(config: Config) -> Result<Server, StartError> {
-    let config = Arc::new(config);
+/// Build the pingora server: the mTLS proxy service, the admin service and the reloader.
+/// `upgrade`: take the listening sockets over from a running instance (pingora's zero-downtime
+/// upgrade; the old instance hands them over on SIGQUIT).
+pub fn build(config: Config, upgrade: bool) -> Result<Server, StartError> {
     let metrics = Arc::new(Metrics::new()?);
+    let state = SharedState::new(config, metrics.clone())?;
+    let config = state.current().config.clone();
     let port = config.listen.rsplit(':').next().unwrap_or("0").to_owned();
     let tmp = std::env::temp_dir();
     let conf = ServerConf {
@@ -151,44 +174,48 @@ pub fn build(config: Config) -> Result<Server, StartError> {
             .join(format!("dcrgate-{port}.pid"))
             .to_string_lossy()
             .into_owned(),
-        upgrade_sock: tmp
-            .join(format!("dcrgate-{port}-upgrade.sock"))
+        upgrade_sock: config
+            .server
+            .upgrade_socket
+            .clone()
+            .unwrap_or_else(|| tmp.join(format!("dcrgate-{port}-upgrade.sock")))
             .to_string_lossy()
             .into_owned(),
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let opt = Opt {
+        upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let services = services(&config, &metrics)?;
     let guards = ConnGuards::new(
         Duration::from_millis(config.limits.header_timeout_ms),
         metrics.clone(),
     );
-    let upstream_ca = match &config.upstream.ca_file {
-        Some(p) => Some(load_certs(p)?.into_iter().map(|c| c.to_vec()).collect()),
-        None => None,
-    };
-    let gateway = Gateway::new(
-        config.clone(),
-        services,
-        metrics.clone(),
-        guards.clone(),
-        upstream_ca,
-    );
+    let gateway = Gateway::new(state.clone(), guards.clone());
     let mut proxy =
         pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "dcrgate");
     proxy.add_tls_with_settings(
         &config.listen,
         None,
-        tls_settings(&config, metrics.clone())?,
+        tls_settings(
+            state.cert.clone(),
+            state.client_verifier.clone(),
+            metrics.clone(),
+        )?,
     );
     proxy
         .endpoints()
         .set_pre_tls_callback(Arc::new(ArmOnAccept(guards)));
     server.add_service(proxy);
+    server.add_service(background_service(
+        "dcrgate reloader",
+        Reloader::new(state.clone()),
+    ));
 
-    let mut admin = Service::new("dcrgate admin".to_owned(), AdminApp::new(metrics));
+    let mut admin = Service::new("dcrgate admin".to_owned(), AdminApp::new(state));
     admin.add_tcp(&config.admin_listen);
     server.add_service(admin);
     Ok(server)

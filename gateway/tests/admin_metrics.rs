@@ -38,7 +38,7 @@ async fn metrics_count_outcomes_without_identifying_anyone() {
     assert_eq!(samples.get(accepted), Some(1.0), "{text}");
     assert_eq!(samples.get(rejected), Some(1.0), "{text}");
     assert_eq!(
-        samples.get(r#"dcrgate_rejections_total{reason="dn_mismatch"}"#),
+        samples.get(r#"dcrgate_rejections_total{reason="dn_mismatch",route="register_update"}"#),
         Some(1.0),
         "{text}"
     );

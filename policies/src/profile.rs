@@ -7,6 +7,7 @@
 use serde::Deserialize;
 
 use crate::dn::{attribute_oid, MatchMode, ParseMode};
+use crate::verdict::Rule;
 
 /// JWS algorithms a profile may list: asymmetric only. `none` and HMAC are never accepted.
 pub const SUPPORTED_ALGORITHMS: [&str; 2] = ["PS256", "ES256"];
@@ -60,6 +61,19 @@ pub struct ProfileFile {
     /// Bearer access tokens on the management routes.
     #[serde(default)]
     pub bearer: BearerSection,
+    /// Rules evaluated and recorded but not enforced, while a bank adopts the profile.
+    #[serde(default)]
+    pub shadow: ShadowSection,
+}
+
+/// `[shadow]`: evaluate, record `would_reject`, forward anyway.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShadowSection {
+    /// Every policy rule in shadow.
+    pub all: bool,
+    /// Rule ids in shadow (see the README's rule list), e.g. `["dn_mismatch", "scope"]`.
+    pub rules: Vec<String>,
 }
 
 /// `[request]`.
@@ -316,6 +330,15 @@ pub struct Profile {
     pub rotation_attributes: Vec<String>,
     /// `[bearer]`.
     pub bearer: BearerSection,
+    /// Rules in shadow: evaluated and recorded, not enforced.
+    pub shadow: Vec<Rule>,
+}
+
+impl Profile {
+    /// Whether a violation of `rule` is recorded as `would_reject` instead of enforced.
+    pub fn is_shadowed(&self, rule: Rule) -> bool {
+        self.shadow.contains(&rule)
+    }
 }
 
 impl Profile {
@@ -441,6 +464,21 @@ impl Profile {
                 format!("scope `{bad}` is not in claims.allowed_scopes"),
             ));
         }
+        let shadow = if file.shadow.all {
+            Rule::ALL.to_vec()
+        } else {
+            file.shadow
+                .rules
+                .iter()
+                .map(|id| {
+                    Rule::ALL
+                        .iter()
+                        .copied()
+                        .find(|r| r.id() == id)
+                        .ok_or_else(|| invalid("shadow.rules", format!("unknown rule id `{id}`")))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
         Ok(Profile {
             name: file.name,
             description: file.description,
@@ -459,6 +497,7 @@ impl Profile {
             rotation: file.rotation.mode,
             rotation_attributes,
             bearer: file.bearer,
+            shadow,
         })
     }
 }
@@ -521,6 +560,25 @@ mod tests {
                 Err(ProfileError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
                 other => panic!("{text}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn shadow_rules_are_rule_ids() {
+        let p =
+            Profile::from_toml_str("name = \"x\"\n[shadow]\nrules = [\"dn_mismatch\", \"scope\"]")
+                .unwrap();
+        assert!(p.is_shadowed(Rule::DnMismatch) && p.is_shadowed(Rule::Scope));
+        assert!(!p.is_shadowed(Rule::Expiry));
+        let all = Profile::from_toml_str("name = \"x\"\n[shadow]\nall = true").unwrap();
+        assert!(Rule::ALL.iter().all(|r| all.is_shadowed(*r)));
+        assert!(Profile::from_toml_str("name = \"x\"")
+            .unwrap()
+            .shadow
+            .is_empty());
+        match Profile::from_toml_str("name = \"x\"\n[shadow]\nrules = [\"dn\"]") {
+            Err(ProfileError::Invalid { key, .. }) => assert_eq!(key, "shadow.rules"),
+            other => panic!("{other:?}"),
         }
     }
 

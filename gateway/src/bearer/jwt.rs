@@ -68,6 +68,11 @@ impl JwtValidator {
         }
     }
 
+    /// The authorization server's key set.
+    pub fn keys(&self) -> &TrustedKeys {
+        &self.keys
+    }
+
     /// Verify `token` and return what it says about its client.
     pub async fn validate(&self, token: &str, now: i64) -> Result<TokenFacts, BearerError> {
         let jws = parse_compact(token.as_bytes(), &self.algorithms)

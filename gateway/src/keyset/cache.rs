@@ -26,7 +26,13 @@ pub enum KeySetError {
     UnknownKid,
 }
 
-type Entry = Arc<Result<JwkSet, FetchError>>;
+/// A fetch result and when it was fetched.
+struct Fetched {
+    at: Instant,
+    result: Result<JwkSet, FetchError>,
+}
+
+type Entry = Arc<Fetched>;
 
 struct EntryExpiry {
     ok: Duration,
@@ -35,7 +41,11 @@ struct EntryExpiry {
 
 impl EntryExpiry {
     fn ttl(&self, entry: &Entry) -> Option<Duration> {
-        Some(if entry.is_ok() { self.ok } else { self.failed })
+        Some(if entry.result.is_ok() {
+            self.ok
+        } else {
+            self.failed
+        })
     }
 }
 
@@ -85,6 +95,16 @@ impl KeySetCache {
         }
     }
 
+    /// The key set at `url` is cached and usable, fetching it now if it is not (readiness).
+    pub async fn ensure(&self, url: &Url) -> Result<(), KeySetError> {
+        let key = url.as_str().to_owned();
+        let entry = self.sets.get_with(key, self.fetch(url)).await;
+        match &entry.result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(KeySetError::Unavailable(e.clone())),
+        }
+    }
+
     /// The usable keys named `kid` in the key set at `url`.
     pub async fn keys(&self, url: &Url, kid: &str) -> Result<Vec<VerifyingKey>, KeySetError> {
         let key = url.as_str().to_owned();
@@ -102,12 +122,15 @@ impl KeySetCache {
                 self.sets.get_with(key.clone(), self.fetch(url)).await
             }
         };
-        let set = match entry.as_ref() {
+        let set = match &entry.result {
             Ok(set) => set,
             Err(e) => return Err(KeySetError::Unavailable(e.clone())),
         };
         let keys = set.get(kid);
         if !keys.is_empty() {
+            self.metrics
+                .key_set_age
+                .observe(entry.at.elapsed().as_secs_f64());
             return Ok(keys.to_vec());
         }
         // Unknown kid: the TPP may have rotated. Refetch, but only once per URL per cooldown,
@@ -122,10 +145,11 @@ impl KeySetCache {
             return Err(KeySetError::UnknownKid);
         }
         let fresh = self.fetch(url).await;
-        match fresh.as_ref() {
+        match &fresh.result {
             Ok(set) => {
                 let keys = set.get(kid).to_vec();
-                self.sets.insert(key, fresh).await;
+                self.metrics.key_set_age.observe(0.0);
+                self.sets.insert(key, fresh.clone()).await;
                 if keys.is_empty() {
                     Err(KeySetError::UnknownKid)
                 } else {
@@ -150,6 +174,9 @@ impl KeySetCache {
         if let Err(e) = &result {
             tracing::warn!(host = url.host_str().unwrap_or(""), error = %e, "key set fetch failed");
         }
-        Arc::new(result)
+        Arc::new(Fetched {
+            at: Instant::now(),
+            result,
+        })
     }
 }

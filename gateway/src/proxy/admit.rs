@@ -11,8 +11,13 @@
 //! 6. the policy verdict (offline: every rule, with the SSA's);
 //! 7. the TPP key set (from the SSA when there is one) and the request object's signature;
 //! 8. the `jti`, recorded only once the signature verified, so forgeries cannot burn it.
+//!
+//! Policy rules the profile puts in shadow (`[shadow]`) are evaluated and recorded as
+//! `would_reject` but do not stop the request; the cryptographic checks (JWS rules, signature,
+//! software statement, bearer token, replay) are never in shadow. Each request runs on the
+//! generation (configuration and services) it started with.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dcrgate_policies::evaluate::{evaluate, RequestFacts, RotationDecision};
 use dcrgate_policies::{ErrorCode, Presence, RegistrationClaims, Rule, Violation};
@@ -24,6 +29,7 @@ use crate::jose::verify::{verify, SignatureError};
 use crate::proxy::rejection::Rejection;
 use crate::proxy::route::{self, Route};
 use crate::proxy::{envelope, Gateway, RequestCtx};
+use crate::reload::Generation;
 use crate::replay::{OnStoreError, Seen};
 use crate::tls::identity::ClientIdentity;
 use crate::trust::Verified;
@@ -43,7 +49,8 @@ impl Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<(), Rejection> {
-        let cfg = self.config.clone();
+        let generation = ctx.generation.clone();
+        let cfg = &generation.config;
         let header = session.req_header();
         route::origin_form(header.raw_path())?;
         let route = route::route(
@@ -73,7 +80,10 @@ impl Gateway {
         };
         if let (Some(mode), Some(id)) = (mode, client_id.as_deref()) {
             let token = envelope::check_bearer(&session.req_header().headers)?.to_owned();
-            self.check_bearer(mode, &token, id, &identity).await?;
+            let started = Instant::now();
+            self.check_bearer(&generation, mode, &token, id, &identity)
+                .await?;
+            self.stage("bearer", started);
         }
         let headers = &session.req_header().headers;
         if matches!(route, Route::Read(_) | Route::Delete(_)) {
@@ -91,14 +101,23 @@ impl Gateway {
             Duration::from_millis(cfg.limits.body_timeout_ms),
         )
         .await?;
-        self.check_request_object(&body, client_id.as_deref(), &identity, ctx)
+        self.check_request_object(&generation, &body, client_id.as_deref(), &identity, ctx)
             .await?;
         ctx.body = Some(body);
         Ok(())
     }
 
+    fn stage(&self, stage: &str, started: Instant) {
+        self.state
+            .metrics
+            .stages
+            .with_label_values(&[stage])
+            .observe(started.elapsed().as_secs_f64());
+    }
+
     async fn check_bearer(
         &self,
+        generation: &Generation,
         mode: BearerMode,
         token: &str,
         client_id: &str,
@@ -110,15 +129,16 @@ impl Gateway {
         let usage = TokenUse {
             client_id,
             thumbprint: &identity.thumbprint,
-            require_binding: self.config.profile.bearer.require_certificate_binding,
+            require_binding: generation.config.profile.bearer.require_certificate_binding,
             now: now(),
         };
-        let result = self.services.bearer.check(mode, token, &usage).await;
+        let result = generation.services.bearer.check(mode, token, &usage).await;
         let label = match &result {
             Ok(()) => "ok",
             Err(e) => e.kind(),
         };
-        self.metrics
+        self.state
+            .metrics
             .bearer_checks
             .with_label_values(&[mode.as_str(), label])
             .inc();
@@ -127,12 +147,13 @@ impl Gateway {
 
     async fn check_request_object(
         &self,
+        generation: &Generation,
         body: &[u8],
         client_id: Option<&str>,
         identity: &ClientIdentity,
         ctx: &mut RequestCtx,
     ) -> Result<(), Rejection> {
-        let cfg = &self.config;
+        let cfg = &generation.config;
         let profile = &cfg.profile;
         let jws = parse_compact(body, &profile.request.algorithms)
             .map_err(|e| Rejection::from_jws(&e))?;
@@ -141,7 +162,10 @@ impl Gateway {
         })?;
         let ssa = match claims.software_statement.as_deref() {
             Some(s) if profile.software_statement.presence != Presence::Refused => {
-                Some(self.verify_ssa(s).await?)
+                let started = Instant::now();
+                let verified = self.verify_ssa(generation, s).await?;
+                self.stage("software_statement", started);
+                Some(verified)
             }
             _ => None,
         };
@@ -154,11 +178,14 @@ impl Gateway {
             presented_dn: &identity.dn,
             software_statement: ssa.as_ref().map(|v| &v.statement),
         };
+        let started = Instant::now();
         let evaluation = evaluate(profile, &claims, &facts);
+        self.stage("policy", started);
         ctx.software_id.clone_from(&evaluation.software_id);
         if let Some(decision) = evaluation.rotation {
             ctx.rotation = Some(decision);
-            self.metrics
+            self.state
+                .metrics
                 .rotations
                 .with_label_values(&[decision.as_str()])
                 .inc();
@@ -173,9 +200,30 @@ impl Gateway {
         if !evaluation.verdict.is_accept() {
             let violations = evaluation.verdict.violations();
             ctx.reasons = violations.iter().map(|v| v.rule.id()).collect();
-            return Err(Rejection::from_violations(violations));
+            if !violations.iter().all(|v| profile.is_shadowed(v.rule)) {
+                return Err(Rejection::from_violations(violations));
+            }
+            // Every violation is in shadow: record it, then go on with the checks that are
+            // never in shadow.
+            ctx.would_reject = true;
+            for v in violations {
+                self.state
+                    .metrics
+                    .would_reject
+                    .with_label_values(&[v.rule.id()])
+                    .inc();
+            }
+            tracing::info!(
+                request_id = %ctx.request_id,
+                rules = ?ctx.reasons,
+                "shadow mode: would reject; forwarding"
+            );
         }
         let Some(url) = evaluation.key_set_url else {
+            if ctx.would_reject && profile.is_shadowed(Rule::KeySetUrl) {
+                // The key set URL itself is a shadowed violation: nothing to verify against.
+                return Ok(());
+            }
             return Err(Rejection::new(
                 400,
                 ErrorCode::InvalidClientMetadata,
@@ -184,12 +232,15 @@ impl Gateway {
             ));
         };
         let host = url.host_str().unwrap_or_default().to_owned();
-        let keys = self
+        let started = Instant::now();
+        let keys = generation
             .services
             .key_sets
             .keys(&url, &jws.kid)
             .await
             .map_err(|e| Rejection::from_key_set(&e, &host))?;
+        self.stage("key_set", started);
+        let started = Instant::now();
         let mut last = SignatureError::Invalid;
         let verified = keys.iter().any(|key| {
             match verify(&jws.alg, key, &jws.signing_input, &jws.signature) {
@@ -200,35 +251,50 @@ impl Gateway {
                 }
             }
         });
+        self.stage("signature", started);
         if !verified {
             return Err(Rejection::from_signature(&last));
         }
         if let Some(key) = &evaluation.replay {
             let leeway = profile.request.clock_leeway_seconds;
             let ttl = key.expires_at.saturating_add(leeway).saturating_sub(now);
-            self.check_replay(&key.id, Duration::from_secs(ttl.max(1) as u64))
+            self.check_replay(generation, &key.id, Duration::from_secs(ttl.max(1) as u64))
                 .await?;
         }
         Ok(())
     }
 
-    async fn verify_ssa(&self, compact: &str) -> Result<Verified, Rejection> {
-        let allow_unsigned = self.config.profile.software_statement.allow_unsigned;
-        let result = self.services.ssa.verify(compact, allow_unsigned).await;
+    async fn verify_ssa(
+        &self,
+        generation: &Generation,
+        compact: &str,
+    ) -> Result<Verified, Rejection> {
+        let allow_unsigned = generation.config.profile.software_statement.allow_unsigned;
+        let result = generation
+            .services
+            .ssa
+            .verify(compact, allow_unsigned)
+            .await;
         let label = match &result {
             Ok(v) if v.unsigned => "unsigned",
             Ok(_) => "verified",
             Err(e) => e.kind(),
         };
-        self.metrics
+        self.state
+            .metrics
             .software_statements
             .with_label_values(&[label])
             .inc();
         result.map_err(|e| Rejection::from_ssa(&e))
     }
 
-    async fn check_replay(&self, id: &str, ttl: Duration) -> Result<(), Rejection> {
-        let Some(store) = &self.services.replay else {
+    async fn check_replay(
+        &self,
+        generation: &Generation,
+        id: &str,
+        ttl: Duration,
+    ) -> Result<(), Rejection> {
+        let Some(store) = &generation.services.replay else {
             // Config validation builds a store whenever the profile requires jti.
             return Err(Rejection::replay_unavailable());
         };
@@ -238,7 +304,8 @@ impl Gateway {
             Ok(Seen::Replayed) => "replayed",
             Err(_) => "error",
         };
-        self.metrics
+        self.state
+            .metrics
             .replay_checks
             .with_label_values(&[store.kind(), label])
             .inc();
@@ -247,7 +314,7 @@ impl Gateway {
             Ok(Seen::Replayed) => Err(Rejection::replayed()),
             Err(e) => {
                 tracing::warn!(store = store.kind(), error = %e, "replay store unavailable");
-                match self.config.replay.on_store_error {
+                match generation.config.replay.on_store_error {
                     OnStoreError::Reject => Err(Rejection::replay_unavailable()),
                     OnStoreError::Accept => Ok(()),
                 }

@@ -26,15 +26,13 @@ use pingora::http::RequestHeader;
 use pingora::protocols::l4::socket::SocketAddr as PingoraAddr;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
-use pingora::utils::tls::WrappedX509;
 use pingora::{Error, ErrorSource, ErrorType};
 
 use crate::audit::{now_rfc3339, AuditRecord, AuditSink};
 use crate::bearer::BearerVerifier;
-use crate::config::Config;
 use crate::conn_guard::ConnGuards;
 use crate::keyset::KeySetCache;
-use crate::metrics::Metrics;
+use crate::reload::{Generation, SharedState};
 use crate::replay::ReplayStore;
 use crate::tls::identity::ClientIdentity;
 use crate::trust::SsaVerifier;
@@ -48,6 +46,9 @@ pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
 /// Per-request state.
 pub struct RequestCtx {
     started: Instant,
+    generation: Arc<Generation>,
+    forwarded_at: Option<Instant>,
+    would_reject: bool,
     request_id: String,
     route: &'static str,
     identity: Option<Arc<ClientIdentity>>,
@@ -78,36 +79,14 @@ pub struct Services {
 
 /// The gateway's proxy logic.
 pub struct Gateway {
-    config: Arc<Config>,
-    services: Services,
-    metrics: Arc<Metrics>,
+    state: Arc<SharedState>,
     guards: Arc<ConnGuards>,
-    upstream_ca: Option<Arc<[WrappedX509]>>,
 }
 
 impl Gateway {
-    /// Assemble the proxy logic.
-    pub fn new(
-        config: Arc<Config>,
-        services: Services,
-        metrics: Arc<Metrics>,
-        guards: Arc<ConnGuards>,
-        upstream_ca: Option<Vec<Vec<u8>>>,
-    ) -> Self {
-        let upstream_ca = upstream_ca.map(|ders| {
-            let certs: Vec<WrappedX509> = ders
-                .into_iter()
-                .map(|d| WrappedX509::new(d, pingora::utils::tls::parse_x509))
-                .collect();
-            Arc::from(certs)
-        });
-        Self {
-            config,
-            services,
-            metrics,
-            guards,
-            upstream_ca,
-        }
+    /// Assemble the proxy logic over the shared, reloadable state.
+    pub fn new(state: Arc<SharedState>, guards: Arc<ConnGuards>) -> Self {
+        Self { state, guards }
     }
 
     async fn answer(&self, session: &mut Session, rejection: &Rejection) -> pingora::Result<()> {
@@ -121,13 +100,17 @@ impl Gateway {
         Ok(())
     }
 
-    fn reject_metrics(&self, reason: &'static str) {
-        self.metrics.rejections.with_label_values(&[reason]).inc();
+    fn reject_metrics(&self, route: &'static str, reason: &'static str) {
+        self.state
+            .metrics
+            .rejections
+            .with_label_values(&[route, reason])
+            .inc();
     }
 
     fn audit(&self, ctx: &RequestCtx, outcome: &'static str) {
         let identity = ctx.identity.as_deref();
-        self.services.audit.record(&AuditRecord {
+        ctx.generation.services.audit.record(&AuditRecord {
             time: now_rfc3339(),
             request_id: &ctx.request_id,
             route: ctx.route,
@@ -165,6 +148,9 @@ impl ProxyHttp for Gateway {
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
             started: Instant::now(),
+            generation: self.state.current(),
+            forwarded_at: None,
+            would_reject: false,
             request_id: request_id(),
             route: ROUTE_OTHER,
             identity: None,
@@ -191,6 +177,13 @@ impl ProxyHttp for Gateway {
             .digest()
             .and_then(|d| d.ssl_digest.as_ref())
             .and_then(|s| s.extension.get::<Arc<ClientIdentity>>().cloned());
+        if let Some(delay) = ctx.identity.as_ref().and_then(|i| i.first_request_delay()) {
+            self.state
+                .metrics
+                .stages
+                .with_label_values(&["handshake_to_request"])
+                .observe(delay.as_secs_f64());
+        }
         Ok(())
     }
 
@@ -206,7 +199,8 @@ impl ProxyHttp for Gateway {
             }
             Err(rejection) => {
                 if rejection.reason == "body_timeout" {
-                    self.metrics
+                    self.state
+                        .metrics
                         .client_timeouts
                         .with_label_values(&["body"])
                         .inc();
@@ -219,10 +213,10 @@ impl ProxyHttp for Gateway {
                 );
                 ctx.rejected = Some(rejection.reason);
                 ctx.status = rejection.status;
-                if ctx.reasons.is_empty() {
+                if !ctx.reasons.contains(&rejection.reason) {
                     ctx.reasons.push(rejection.reason);
                 }
-                self.reject_metrics(rejection.reason);
+                self.reject_metrics(ctx.route, rejection.reason);
                 self.answer(session, &rejection).await?;
                 Ok(true)
             }
@@ -232,15 +226,16 @@ impl ProxyHttp for Gateway {
     async fn upstream_peer(
         &self,
         _session: &mut Session,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> pingora::Result<Box<HttpPeer>> {
-        let u = &self.config.upstream;
+        let generation = &ctx.generation;
+        let u = &generation.config.upstream;
         let mut peer = HttpPeer::new(u.address, u.tls, u.host.clone());
         peer.options.connection_timeout = Some(u.connect_timeout);
         peer.options.total_connection_timeout = Some(u.connect_timeout);
         peer.options.read_timeout = Some(u.read_timeout);
         peer.options.write_timeout = Some(u.write_timeout);
-        if let Some(ca) = &self.upstream_ca {
+        if let Some(ca) = &generation.upstream_ca {
             peer.options.ca = Some(ca.clone());
         }
         Ok(Box::new(peer))
@@ -254,6 +249,7 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<()> {
         match &ctx.identity {
             Some(identity) if ctx.admitted => {
+                ctx.forwarded_at = Some(Instant::now());
                 forward::rewrite(upstream_request, identity)?;
                 upstream_request.insert_header(REQUEST_ID_HEADER, ctx.request_id.as_str())
             }
@@ -288,6 +284,13 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         ctx.status = upstream_response.status.as_u16();
+        if let Some(at) = ctx.forwarded_at {
+            self.state
+                .metrics
+                .stages
+                .with_label_values(&["upstream"])
+                .observe(at.elapsed().as_secs_f64());
+        }
         let class = match upstream_response.status.as_u16() {
             100..=199 => "1xx",
             200..=299 => "2xx",
@@ -295,7 +298,8 @@ impl ProxyHttp for Gateway {
             400..=499 => "4xx",
             _ => "5xx",
         };
-        self.metrics
+        self.state
+            .metrics
             .upstream_responses
             .with_label_values(&[class])
             .inc();
@@ -336,7 +340,7 @@ impl ProxyHttp for Gateway {
         ctx.rejected = Some(rejection.reason);
         ctx.status = rejection.status;
         ctx.reasons.push(rejection.reason);
-        self.reject_metrics(rejection.reason);
+        self.reject_metrics(ctx.route, rejection.reason);
         tracing::warn!(reason = rejection.reason, error = %e, "forwarding failed");
         let code = rejection.status;
         if self.answer(session, &rejection).await.is_err() {
@@ -358,15 +362,18 @@ impl ProxyHttp for Gateway {
         let outcome = match ctx.rejected {
             Some("upstream_timeout" | "upstream_unavailable") => "upstream_error",
             Some(_) => "rejected",
+            None if ctx.admitted && ctx.would_reject => "would_reject",
             None if ctx.admitted => "accepted",
             None => "aborted",
         };
         self.audit(ctx, outcome);
-        self.metrics
+        self.state
+            .metrics
             .requests
             .with_label_values(&[ctx.route, outcome])
             .inc();
-        self.metrics
+        self.state
+            .metrics
             .duration
             .with_label_values(&[ctx.route, outcome])
             .observe(ctx.started.elapsed().as_secs_f64());

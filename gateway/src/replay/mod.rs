@@ -27,7 +27,7 @@ const MAX_MEMORY_CAPACITY: u64 = 10_000_000;
 const MAX_KEY_PREFIX_LEN: usize = 128;
 
 /// `[replay]` section of the gateway config (TOML), unknown keys refused.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReplaySection {
     /// Where identifiers are recorded: `memory` (this process only) or `redis` (shared).

@@ -296,7 +296,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<(), DemoError> {
         .map_err(SandboxError::from)?;
 
     let config = Config::load(&config_path).map_err(Box::new)?;
-    let server = crate::server::build(config)?;
+    let server = crate::server::build(config, false)?;
     let gateway_addr = SocketAddr::from(([127, 0, 0, 1], listen));
     let client = TppClient::new(
         &pki.server_ca.cert_pem(),

@@ -5,7 +5,9 @@
 //! connection (and on resumed sessions, where rustls does not re-run the verifier) sees it.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,7 +19,7 @@ use pingora::protocols::tls::TlsRef;
 use crate::metrics::Metrics;
 
 /// Who the client proved to be.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ClientIdentity {
     /// The certificate subject.
     pub dn: Dn,
@@ -27,6 +29,9 @@ pub struct ClientIdentity {
     pub thumbprint: String,
     /// The certificate's notAfter, seconds since the epoch.
     pub not_after: i64,
+    /// When the handshake completed.
+    pub handshake_at: Instant,
+    first_request_seen: AtomicBool,
 }
 
 /// Why a verified certificate could not be turned into an identity.
@@ -52,7 +57,19 @@ impl ClientIdentity {
             dn,
             thumbprint: URL_SAFE_NO_PAD.encode(digest.as_ref()),
             not_after: cert.validity().not_after.timestamp(),
+            handshake_at: Instant::now(),
+            first_request_seen: AtomicBool::new(false),
         })
+    }
+
+    /// Time from the handshake to the connection's first request head: `Some` once, for the
+    /// first request on the connection.
+    pub fn first_request_delay(&self) -> Option<Duration> {
+        if self.first_request_seen.swap(true, Ordering::Relaxed) {
+            None
+        } else {
+            Some(self.handshake_at.elapsed())
+        }
     }
 }
 

@@ -4,3 +4,4 @@
 pub mod identity;
 pub mod listener;
 pub mod pem;
+pub mod reload;

@@ -92,6 +92,14 @@ impl TrustedKeys {
         }
     }
 
+    /// The key set is usable now (a URL is fetched if not cached): for readiness.
+    pub async fn ensure(&self) -> Result<(), KeySetError> {
+        match self {
+            TrustedKeys::File(_) => Ok(()),
+            TrustedKeys::Url { url, cache } => cache.ensure(url).await,
+        }
+    }
+
     /// The URL, for readiness reports and logs (none for a file).
     pub fn url(&self) -> Option<&Url> {
         match self {

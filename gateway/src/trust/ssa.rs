@@ -103,6 +103,11 @@ impl SsaVerifier {
         }
     }
 
+    /// The configured directories.
+    pub fn directories(&self) -> &[Directory] {
+        &self.directories
+    }
+
     /// Whether any directory is configured.
     pub fn is_empty(&self) -> bool {
         self.directories.is_empty()

@@ -475,7 +475,7 @@ impl Samples {
         Self(map)
     }
 
-    /// The value of a series, e.g. `dcrgate_rejections_total{reason="dn_mismatch"}`.
+    /// The value of a series, e.g. `dcrgate_rejections_total{reason="dn_mismatch",route="register_update"}`.
     pub fn get(&self, series: &str) -> Option<f64> {
         self.0.get(series).copied()
     }

@@ -1,0 +1,240 @@
+//! What an SRE scrapes and probes: `/readyz` (upstream reachable, trust anchors usable), the
+//! per-stage latency histograms and gauges, `promtool check metrics` on the real exposition,
+//! and a real Prometheus server scraping the gateway on loopback with the series queryable.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{closed_port, Harness};
+use dcrgate::sandbox::demo::free_port;
+use dcrgate::sandbox::keyhost::Serve;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_200_when_the_upstream_and_trust_anchors_answer() {
+    let h = Harness::start_setup(|cfg, s| {
+        s.key_host
+            .set("/directory.jwks", Serve::Json(r#"{"keys":[]}"#.to_owned()));
+        let mut d = toml::Table::new();
+        d.insert("issuer".into(), "Sandbox Directory".into());
+        d.insert(
+            "key_set_url".into(),
+            s.key_host.url("/directory.jwks").into(),
+        );
+        cfg.push("policy", "directories", d);
+        cfg.set("key_sets", "cache_ttl_seconds", 1);
+    })
+    .await;
+    let r = h.admin_get("/readyz").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        h.key_host.hits("/directory.jwks"),
+        1,
+        "readiness fetched the anchor"
+    );
+
+    // The directory's key set goes away (and its cached copy expires): not ready.
+    h.key_host.set("/directory.jwks", Serve::Status(500));
+    let mut last = String::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let r = h.admin_get("/readyz").await;
+        last = String::from_utf8_lossy(&r.body).into_owned();
+        if r.status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        last.contains("directory `Sandbox Directory` key set"),
+        "{last}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_when_the_upstream_is_down_and_healthz_stays_200() {
+    let port = closed_port();
+    let h = Harness::start_with(|cfg| {
+        cfg.set("upstream", "url", format!("http://127.0.0.1:{port}"));
+    })
+    .await;
+    let r = h.admin_get("/readyz").await;
+    assert_eq!(r.status, 503);
+    let body = String::from_utf8_lossy(&r.body);
+    assert!(body.contains("upstream"), "{body}");
+    assert_eq!(h.admin_get("/healthz").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_histograms_and_gauges_are_exported() {
+    let h = Harness::start().await;
+    let r = h.put_jwt(&h.compliant_jwt()).await;
+    assert_eq!(r.status, 200);
+    let count = |stage: &str| format!("dcrgate_stage_duration_seconds_count{{stage=\"{stage}\"}}");
+    let (samples, text) = h
+        .metrics_when(|s| s.get(&count("upstream")) == Some(1.0))
+        .await;
+    for stage in [
+        "handshake_to_request",
+        "policy",
+        "key_set",
+        "signature",
+        "upstream",
+    ] {
+        assert_eq!(samples.get(&count(stage)), Some(1.0), "{stage}\n{text}");
+    }
+    assert_eq!(samples.get("dcrgate_key_set_age_seconds_count"), Some(1.0));
+    let (_, cert) = x509_parser::parse_x509_certificate(&h.pki.gateway.cert_der).expect("cert");
+    assert_eq!(
+        samples.get("dcrgate_served_certificate_expiry_timestamp_seconds"),
+        Some(cert.validity().not_after.timestamp() as f64)
+    );
+    assert_eq!(
+        samples.get(r#"dcrgate_config_reloads_total{result="invalid"}"#),
+        Some(0.0)
+    );
+    assert!(samples
+        .get("dcrgate_config_last_reload_success_timestamp_seconds")
+        .is_some_and(|t| t > 1.7e9));
+}
+
+fn tool(name: &str) -> Command {
+    let c = Command::new(name);
+    if which(name).is_none() {
+        panic!(
+            "`{name}` is not installed: these tests need Debian's `prometheus` package \
+             (apt-get install prometheus), which .ci/run installs"
+        );
+    }
+    c
+}
+
+fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promtool_accepts_the_real_exposition() {
+    let h = Harness::start().await;
+    let r = h.put_jwt(&h.compliant_jwt()).await;
+    assert_eq!(r.status, 200);
+    let text = h.metrics_text().await;
+    let mut child = tool("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(text.as_bytes()).expect("write metrics");
+    }
+    let out = child.wait_with_output().expect("promtool output");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{said}"
+    );
+    assert!(said.trim().is_empty(), "promtool has remarks:\n{said}");
+}
+
+/// A Prometheus server child process, killed on drop.
+struct Prometheus {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn http_get(port: u16, target: &str) -> Option<String> {
+    let exchange = async {
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        let req = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        tcp.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = Vec::new();
+        tcp.read_to_end(&mut buf).await.ok()?;
+        Some(String::from_utf8_lossy(&buf).into_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(3), exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_scrapes_the_gateway() {
+    let h = Harness::start().await;
+    let r = h.put_jwt(&h.compliant_jwt()).await;
+    assert_eq!(r.status, 200);
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port().expect("port");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: dcrgate\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+            h.gateway.admin
+        ),
+    )
+    .expect("config");
+    let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log");
+    let child = tool("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("prometheus");
+    let prometheus = Prometheus {
+        child,
+        port,
+        _dir: dir,
+    };
+    let query = "/api/v1/query?query=dcrgate_requests_total%7Boutcome%3D%22accepted%22%7D";
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Some(body) = http_get(prometheus.port, query).await {
+            if body.contains("\"route\":\"register_update\"") && body.contains("\"1\"]") {
+                let up = http_get(
+                    prometheus.port,
+                    "/api/v1/query?query=up%7Bjob%3D%22dcrgate%22%7D",
+                )
+                .await
+                .unwrap_or_default();
+                assert!(up.contains("\"1\"]"), "up is not 1: {up}");
+                return;
+            }
+            last = body;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let log =
+        std::fs::read_to_string(prometheus._dir.path().join("prometheus.log")).unwrap_or_default();
+    panic!("the series never became queryable; last answer:\n{last}\nprometheus log:\n{log}");
+}
