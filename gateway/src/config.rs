@@ -354,9 +354,11 @@ impl Default for LimitsSection {
 pub struct ServerSection {
     /// Worker threads for the proxy.
     pub threads: usize,
-    /// On SIGTERM: seconds to keep serving before stopping the listeners.
+    /// On SIGTERM the listeners stop accepting at once; in-flight requests then have this long
+    /// to finish (pingora's default is 300 s; keep it above the slowest registry answer you
+    /// want to let through).
     pub grace_period_seconds: u64,
-    /// Then: seconds to let in-flight requests finish.
+    /// Then the worker runtimes get this long to stop (anything still running is cut).
     pub graceful_shutdown_timeout_seconds: u64,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
@@ -369,8 +371,8 @@ impl Default for ServerSection {
     fn default() -> Self {
         Self {
             threads: 2,
-            grace_period_seconds: 5,
-            graceful_shutdown_timeout_seconds: 10,
+            grace_period_seconds: 10,
+            graceful_shutdown_timeout_seconds: 5,
             log_format: LogFormat::Text,
             upgrade_socket: None,
         }

@@ -18,12 +18,14 @@
 //! - [`reload`]: the running generation and reloads without downtime.
 //! - [`server`]: assembling and running the pingora server.
 //! - [`sandbox`]: a stand-in registry, a TPP key host and a TPP client, for the demo and tests.
+//! - [`explain`]: `dcrgate explain`, an offline verdict on a request object and certificate.
 
 pub mod admin;
 pub mod audit;
 pub mod bearer;
 pub mod config;
 pub mod conn_guard;
+pub mod explain;
 pub mod jose;
 pub mod keyset;
 pub mod media_type;

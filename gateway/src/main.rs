@@ -1,10 +1,12 @@
-//! The `dcrgate` command: `run` the gateway, `check` a configuration, or run the `demo`.
+//! The `dcrgate` command: `run` the gateway, `check` a configuration, run the `demo`, or
+//! `explain` offline what the gateway would decide on a request object and certificate.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use dcrgate::config::{Config, LogFormat};
+use dcrgate::explain::{explain, ExplainArgs, Inputs};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -42,6 +44,45 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Explain offline, rule by rule, what the gateway would decide on a request object sent
+    /// with a transport certificate (no network, no signature verification).
+    /// Exit code: 0 accept, 1 reject, 2 unusable input.
+    Explain {
+        /// The request object (compact JWS) as the TPP sent it.
+        #[arg(long, value_name = "FILE")]
+        jwt: PathBuf,
+        /// The TPP transport certificate, PEM (first certificate) or DER.
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// A policy profile (TOML) [default: the profile of --config, else the seed profile].
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// The ClientId of the path [default: the JWT's client_id claim].
+        #[arg(long, value_name = "ID")]
+        client_id: Option<String>,
+        /// An accepted aud value (repeatable) [default: from --config, else the JWT's aud].
+        #[arg(long = "audience", value_name = "AUD")]
+        audiences: Vec<String>,
+        /// A key set host pattern (repeatable) [default: from --config, else the hosts of the
+        /// key set URLs the JWT names].
+        #[arg(long = "key-set-host", value_name = "HOST")]
+        key_set_hosts: Vec<String>,
+        /// A gateway configuration to take audiences, key set hosts and the profile from.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+/// How `explain` prints its report.
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// Lines for a reader.
+    Text,
+    /// One JSON object.
+    Json,
 }
 
 fn init_logging(format: LogFormat, default: &str) {
@@ -94,6 +135,49 @@ fn main() -> ExitCode {
                     eprintln!("cannot start: {e}");
                     ExitCode::FAILURE
                 }
+            }
+        }
+        Command::Explain {
+            jwt,
+            cert,
+            policy,
+            client_id,
+            audiences,
+            key_set_hosts,
+            config,
+            format,
+        } => {
+            let args = ExplainArgs {
+                jwt,
+                cert,
+                policy,
+                client_id,
+                audiences,
+                key_set_hosts,
+                config,
+            };
+            let inputs = match Inputs::load(&args) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("dcrgate explain: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let report = explain(&inputs, dcrgate::explain::now());
+            match format {
+                Format::Text => print!("{}", report.render_text()),
+                Format::Json => match report.to_json() {
+                    Ok(json) => println!("{json}"),
+                    Err(e) => {
+                        eprintln!("dcrgate explain: cannot write JSON: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+            }
+            if report.accepted() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
             }
         }
         Command::Demo { dir } => {

@@ -566,10 +566,22 @@ mod tests {
         }
     }
 
-    #[derive(Debug)]
     struct Attempt {
         client: Result<Vec<u8>, String>,
         server: io::Result<()>,
+    }
+
+    impl fmt::Debug for Attempt {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let client = self
+                .client
+                .as_ref()
+                .map(|leaf| format!("server leaf of {} bytes", leaf.len()));
+            f.debug_struct("Attempt")
+                .field("client", &client)
+                .field("server", &self.server)
+                .finish()
+        }
     }
 
     impl Attempt {

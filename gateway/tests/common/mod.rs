@@ -79,11 +79,23 @@ pub struct GatewayProcess {
 
 impl GatewayProcess {
     fn spawn(config: &Path, stderr: PathBuf, listen: u16, admin: u16) -> Self {
+        Self::spawn_with(config, &[], stderr, listen, admin)
+    }
+
+    /// `dcrgate run --config CONFIG EXTRA...`.
+    pub fn spawn_with(
+        config: &Path,
+        extra: &[&str],
+        stderr: PathBuf,
+        listen: u16,
+        admin: u16,
+    ) -> Self {
         let log = std::fs::File::create(&stderr).expect("stderr file");
         let child = Command::new(env!("CARGO_BIN_EXE_dcrgate"))
             .arg("run")
             .arg("--config")
             .arg(config)
+            .args(extra)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -103,6 +115,33 @@ impl GatewayProcess {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send `signal` (e.g. `"HUP"`, `"TERM"`, `"QUIT"`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Wait (bounded) for the process to exit; its exit status, or `None` if it did not.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// Whether the process is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -110,7 +149,7 @@ impl GatewayProcess {
 
     /// Poll `/healthz` until 200, then check the TLS listener is this gateway's (the handshake
     /// succeeds with this test's CA and client certificate) and the process is still up.
-    async fn wait_ready(&mut self, client: &TppClient) -> Result<(), String> {
+    pub async fn wait_ready(&mut self, client: &TppClient) -> Result<(), String> {
         let deadline = Instant::now() + READY_WITHIN;
         while Instant::now() < deadline {
             if !self.running() {

@@ -1,0 +1,277 @@
+//! Change without downtime: policy and configuration reload on file change and on SIGHUP
+//! (validated first; an invalid file keeps the running version), the served certificate and the
+//! client CA bundle reload with client authentication still required, in-flight requests finish
+//! on the version they started with, graceful shutdown lets in-flight requests finish, and a
+//! zero-downtime upgrade hands the listening sockets to a new process.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{assert_rejection, tpp_subject, Harness, CLIENT_ID, TOKEN};
+use dcrgate::sandbox::client::{put_request, TppClient};
+use dcrgate::sandbox::demo::SEED_PROFILE;
+use dcrgate::sandbox::registry::Behaviour;
+use dcrgate_certs::Authority;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+/// Wait (bounded) until `dcrgate_config_reloads_total{result}` reaches `n`.
+async fn reloads(h: &Harness, result: &str, n: f64) {
+    let series = format!("dcrgate_config_reloads_total{{result=\"{result}\"}}");
+    let (samples, text) = h.metrics_when(|s| s.get(&series) == Some(n)).await;
+    assert_eq!(samples.get(&series), Some(n), "{text}");
+}
+
+/// The seed profile with request objects limited to 10 minutes (the harness signs 50-minute
+/// ones).
+fn short_lived() -> String {
+    let p = SEED_PROFILE.replace("max_lifetime_seconds = 3600", "max_lifetime_seconds = 600");
+    assert_ne!(p, SEED_PROFILE);
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_profile_file_is_picked_up_and_an_invalid_one_is_refused() {
+    let h = Harness::start().await;
+    let profile = h.files.path().join("seed-update.toml");
+    assert_eq!(h.put_jwt(&h.compliant_jwt()).await.status, 200);
+
+    // A valid change: request objects may live 10 minutes at most.
+    std::fs::write(&profile, short_lived()).expect("write profile");
+    reloads(&h, "ok", 1.0).await;
+    let r = h.put_jwt(&h.compliant_jwt()).await;
+    let d = assert_rejection(&r, 400, "invalid_client_metadata");
+    assert!(d.contains("lifetime"), "{d}");
+
+    // An invalid file: refused, counted, and the running profile stays.
+    std::fs::write(
+        &profile,
+        "name = \"broken\"\n[claims]\nallowed_scopes = []\n",
+    )
+    .expect("write");
+    reloads(&h, "invalid", 1.0).await;
+    let r = h.put_jwt(&h.compliant_jwt()).await;
+    assert_rejection(&r, 400, "invalid_client_metadata");
+    let ok = h.tpp.sign(&h.claims_with(|m| {
+        let iat = m["iat"].as_i64().unwrap_or_default();
+        m.insert("exp".into(), json!(iat + 300));
+    }));
+    assert_eq!(h.put_jwt(&ok).await.status, 200);
+    assert!(h.gateway.stderr_log().contains("reload refused"));
+    assert_eq!(h.registry.count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_and_in_flight_requests_finish_on_their_version() {
+    let mut h = Harness::start().await;
+    // Start a request and hold its body back.
+    let jwt = h.compliant_jwt();
+    let raw = put_request(
+        CLIENT_ID,
+        Some(TOKEN),
+        "application/jwt",
+        jwt.as_bytes(),
+        &[],
+    );
+    let split = raw.len() - 10;
+    let mut tls = h.client.connect().await.expect("connect");
+    tls.write_all(&raw[..split]).await.expect("head");
+    tls.flush().await.expect("flush");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Reload to a profile that would refuse it, by SIGHUP (the file change alone would also do).
+    std::fs::write(h.files.path().join("seed-update.toml"), short_lived()).expect("write");
+    h.gateway.signal("HUP");
+    reloads(&h, "ok", 1.0).await;
+
+    // The started request completes under the version it started with.
+    tls.write_all(&raw[split..])
+        .await
+        .expect("rest of the body");
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        dcrgate::sandbox::http1::read_response(&mut tls),
+    )
+    .await
+    .expect("in time")
+    .expect("response");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // A new request sees the new version.
+    assert_rejection(
+        &h.put_jwt(&h.compliant_jwt()).await,
+        400,
+        "invalid_client_metadata",
+    );
+    assert!(h.gateway.running());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_and_client_ca_reload_keep_client_authentication_required() {
+    let h = Harness::start().await;
+    let addr = SocketAddr::from(([127, 0, 0, 1], h.gateway.listen));
+    // New PKI: a new server CA and certificate, a new TPP CA and a TPP certificate from it.
+    let server_ca = Authority::new("rotated server CA").expect("CA");
+    let gateway = server_ca
+        .issue_server(&["localhost", "127.0.0.1"])
+        .expect("cert");
+    let tpp_ca = Authority::new("rotated TPP CA").expect("CA");
+    let new_tpp = tpp_ca.issue_client(&tpp_subject()).expect("TPP cert");
+    let dir = h.files.path();
+    std::fs::write(dir.join("client-ca.pem"), tpp_ca.cert_pem()).expect("CA file");
+    dcrgate::sandbox::pki::write_private(&dir.join("gateway.key"), &gateway.key_pem).expect("key");
+    std::fs::write(dir.join("gateway.pem"), &gateway.cert_pem).expect("cert");
+    h.gateway.signal("HUP");
+    reloads(&h, "ok", 1.0).await;
+
+    let new_client = TppClient::new(&server_ca.cert_pem(), Some(&new_tpp), addr).expect("client");
+    let r = new_client
+        .send(&put_request(
+            CLIENT_ID,
+            Some(TOKEN),
+            "application/jwt",
+            h.compliant_jwt().as_bytes(),
+            &[],
+        ))
+        .await
+        .expect("the new TPP certificate is accepted");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+
+    // The old TPP CA is no longer trusted, and a client without a certificate is still refused.
+    let old_tpp = TppClient::new(&server_ca.cert_pem(), Some(&h.tpp.transport), addr).expect("c");
+    assert!(
+        old_tpp
+            .send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .is_err(),
+        "a certificate from the replaced CA was accepted"
+    );
+    let anonymous = TppClient::new(&server_ca.cert_pem(), None, addr).expect("client");
+    assert!(
+        anonymous
+            .send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .is_err(),
+        "a client without a certificate was served after the reload"
+    );
+    // Clients that only trust the old server CA no longer connect: the new certificate is served.
+    assert!(h.client.connect().await.is_err());
+    let (_, cert) = x509_parser::parse_x509_certificate(&gateway.cert_der).expect("cert");
+    let (samples, _) = h.metrics_when(|_| true).await;
+    assert_eq!(
+        samples.get("dcrgate_served_certificate_expiry_timestamp_seconds"),
+        Some(cert.validity().not_after.timestamp() as f64)
+    );
+    assert_eq!(h.registry.count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_certificate_pair_is_refused_and_the_old_one_served() {
+    let h = Harness::start().await;
+    let other = Authority::new("other").expect("CA");
+    let stray = other.issue_server(&["localhost"]).expect("cert");
+    // A key that does not belong to the certificate.
+    dcrgate::sandbox::pki::write_private(&h.files.path().join("gateway.key"), &stray.key_pem)
+        .expect("key");
+    h.gateway.signal("HUP");
+    reloads(&h, "invalid", 1.0).await;
+    assert_eq!(h.put_jwt(&h.compliant_jwt()).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_requests_finish_then_exits() {
+    let h = Harness::start_with(|cfg| {
+        cfg.set("server", "grace_period_seconds", 4);
+        cfg.set("server", "graceful_shutdown_timeout_seconds", 1);
+    })
+    .await;
+    h.registry
+        .set_behaviour(Behaviour::Slow(Duration::from_millis(1500)));
+    let jwt = h.compliant_jwt();
+    let raw = put_request(
+        CLIENT_ID,
+        Some(TOKEN),
+        "application/jwt",
+        jwt.as_bytes(),
+        &[],
+    );
+    let client = h.client.clone();
+    let in_flight = tokio::spawn(async move { client.send(&raw).await });
+    // Let the request reach the registry, then ask the gateway to stop.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while h.registry.count() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(h.registry.count(), 1);
+    h.gateway.signal("TERM");
+    // The listener closes at once (the load balancer sends new connections elsewhere) ...
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut refused = false;
+    while !refused && Instant::now() < deadline {
+        refused = h.client.connect().await.is_err();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        refused,
+        "new connections were still accepted during the drain"
+    );
+    // ... while the request in flight is answered.
+    let r = tokio::time::timeout(Duration::from_secs(10), in_flight)
+        .await
+        .expect("in time")
+        .expect("task")
+        .expect("the in-flight request was answered");
+    assert_eq!(r.status, 200);
+    let mut h = h;
+    let status = h.gateway.wait_exit(Duration::from_secs(10));
+    assert!(status.is_some(), "the gateway did not exit after SIGTERM");
+    assert!(
+        h.client.connect().await.is_err(),
+        "still accepting after exit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_downtime_upgrade_hands_the_sockets_to_a_new_process() {
+    let mut h = Harness::start_with(|cfg| {
+        cfg.set("server", "grace_period_seconds", 1);
+        cfg.set("server", "graceful_shutdown_timeout_seconds", 2);
+    })
+    .await;
+    let config = h.files.path().join("dcrgate.toml");
+    let mut next = common::GatewayProcess::spawn_with(
+        &config,
+        &["--upgrade"],
+        h.files.path().join("upgraded.stderr"),
+        h.gateway.listen,
+        h.gateway.admin,
+    );
+    // The new process waits for the sockets; the old one hands them over on SIGQUIT.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(next.running(), "{}", next.stderr_log());
+    h.gateway.signal("QUIT");
+
+    // Requests keep being answered throughout the handover.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut answered = 0;
+    while Instant::now() < deadline {
+        let r = h.put_jwt(&h.compliant_jwt()).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        answered += 1;
+        if !h.gateway.running() && answered > 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        h.gateway.wait_exit(Duration::from_secs(10)).is_some(),
+        "the old process did not exit"
+    );
+    // The new process serves alone now.
+    for _ in 0..3 {
+        assert_eq!(h.put_jwt(&h.compliant_jwt()).await.status, 200);
+    }
+    assert!(next.running(), "{}", next.stderr_log());
+    assert_eq!(h.registry.count(), answered + 3);
+}
