@@ -197,7 +197,7 @@ impl Inputs {
                     path: PathBuf::from("policies/profiles/seed-update.toml"),
                     source,
                 })?,
-                "built in (policies/profiles/seed-update.toml)".to_owned(),
+                "built in: policies/profiles/seed-update.toml".to_owned(),
             ),
         };
         if !args.key_set_hosts.is_empty() {
@@ -779,12 +779,12 @@ impl Applicability<'_> {
             }
             Rule::Lifetime if c.iat.is_none() || c.exp.is_none() => Some("needs both iat and exp"),
             Rule::Audience if !self.audiences_known => {
-                Some("the accepted audiences are not known offline (pass --audience or --config)")
+                Some("the accepted audiences are not known offline; pass --audience or --config")
             }
             Rule::ClientId if c.client_id.is_none() => Some("the JWT has no client_id claim"),
             Rule::ClientId if !self.path_client_id => Some("no path ClientId"),
             Rule::ClientId if self.client_id_from_claim => {
-                Some("the ClientId was taken from this claim (pass --client-id to check it)")
+                Some("the ClientId was taken from this claim; pass --client-id to check it")
             }
             Rule::KeySetUrl if self.ssa_used => {
                 Some("the key set comes from the software statement")
@@ -826,8 +826,8 @@ pub fn explain(inputs: &Inputs, now: i64) -> Report {
         (Some(id), _) => (Some(id.clone()), "from --client-id".to_owned()),
         (None, Some(id)) => (
             Some(id.to_owned()),
-            "from the JWT's client_id claim (pass --client-id to check the claim against the \
-             ClientId of the path)"
+            "from the JWT's client_id claim; pass --client-id to check the claim against the \
+             ClientId of the path"
                 .to_owned(),
         ),
         (None, None) => (
@@ -919,8 +919,8 @@ pub fn explain(inputs: &Inputs, now: i64) -> Report {
         (
             Setting {
                 values: jwt_aud,
-                source: "not known offline: whatever aud the JWT carries is accepted (pass \
-                         --audience or --config to check it)"
+                source: "not known offline: whatever aud the JWT carries is accepted; pass \
+                         --audience or --config to check it"
                     .into(),
             },
             false,
@@ -957,12 +957,17 @@ pub fn explain(inputs: &Inputs, now: i64) -> Report {
                 hosts.push(host);
             }
         }
+        let named_by = if statement.is_some() {
+            "the hosts of the key set URLs the JWT and its software statement name"
+        } else {
+            "the host of the JWT's jwks_uri"
+        };
         (
             Setting {
-                source: "the host of the JWT's jwks_uri (and of the software statement's key \
-                         set URLs): offline, the allowlist is not known (pass --key-set-host or \
-                         --config to check it)"
-                    .into(),
+                source: format!(
+                    "{named_by}: offline, the allowlist is not known; pass --key-set-host or \
+                     --config to check it"
+                ),
                 values: hosts.clone(),
             },
             HostAllowlist::new(&hosts).unwrap_or_default(),
@@ -1224,7 +1229,7 @@ impl Report {
             None => writeln!(out, "Request object header: does not decode")?,
         }
         writeln!(out, "Request object header rules: {}", ro.header_rules)?;
-        writeln!(out, "Request object claims ({SIGNATURE_NOTE}):")?;
+        writeln!(out, "Request object claims (decoded; signature not verified):")?;
         let mut shown = ro.claims.clone();
         if let Some(Value::String(s)) = shown.get("software_statement") {
             let placeholder = format!("<compact JWS, {} bytes: decoded below>", s.len());
@@ -1385,9 +1390,9 @@ impl Report {
                 }
                 writeln!(
                     out,
-                    "Online the gateway also checks the certificate chain, the bearer token, the \
-                     request object's signature with the key set{}, and the jti where the \
-                     profile requires it.",
+                    "Online, the gateway also checks the certificate chain, the bearer token, the \
+                     request object's signature with the key set{}, and that the jti is used \
+                     once where the profile requires it.",
                     if self.software_statement.is_some() {
                         ", the software statement's signature against its directory"
                     } else {

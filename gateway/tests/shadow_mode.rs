@@ -1,0 +1,106 @@
+//! Shadow mode, for a bank adopting a profile: rules in shadow are evaluated and recorded as
+//! `would_reject` (metric and audit record) and the request is forwarded anyway; rules not in
+//! shadow, and the cryptographic checks, are still enforced.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_rejection, Harness};
+use dcrgate::sandbox::demo::SEED_PROFILE;
+use dcrgate::sandbox::tpp::Signer;
+use serde_json::{json, Value};
+
+async fn shadow_gateway(shadow: &'static str) -> Harness {
+    Harness::start_setup(|cfg, s| {
+        let profile = SEED_PROFILE.replace("all = false\nrules = []", shadow);
+        assert_ne!(
+            profile, SEED_PROFILE,
+            "the profile has a [shadow] section to replace"
+        );
+        s.write("shadow.toml", &profile);
+        cfg.set("policy", "profile", "shadow.toml");
+        cfg.set("audit", "path", "audit.jsonl");
+    })
+    .await
+}
+
+async fn audit(h: &Harness, n: usize) -> Vec<Value> {
+    let path = h.files.path().join("audit.jsonl");
+    for _ in 0..100 {
+        let records: Vec<Value> = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if records.len() >= n {
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Vec::new()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadowed_rule_is_recorded_and_forwarded_and_the_others_enforced() {
+    let h = shadow_gateway("all = false\nrules = [\"dn_mismatch\"]").await;
+    let other_org = h.tpp.sign(&h.claims_with(|m| {
+        m.insert(
+            "tls_client_auth_dn".into(),
+            json!("CN=0015800001HQQrZAAX,organizationIdentifier=PSDGB-FCA-999999,O=Example TPP Ltd,C=GB"),
+        );
+    }));
+    let r = h.put_jwt(&other_org).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(h.registry.count(), 1, "forwarded in shadow");
+
+    // Not in shadow: enforced.
+    let bad_scope = h.tpp.sign(&h.claims_with(|m| {
+        m.insert("scope".into(), json!("openid admin"));
+    }));
+    assert_rejection(&h.put_jwt(&bad_scope).await, 400, "invalid_client_metadata");
+    // A shadowed and an enforced violation together: enforced.
+    let both = h.tpp.sign(&h.claims_with(|m| {
+        m.insert("scope".into(), json!("openid admin"));
+        m.insert("tls_client_auth_dn".into(), json!("CN=someone else"));
+    }));
+    assert_rejection(&h.put_jwt(&both).await, 403, "access_denied");
+    assert_eq!(h.registry.count(), 1);
+
+    let (samples, text) = h
+        .metrics_when(|s| {
+            s.get(r#"dcrgate_shadow_would_reject_total{reason="dn_mismatch"}"#) == Some(1.0)
+        })
+        .await;
+    assert_eq!(
+        samples.get(r#"dcrgate_requests_total{outcome="would_reject",route="register_update"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    let records = audit(&h, 3).await;
+    assert_eq!(records[0]["verdict"], "would_reject");
+    assert_eq!(records[0]["reasons"], json!(["dn_mismatch"]));
+    assert_eq!(records[0]["status"], 200);
+    assert_eq!(records[1]["verdict"], "rejected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_shadow_never_lets_a_bad_signature_through() {
+    let h = shadow_gateway("all = true\nrules = []").await;
+    // Policy violations pass in shadow...
+    let http_redirect = h.tpp.sign(&h.claims_with(|m| {
+        m.insert("redirect_uris".into(), json!(["http://tpp.example/cb"]));
+    }));
+    assert_eq!(h.put_jwt(&http_redirect).await.status, 200);
+    // ... but a request object signed by someone else does not, nor does an unsigned one.
+    let stranger = Signer::generate(common::KID).expect("key");
+    let forged = stranger.sign(&h.claims());
+    assert_rejection(&h.put_jwt(&forged).await, 400, "invalid_client_metadata");
+    let none = dcrgate::sandbox::tpp::unsigned(
+        &json!({"alg": "none", "kid": common::KID}),
+        &h.claims(),
+        b"",
+    );
+    assert_rejection(&h.put_jwt(&none).await, 400, "invalid_client_metadata");
+    assert_eq!(h.registry.count(), 1);
+}
