@@ -1557,6 +1557,30 @@ mod tests {
     }
 
     #[test]
+    fn shadow_rules_are_recorded_not_enforced() {
+        let shadow = || {
+            Profile::from_toml_str("name = \"trial\"\n[shadow]\nrules = [\"scope\"]")
+                .expect("profile")
+        };
+        let mut c = claims();
+        c["scope"] = json!("openid admin");
+        let report = explain(&inputs_for(&jwt(&c), shadow()), NOW);
+        assert!(report.accepted(), "{}", report.render_text());
+        assert_eq!(report.verdict.would_reject, ["scope"]);
+        let scope = rule(&report, "scope");
+        assert_eq!((scope.result, scope.shadow), (Outcome::Fail, true));
+        let text = report.render_text();
+        assert!(text.contains("in shadow: recorded, not enforced"), "{text}");
+        assert!(text.contains("Shadow rules would reject"), "{text}");
+        // A violation outside the shadow stops the request, and the first violation decides.
+        c["exp"] = json!(NOW - 3600);
+        let report = explain(&inputs_for(&jwt(&c), shadow()), NOW);
+        assert!(!report.accepted());
+        assert_eq!(report.verdict.decided_by, Some("scope"));
+        assert!(report.verdict.would_reject.is_empty());
+    }
+
+    #[test]
     fn tolerant_decoding_accepts_padding_and_the_standard_alphabet() {
         use base64::engine::general_purpose::STANDARD;
         let token = format!(
