@@ -275,3 +275,40 @@ async fn a_zero_downtime_upgrade_hands_the_sockets_to_a_new_process() {
     assert!(next.running(), "{}", next.stderr_log());
     assert_eq!(h.registry.count(), answered + 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_session_from_a_removed_ca_gets_no_identity() {
+    let h = Harness::start().await;
+    // Two requests on new connections: the client now holds a session to resume.
+    for _ in 0..2 {
+        assert_eq!(h.put_jwt(&h.compliant_jwt()).await.status, 200);
+    }
+    // The TPP CA is removed from the bundle (replaced by another one).
+    let other = Authority::new("another TPP CA").expect("CA");
+    std::fs::write(h.files.path().join("client-ca.pem"), other.cert_pem()).expect("CA file");
+    h.gateway.signal("HUP");
+    reloads(&h, "ok", 1.0).await;
+    // Resumption skips certificate verification in rustls; the gateway checks the chain again.
+    let raw = put_request(
+        CLIENT_ID,
+        Some(TOKEN),
+        "application/jwt",
+        h.compliant_jwt().as_bytes(),
+        &[],
+    );
+    if let Ok(r) = h.client.send(&raw).await {
+        assert_rejection(&r, 403, "access_denied");
+    }
+    assert_eq!(h.registry.count(), 2, "a removed CA's client was forwarded");
+    let (samples, text) = h
+        .metrics_when(|s| {
+            s.get(r#"dcrgate_tls_handshakes_total{result="untrusted_after_reload"}"#)
+                .is_some()
+        })
+        .await;
+    assert_eq!(
+        samples.get(r#"dcrgate_tls_handshakes_total{result="untrusted_after_reload"}"#),
+        Some(1.0),
+        "the session was not resumed, so this test showed nothing:\n{text}"
+    );
+}

@@ -17,6 +17,7 @@ use pingora::listeners::TlsAccept;
 use pingora::protocols::tls::TlsRef;
 
 use crate::metrics::Metrics;
+use crate::tls::reload::ReloadableClientVerifier;
 
 /// Who the client proved to be.
 #[derive(Debug)]
@@ -76,12 +77,14 @@ impl ClientIdentity {
 /// pingora TLS callback that records the client identity after each handshake.
 pub struct IdentityCallback {
     metrics: Arc<Metrics>,
+    verifier: Arc<ReloadableClientVerifier>,
 }
 
 impl IdentityCallback {
-    /// A callback that counts handshakes and identity failures in `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { metrics }
+    /// A callback that counts handshakes and identity failures in `metrics`, and refuses an
+    /// identity the (reloaded) client CA bundle no longer trusts.
+    pub fn new(metrics: Arc<Metrics>, verifier: Arc<ReloadableClientVerifier>) -> Self {
+        Self { metrics, verifier }
     }
 }
 
@@ -98,6 +101,19 @@ impl TlsAccept for IdentityCallback {
                 .inc();
             return None;
         };
+        // A resumed session skips certificate verification: after a client CA reload, check
+        // the chain against the current bundle (a session from a removed CA gets no identity,
+        // so its requests are refused).
+        if !self
+            .verifier
+            .still_trusted(tls.peer_cert_chain_der().unwrap_or_default())
+        {
+            self.metrics
+                .handshakes
+                .with_label_values(&["untrusted_after_reload"])
+                .inc();
+            return None;
+        }
         match ClientIdentity::from_der(der) {
             Ok(identity) => {
                 self.metrics.handshakes.with_label_values(&["ok"]).inc();

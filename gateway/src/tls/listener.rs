@@ -33,7 +33,8 @@ pub fn tls_settings(
     verifier: Arc<ReloadableClientVerifier>,
     metrics: Arc<Metrics>,
 ) -> Result<TlsSettings, ListenerTlsError> {
-    let mut settings = TlsSettings::with_callbacks(Box::new(IdentityCallback::new(metrics)))
+    let callbacks = IdentityCallback::new(metrics, verifier.clone());
+    let mut settings = TlsSettings::with_callbacks(Box::new(callbacks))
         .map_err(|e| ListenerTlsError::Pingora(e.to_string()))?;
     settings.set_client_cert_verifier(verifier);
     settings.set_cert_resolver(cert);

@@ -168,6 +168,9 @@ pub struct ReloadableClientVerifier {
     hints: HintArena,
     /// Serialises reloads, so the hint arena is filled by one writer at a time.
     reload_lock: Mutex<()>,
+    /// Set by the first reload: from then on a resumed session may carry a certificate the
+    /// current bundle no longer trusts (see [`ReloadableClientVerifier::still_trusted`]).
+    reloaded: std::sync::atomic::AtomicBool,
 }
 
 impl ReloadableClientVerifier {
@@ -180,6 +183,7 @@ impl ReloadableClientVerifier {
             current: RwLock::new(inner),
             hints,
             reload_lock: Mutex::new(()),
+            reloaded: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -192,6 +196,8 @@ impl ReloadableClientVerifier {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         *write(&self.current) = Arc::clone(&inner);
+        self.reloaded
+            .store(true, std::sync::atomic::Ordering::Release);
         if !self.hints.publish(inner.root_hint_subjects()) {
             tracing::warn!(
                 bundle = %client_ca.display(),
@@ -200,6 +206,24 @@ impl ReloadableClientVerifier {
             );
         }
         Ok(())
+    }
+
+    /// Whether a peer chain from a completed handshake is trusted by the current bundle.
+    ///
+    /// rustls does not run the verifier again when a session is resumed, so after a reload a
+    /// client holding a session from before it could keep using a certificate from a CA that was
+    /// removed. Until the first reload every handshake was verified against the one bundle, so
+    /// this costs nothing then.
+    pub fn still_trusted(&self, chain: &[rustls::pki_types::CertificateDer<'static>]) -> bool {
+        if !self.reloaded.load(std::sync::atomic::Ordering::Acquire) {
+            return true;
+        }
+        let Some((leaf, intermediates)) = chain.split_first() else {
+            return false;
+        };
+        read(&self.current)
+            .verify_client_cert(leaf, intermediates, rustls::pki_types::UnixTime::now())
+            .is_ok()
     }
 
     fn build(client_ca: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsReloadError> {
@@ -1100,7 +1124,8 @@ mod tests {
         let verifier = ReloadableClientVerifier::load(&pki.ca1_bundle).unwrap();
         let metrics = Arc::new(Metrics::new().unwrap());
         let mut settings =
-            TlsSettings::with_callbacks(Box::new(IdentityCallback::new(metrics))).unwrap();
+            TlsSettings::with_callbacks(Box::new(IdentityCallback::new(metrics, verifier.clone())))
+                .unwrap();
         settings.set_cert_resolver(cert.clone());
         settings.set_client_cert_verifier(verifier.clone());
         settings.set_alpn(ALPN::H1);
