@@ -113,7 +113,7 @@ pub enum ExplainError {
     },
     /// The gateway configuration does not load (the message names file and key).
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] Box<ConfigError>),
     /// A `--key-set-host` pattern is not acceptable.
     #[error("--key-set-host {0}")]
     KeySetHost(String),
@@ -169,7 +169,7 @@ impl Inputs {
         let mut deployment = None;
         let mut config_profile = None;
         if let Some(path) = &args.config {
-            let config = Config::load(path)?;
+            let config = Config::load(path).map_err(Box::new)?;
             let source = format!(
                 "{} (named by {})",
                 config.profile_path.display(),
@@ -815,333 +815,75 @@ impl Applicability<'_> {
 /// Explain what the gateway would decide on `inputs` at `now` (seconds since the epoch).
 pub fn explain(inputs: &Inputs, now: i64) -> Report {
     let profile = &inputs.profile;
-    let deployment = inputs.deployment.as_ref();
     let payload = &inputs.jwt_payload;
-    let limits = deployment.map_or_else(LimitsSection::default, |d| d.limits.clone());
-    let mut findings: Vec<Finding> = Vec::new();
+    let (client_id, client_id_source) = path_client_id(inputs);
+    let (mut findings, header_rules) = envelope_checks(inputs, client_id.as_deref());
 
-    // The path ClientId.
-    let claim_client_id = payload.get("client_id").and_then(Value::as_str);
-    let (client_id, client_id_source) = match (&inputs.client_id, claim_client_id) {
-        (Some(id), _) => (Some(id.clone()), "from --client-id".to_owned()),
-        (None, Some(id)) => (
-            Some(id.to_owned()),
-            "from the JWT's client_id claim; pass --client-id to check the claim against the \
-             ClientId of the path"
-                .to_owned(),
-        ),
-        (None, None) => (
-            None,
-            "none: no --client-id and the JWT has no client_id claim; evaluated as a \
-             registration without a path ClientId"
-                .to_owned(),
-        ),
-    };
-    if let Some(id) = &client_id {
-        let unreserved =
-            |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
-        let max = limits.max_client_id_length;
-        if id.is_empty()
-            || id.len() > max
-            || !id.bytes().all(unreserved)
-            || id.bytes().all(|b| b == b'.')
-        {
-            findings.push(Finding {
-                id: "bad_client_id",
-                status: 400,
-                error: ErrorCode::InvalidRequest.as_str(),
-                message: format!("ClientId must be 1 to {max} characters from A-Z a-z 0-9 - . _ ~"),
-            });
-        }
-    }
-
-    // The envelope and the JWS header rules.
-    if inputs.jwt.len() > limits.max_body_bytes {
-        findings.push(Finding {
-            id: "body_too_large",
-            status: 413,
-            error: ErrorCode::InvalidRequest.as_str(),
-            message: format!(
-                "the request body is larger than {} bytes ({} bytes)",
-                limits.max_body_bytes,
-                inputs.jwt.len()
-            ),
-        });
-    }
-    let header_rules = match parse_compact(&inputs.jwt, &profile.request.algorithms) {
-        Ok(_) => "ok".to_owned(),
-        Err(e) => {
-            let finding = Finding::from(Rejection::from_jws(&e));
-            let text = finding.message.clone();
-            findings.push(finding);
-            text
-        }
-    };
-
-    // The claims and the software statement.
+    // The claims and the software statement (decoded, never verified).
     let claims = RegistrationClaims::from_json(payload);
-    let mut violations: Vec<Violation> = Vec::new();
-    let mut ssa = None;
-    if let Ok(c) = &claims {
-        if let Some(compact) = c.software_statement.as_deref() {
-            if profile.software_statement.presence != Presence::Refused {
-                let examined = examine_ssa(compact, profile, deployment);
-                findings.extend(examined.findings.iter().cloned());
-                violations.extend(examined.claims_violation.clone());
-                ssa = Some(examined);
-            }
-        }
+    let claims_ok = claims.as_ref().ok();
+    let ssa = claims_ok
+        .and_then(|c| c.software_statement.as_deref())
+        .filter(|_| profile.software_statement.presence != Presence::Refused)
+        .map(|compact| examine_ssa(compact, profile, inputs.deployment.as_ref()));
+    if let Some(s) = &ssa {
+        findings.extend(s.findings.iter().cloned());
     }
     let statement = ssa.as_ref().and_then(|s| s.statement.as_ref());
-
-    // Audiences and key set hosts: given, configured, or (offline) whatever the JWT names.
-    let jwt_aud: Vec<String> = match &claims {
-        Ok(c) => c.aud.clone(),
-        Err(_) => Vec::new(),
-    };
-    let (audiences, audiences_known) = if !inputs.audiences.is_empty() {
-        (
-            Setting {
-                values: inputs.audiences.clone(),
-                source: "from --audience".into(),
-            },
-            true,
-        )
-    } else if let Some(d) = deployment {
-        (
-            Setting {
-                values: d.audiences.clone(),
-                source: format!("from {}", d.path.display()),
-            },
-            true,
-        )
-    } else {
-        (
-            Setting {
-                values: jwt_aud,
-                source: "not known offline: whatever aud the JWT carries is accepted; pass \
-                         --audience or --config to check it"
-                    .into(),
-            },
-            false,
-        )
-    };
-    let (key_set_hosts, key_hosts) = if !inputs.key_set_hosts.is_empty() {
-        (
-            Setting {
-                values: inputs.key_set_hosts.clone(),
-                source: "from --key-set-host".into(),
-            },
-            HostAllowlist::new(&inputs.key_set_hosts).unwrap_or_default(),
-        )
-    } else if let Some(d) = deployment {
-        (
-            Setting {
-                values: d.key_set_hosts.clone(),
-                source: format!("from {}", d.path.display()),
-            },
-            d.key_hosts.clone(),
-        )
-    } else {
-        let mut named: Vec<&str> = Vec::new();
-        if let Ok(c) = &claims {
-            named.extend(c.jwks_uri.as_deref());
-        }
-        if let Some(s) = statement {
-            named.extend(s.software_jwks_endpoint.as_deref());
-            named.extend(s.org_jwks_endpoint.as_deref());
-        }
-        let mut hosts: Vec<String> = Vec::new();
-        for host in named.into_iter().filter_map(url_host) {
-            if !hosts.contains(&host) && HostAllowlist::new(&[host.as_str()]).is_ok() {
-                hosts.push(host);
-            }
-        }
-        let named_by = if statement.is_some() {
-            "the hosts of the key set URLs the JWT and its software statement name"
-        } else {
-            "the host of the JWT's jwks_uri"
-        };
-        (
-            Setting {
-                source: format!(
-                    "{named_by}: offline, the allowlist is not known; pass --key-set-host or \
-                     --config to check it"
-                ),
-                values: hosts.clone(),
-            },
-            HostAllowlist::new(&hosts).unwrap_or_default(),
-        )
-    };
+    let (audiences, audiences_known) = audiences_setting(inputs, claims_ok);
+    let (key_set_hosts, key_hosts) = key_hosts_setting(inputs, claims_ok, statement);
 
     // The DN claim against the certificate.
-    let raw_dn: Option<String> = match &claims {
-        Ok(c) => c.tls_client_auth_dn.clone(),
-        Err(_) => ["tls_client_auth_dn", "tls_client_auth_subject_dn"]
+    let raw_dn = match claims_ok {
+        Some(c) => c.tls_client_auth_dn.clone(),
+        None => ["tls_client_auth_dn", "tls_client_auth_subject_dn"]
             .iter()
             .find_map(|k| payload.get(*k).and_then(Value::as_str))
             .map(str::to_owned),
     };
     let presented = &inputs.certificate.dn;
-    let parsed = raw_dn
-        .as_deref()
-        .map(|raw| Dn::parse(raw, profile.dn_parse));
-    let tls_client_auth_dn = DnClaimReport {
-        claim: raw_dn.clone(),
-        canonical: match &parsed {
-            Some(Ok(dn)) => Some(dn.to_rfc4514()),
-            _ => None,
-        },
-        parse_mode: parse_mode_name(profile.dn_parse),
-        error: match &parsed {
-            None => Some(
-                "absent: the JWT has neither tls_client_auth_dn nor tls_client_auth_subject_dn"
-                    .into(),
-            ),
-            Some(Err(e)) => Some(format!("does not parse: {e}")),
-            Some(Ok(_)) => None,
-        },
-    };
-    let dn_match = match &parsed {
-        Some(Ok(claimed)) => {
-            let result = match_dn(
-                claimed,
-                presented,
-                &profile.dn_match,
-                &profile.dn_attributes,
-            );
-            Some(DnMatchReport {
-                mode: match_mode_name(profile),
-                matched: result.is_ok(),
-                mismatch: result.err().map(|m| m.to_string()),
-            })
-        }
-        _ => None,
-    };
+    let (tls_client_auth_dn, dn_match) = dn_reports(raw_dn, profile, presented);
 
-    // The policy.
-    let (evaluation, claims_ok) = match &claims {
-        Ok(c) => {
-            let facts = RequestFacts {
-                client_id: client_id.as_deref(),
-                now,
-                audiences: &audiences.values,
-                key_hosts: &key_hosts,
-                presented_dn: presented,
-                software_statement: statement,
-            };
-            (Some(evaluate(profile, c, &facts)), Some(c))
-        }
-        Err(e) => {
-            violations.push(Violation::new(Rule::ClaimsMalformed, e.to_string()));
-            (None, None)
-        }
+    // The policy, as the gateway runs it.
+    let evaluation = claims_ok.map(|c| {
+        let facts = RequestFacts {
+            client_id: client_id.as_deref(),
+            now,
+            audiences: &audiences.values,
+            key_hosts: &key_hosts,
+            presented_dn: presented,
+            software_statement: statement,
+        };
+        evaluate(profile, c, &facts)
+    });
+    // Failures that stop the gateway before the policy: claims that do not decode, or a
+    // software statement whose claims do not.
+    let pre_policy = match &claims {
+        Err(e) => Some(Violation::new(Rule::ClaimsMalformed, e.to_string())),
+        Ok(_) => ssa.as_ref().and_then(|s| s.claims_violation.clone()),
     };
-    if let Some(e) = &evaluation {
-        violations.extend(e.verdict.violations().iter().cloned());
-    }
+    let policy = evaluation
+        .as_ref()
+        .map(|e| e.verdict.violations())
+        .unwrap_or_default();
+    let violations: Vec<&Violation> = pre_policy.iter().chain(policy).collect();
     let applicability = Applicability {
         profile,
         claims: claims_ok,
         path_client_id: client_id.is_some(),
         client_id_from_claim: inputs.client_id.is_none(),
         audiences_known,
-        dn_parsed: matches!(parsed, Some(Ok(_))),
+        dn_parsed: tls_client_auth_dn.canonical.is_some(),
         ssa_carried: claims_ok.is_some_and(|c| c.software_statement.is_some()),
         ssa_decoded: ssa.as_ref().is_some_and(|s| s.report.claims.is_some()),
         ssa_used: statement.is_some(),
     };
     let rules = Rule::ALL
         .iter()
-        .map(|&rule| {
-            let messages: Vec<String> = violations
-                .iter()
-                .filter(|v| v.rule == rule)
-                .map(|v| v.message.clone())
-                .collect();
-            if !messages.is_empty() {
-                RuleResult {
-                    id: rule.id(),
-                    result: Outcome::Fail,
-                    status: Some(rule.status()),
-                    error: Some(rule.error_code().as_str()),
-                    messages,
-                    shadow: profile.is_shadowed(rule),
-                }
-            } else {
-                let skip = applicability.skip_reason(rule);
-                RuleResult {
-                    id: rule.id(),
-                    result: if skip.is_some() {
-                        Outcome::Skip
-                    } else {
-                        Outcome::Pass
-                    },
-                    status: None,
-                    error: None,
-                    messages: skip.into_iter().map(str::to_owned).collect(),
-                    shadow: profile.is_shadowed(rule),
-                }
-            }
-        })
+        .map(|&rule| rule_result(rule, &violations, &applicability))
         .collect();
-
-    // The gateway stops at the first failed check, in its order: route, envelope, JWS, claims,
-    // software statement, then the policy (whose verdict puts identity failures first). Policy
-    // rules in shadow do not stop it when every violation is in shadow.
-    let claims_malformed = violations.iter().find(|v| v.rule == Rule::ClaimsMalformed);
-    let ssa_claims = ssa.as_ref().and_then(|s| s.claims_violation.as_ref());
-    let policy = evaluation
-        .as_ref()
-        .map(|e| e.verdict.violations())
-        .unwrap_or_default();
-    let all_shadowed = policy.iter().all(|v| profile.is_shadowed(v.rule));
-    let would_reject: Vec<&'static str> = if all_shadowed {
-        policy.iter().map(|v| v.rule.id()).collect()
-    } else {
-        Vec::new()
-    };
     let key_set_url = evaluation.as_ref().and_then(|e| e.key_set_url.as_ref());
-    let no_key_set = Finding {
-        id: "jwks_uri",
-        status: 400,
-        error: ErrorCode::InvalidClientMetadata.as_str(),
-        message: "no acceptable key set URL".into(),
-    };
-    let decisive: Option<Finding> = findings
-        .first()
-        .cloned()
-        .or_else(|| claims_malformed.or(ssa_claims).map(Finding::from_violation))
-        .or_else(|| {
-            (!all_shadowed)
-                .then(|| policy.first().map(Finding::from_violation))
-                .flatten()
-        })
-        .or_else(|| {
-            // Every violation in shadow, but nothing to verify the signature with.
-            (evaluation.is_some()
-                && key_set_url.is_none()
-                && !(!would_reject.is_empty() && profile.is_shadowed(Rule::KeySetUrl)))
-            .then_some(no_key_set)
-        });
-    let verdict = match decisive {
-        Some(f) => VerdictReport {
-            outcome: "reject",
-            status: Some(f.status),
-            error: Some(f.error),
-            decided_by: Some(f.id),
-            description: Some(f.message),
-            would_reject: Vec::new(),
-        },
-        None => VerdictReport {
-            outcome: "accept",
-            status: None,
-            error: None,
-            decided_by: None,
-            description: None,
-            would_reject,
-        },
-    };
+    let verdict = decide(profile, &findings, pre_policy.as_ref(), policy, key_set_url);
 
     let rotation = evaluation
         .as_ref()
@@ -1182,6 +924,288 @@ pub fn explain(inputs: &Inputs, now: i64) -> Report {
         rules,
         key_set_url: key_set_url.map(Url::to_string),
         verdict,
+    }
+}
+
+/// The ClientId of the path, and where it came from.
+fn path_client_id(inputs: &Inputs) -> (Option<String>, String) {
+    let claim = inputs.jwt_payload.get("client_id").and_then(Value::as_str);
+    match (&inputs.client_id, claim) {
+        (Some(id), _) => (Some(id.clone()), "from --client-id".into()),
+        (None, Some(id)) => (
+            Some(id.to_owned()),
+            "from the JWT's client_id claim; pass --client-id to check the claim against the \
+             ClientId of the path"
+                .into(),
+        ),
+        (None, None) => (
+            None,
+            "none: no --client-id and the JWT has no client_id claim; evaluated as a \
+             registration without a path ClientId"
+                .into(),
+        ),
+    }
+}
+
+/// The checks before the claims: the ClientId's form, the body size and the JWS header rules.
+/// Returns the failures and `ok` or the header rule broken.
+fn envelope_checks(inputs: &Inputs, client_id: Option<&str>) -> (Vec<Finding>, String) {
+    let limits = inputs
+        .deployment
+        .as_ref()
+        .map_or_else(LimitsSection::default, |d| d.limits.clone());
+    let mut findings = Vec::new();
+    if let Some(id) = client_id {
+        let unreserved =
+            |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+        let max = limits.max_client_id_length;
+        if id.is_empty()
+            || id.len() > max
+            || !id.bytes().all(unreserved)
+            || id.bytes().all(|b| b == b'.')
+        {
+            findings.push(Finding {
+                id: "bad_client_id",
+                status: 400,
+                error: ErrorCode::InvalidRequest.as_str(),
+                message: format!("ClientId must be 1 to {max} characters from A-Z a-z 0-9 - . _ ~"),
+            });
+        }
+    }
+    if inputs.jwt.len() > limits.max_body_bytes {
+        findings.push(Finding {
+            id: "body_too_large",
+            status: 413,
+            error: ErrorCode::InvalidRequest.as_str(),
+            message: format!(
+                "the request body is larger than {} bytes ({} bytes)",
+                limits.max_body_bytes,
+                inputs.jwt.len()
+            ),
+        });
+    }
+    let header_rules = match parse_compact(&inputs.jwt, &inputs.profile.request.algorithms) {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => {
+            let finding = Finding::from(Rejection::from_jws(&e));
+            let text = finding.message.clone();
+            findings.push(finding);
+            text
+        }
+    };
+    (findings, header_rules)
+}
+
+/// The accepted audiences: given, configured, or (offline) whatever the JWT carries. The flag
+/// says whether they are known.
+fn audiences_setting(inputs: &Inputs, claims: Option<&RegistrationClaims>) -> (Setting, bool) {
+    if !inputs.audiences.is_empty() {
+        let given = Setting {
+            values: inputs.audiences.clone(),
+            source: "from --audience".into(),
+        };
+        return (given, true);
+    }
+    if let Some(d) = &inputs.deployment {
+        let configured = Setting {
+            values: d.audiences.clone(),
+            source: format!("from {}", d.path.display()),
+        };
+        return (configured, true);
+    }
+    let carried = Setting {
+        values: claims.map(|c| c.aud.clone()).unwrap_or_default(),
+        source: "not known offline: whatever aud the JWT carries is accepted; pass --audience \
+                 or --config to check it"
+            .into(),
+    };
+    (carried, false)
+}
+
+/// The key set host allowlist: given, configured, or (offline) the hosts the request names.
+fn key_hosts_setting(
+    inputs: &Inputs,
+    claims: Option<&RegistrationClaims>,
+    statement: Option<&SoftwareStatement>,
+) -> (Setting, HostAllowlist) {
+    if !inputs.key_set_hosts.is_empty() {
+        let given = Setting {
+            values: inputs.key_set_hosts.clone(),
+            source: "from --key-set-host".into(),
+        };
+        // Checked when the inputs were loaded; an unusable list allows nothing.
+        let list = HostAllowlist::new(&inputs.key_set_hosts).unwrap_or_default();
+        return (given, list);
+    }
+    if let Some(d) = &inputs.deployment {
+        let configured = Setting {
+            values: d.key_set_hosts.clone(),
+            source: format!("from {}", d.path.display()),
+        };
+        return (configured, d.key_hosts.clone());
+    }
+    let mut named: Vec<&str> = Vec::new();
+    named.extend(claims.and_then(|c| c.jwks_uri.as_deref()));
+    if let Some(s) = statement {
+        named.extend(s.software_jwks_endpoint.as_deref());
+        named.extend(s.org_jwks_endpoint.as_deref());
+    }
+    let mut hosts: Vec<String> = Vec::new();
+    for host in named.into_iter().filter_map(url_host) {
+        if !hosts.contains(&host) && HostAllowlist::new(&[host.as_str()]).is_ok() {
+            hosts.push(host);
+        }
+    }
+    let named_by = if statement.is_some() {
+        "the hosts of the key set URLs the JWT and its software statement name"
+    } else {
+        "the host of the JWT's jwks_uri"
+    };
+    let list = HostAllowlist::new(&hosts).unwrap_or_default();
+    let assumed = Setting {
+        values: hosts,
+        source: format!(
+            "{named_by}: offline, the allowlist is not known; pass --key-set-host or --config \
+             to check it"
+        ),
+    };
+    (assumed, list)
+}
+
+/// The DN claim, canonical, and its comparison with the certificate subject.
+fn dn_reports(
+    raw: Option<String>,
+    profile: &Profile,
+    presented: &Dn,
+) -> (DnClaimReport, Option<DnMatchReport>) {
+    let parsed = raw.as_deref().map(|r| Dn::parse(r, profile.dn_parse));
+    let (canonical, error, dn_match) = match &parsed {
+        None => (
+            None,
+            Some(
+                "absent: the JWT has neither tls_client_auth_dn nor tls_client_auth_subject_dn"
+                    .to_owned(),
+            ),
+            None,
+        ),
+        Some(Err(e)) => (None, Some(format!("does not parse: {e}")), None),
+        Some(Ok(claimed)) => {
+            let result = match_dn(
+                claimed,
+                presented,
+                &profile.dn_match,
+                &profile.dn_attributes,
+            );
+            let report = DnMatchReport {
+                mode: match_mode_name(profile),
+                matched: result.is_ok(),
+                mismatch: result.err().map(|m| m.to_string()),
+            };
+            (Some(claimed.to_rfc4514()), None, Some(report))
+        }
+    };
+    let claim = DnClaimReport {
+        claim: raw,
+        canonical,
+        parse_mode: parse_mode_name(profile.dn_parse),
+        error,
+    };
+    (claim, dn_match)
+}
+
+/// One rule: failed with its messages, not applicable, or passed.
+fn rule_result(
+    rule: Rule,
+    violations: &[&Violation],
+    applicability: &Applicability<'_>,
+) -> RuleResult {
+    let shadow = applicability.profile.is_shadowed(rule);
+    let messages: Vec<String> = violations
+        .iter()
+        .filter(|v| v.rule == rule)
+        .map(|v| v.message.clone())
+        .collect();
+    if !messages.is_empty() {
+        return RuleResult {
+            id: rule.id(),
+            result: Outcome::Fail,
+            status: Some(rule.status()),
+            error: Some(rule.error_code().as_str()),
+            messages,
+            shadow,
+        };
+    }
+    let skip = applicability.skip_reason(rule);
+    RuleResult {
+        id: rule.id(),
+        result: if skip.is_some() {
+            Outcome::Skip
+        } else {
+            Outcome::Pass
+        },
+        status: None,
+        error: None,
+        messages: skip.into_iter().map(str::to_owned).collect(),
+        shadow,
+    }
+}
+
+/// The gateway stops at the first failed check, in its order: route, envelope, JWS, claims,
+/// software statement, then the policy (whose verdict puts identity failures first). Policy
+/// rules in shadow do not stop it when every violation is in shadow.
+fn decide(
+    profile: &Profile,
+    findings: &[Finding],
+    pre_policy: Option<&Violation>,
+    policy: &[Violation],
+    key_set_url: Option<&Url>,
+) -> VerdictReport {
+    let all_shadowed = policy.iter().all(|v| profile.is_shadowed(v.rule));
+    let would_reject: Vec<&'static str> = if all_shadowed {
+        policy.iter().map(|v| v.rule.id()).collect()
+    } else {
+        Vec::new()
+    };
+    // With every violation in shadow the gateway still needs a key set to verify the
+    // signature, unless the key set URL rule itself is in shadow (then it forwards unverified).
+    let no_key_set = pre_policy.is_none()
+        && key_set_url.is_none()
+        && !(profile.is_shadowed(Rule::KeySetUrl) && !would_reject.is_empty());
+    let decisive = findings
+        .first()
+        .cloned()
+        .or_else(|| pre_policy.map(Finding::from_violation))
+        .or_else(|| {
+            policy
+                .first()
+                .filter(|_| !all_shadowed)
+                .map(Finding::from_violation)
+        })
+        .or_else(|| {
+            no_key_set.then(|| Finding {
+                id: "jwks_uri",
+                status: 400,
+                error: ErrorCode::InvalidClientMetadata.as_str(),
+                message: "no acceptable key set URL".into(),
+            })
+        });
+    match decisive {
+        Some(f) => VerdictReport {
+            outcome: "reject",
+            status: Some(f.status),
+            error: Some(f.error),
+            decided_by: Some(f.id),
+            description: Some(f.message),
+            would_reject: Vec::new(),
+        },
+        None => VerdictReport {
+            outcome: "accept",
+            status: None,
+            error: None,
+            decided_by: None,
+            description: None,
+            would_reject,
+        },
     }
 }
 
@@ -1229,7 +1253,10 @@ impl Report {
             None => writeln!(out, "Request object header: does not decode")?,
         }
         writeln!(out, "Request object header rules: {}", ro.header_rules)?;
-        writeln!(out, "Request object claims (decoded; signature not verified):")?;
+        writeln!(
+            out,
+            "Request object claims (decoded; signature not verified):"
+        )?;
         let mut shown = ro.claims.clone();
         if let Some(Value::String(s)) = shown.get("software_statement") {
             let placeholder = format!("<compact JWS, {} bytes: decoded below>", s.len());

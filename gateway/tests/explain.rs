@@ -151,7 +151,9 @@ fn explain_accepts_a_compliant_request() {
         "{text}"
     );
     assert!(
-        text.contains("keys.tpp.example (the host of the JWT's jwks_uri: offline, the allowlist is not known"),
+        text.contains(
+            "keys.tpp.example (the host of the JWT's jwks_uri: offline, the allowlist is not known"
+        ),
         "{text}"
     );
 }
