@@ -956,14 +956,8 @@ fn envelope_checks(inputs: &Inputs, client_id: Option<&str>) -> (Vec<Finding>, S
         .map_or_else(LimitsSection::default, |d| d.limits.clone());
     let mut findings = Vec::new();
     if let Some(id) = client_id {
-        let unreserved =
-            |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
         let max = limits.max_client_id_length;
-        if id.is_empty()
-            || id.len() > max
-            || !id.bytes().all(unreserved)
-            || id.bytes().all(|b| b == b'.')
-        {
+        if !crate::proxy::route::is_valid_client_id(id, max) {
             findings.push(Finding {
                 id: "bad_client_id",
                 status: 400,
@@ -1168,9 +1162,8 @@ fn decide(
     };
     // With every violation in shadow the gateway still needs a key set to verify the
     // signature, unless the key set URL rule itself is in shadow (then it forwards unverified).
-    let no_key_set = pre_policy.is_none()
-        && key_set_url.is_none()
-        && !(profile.is_shadowed(Rule::KeySetUrl) && !would_reject.is_empty());
+    let forwarded_unverified = profile.is_shadowed(Rule::KeySetUrl) && !would_reject.is_empty();
+    let no_key_set = pre_policy.is_none() && key_set_url.is_none() && !forwarded_unverified;
     let decisive = findings
         .first()
         .cloned()

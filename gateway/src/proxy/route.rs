@@ -85,12 +85,7 @@ pub fn route<'a>(
         }
     };
     no_query(uri)?;
-    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
-    if id.is_empty()
-        || id.len() > max_len
-        || !id.bytes().all(unreserved)
-        || id.bytes().all(|b| b == b'.')
-    {
+    if !is_valid_client_id(id, max_len) {
         return Err(Rejection::new(
             400,
             ErrorCode::InvalidRequest,
@@ -100,6 +95,15 @@ pub fn route<'a>(
         .closing());
     }
     Ok(route)
+}
+
+/// A ClientId is 1 to `max_len` RFC 3986 unreserved characters, and not only dots.
+pub fn is_valid_client_id(id: &str, max_len: usize) -> bool {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    !id.is_empty()
+        && id.len() <= max_len
+        && id.bytes().all(unreserved)
+        && !id.bytes().all(|b| b == b'.')
 }
 
 fn no_query(uri: &Uri) -> Result<(), Rejection> {
