@@ -43,22 +43,30 @@ pub const SIGNATURE_NOTE: &str = "signature not verified (offline)";
 pub const SSA_NOTE: &str = "decoded WITHOUT verification (offline): its signature and issuer \
                             were not checked; its claims are used as if verified";
 
-/// The command line, as given.
-#[derive(Debug, Clone, Default)]
+/// The command line, as given (`dcrgate explain` flattens it into its arguments).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct ExplainArgs {
     /// The request object (compact JWS) as the TPP sent it.
+    #[arg(long, value_name = "FILE")]
     pub jwt: PathBuf,
     /// The TPP transport certificate, PEM (first certificate) or DER.
+    #[arg(long, value_name = "FILE")]
     pub cert: PathBuf,
-    /// A policy profile (TOML).
+    /// A policy profile (TOML) [default: the profile of --config, else the seed profile].
+    #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// The path ClientId.
+    /// The ClientId of the path [default: the JWT's client_id claim].
+    #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
-    /// Accepted `aud` values.
+    /// An accepted aud value (repeatable) [default: from --config, else the JWT's aud].
+    #[arg(long = "audience", value_name = "AUD")]
     pub audiences: Vec<String>,
-    /// Key set host allowlist patterns.
+    /// A key set host pattern (repeatable) [default: from --config, else the hosts of the
+    /// key set URLs the JWT names].
+    #[arg(long = "key-set-host", value_name = "HOST")]
     pub key_set_hosts: Vec<String>,
     /// A gateway configuration to take audiences, key set hosts and the profile from.
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
 

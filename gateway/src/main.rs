@@ -48,28 +48,8 @@ enum Command {
     /// with a transport certificate (no network, no signature verification).
     /// Exit code: 0 accept, 1 reject, 2 unusable input.
     Explain {
-        /// The request object (compact JWS) as the TPP sent it.
-        #[arg(long, value_name = "FILE")]
-        jwt: PathBuf,
-        /// The TPP transport certificate, PEM (first certificate) or DER.
-        #[arg(long, value_name = "FILE")]
-        cert: PathBuf,
-        /// A policy profile (TOML) [default: the profile of --config, else the seed profile].
-        #[arg(long, value_name = "FILE")]
-        policy: Option<PathBuf>,
-        /// The ClientId of the path [default: the JWT's client_id claim].
-        #[arg(long, value_name = "ID")]
-        client_id: Option<String>,
-        /// An accepted aud value (repeatable) [default: from --config, else the JWT's aud].
-        #[arg(long = "audience", value_name = "AUD")]
-        audiences: Vec<String>,
-        /// A key set host pattern (repeatable) [default: from --config, else the hosts of the
-        /// key set URLs the JWT names].
-        #[arg(long = "key-set-host", value_name = "HOST")]
-        key_set_hosts: Vec<String>,
-        /// A gateway configuration to take audiences, key set hosts and the profile from.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        args: ExplainArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -137,25 +117,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Explain {
-            jwt,
-            cert,
-            policy,
-            client_id,
-            audiences,
-            key_set_hosts,
-            config,
-            format,
-        } => {
-            let args = ExplainArgs {
-                jwt,
-                cert,
-                policy,
-                client_id,
-                audiences,
-                key_set_hosts,
-                config,
-            };
+        Command::Explain { args, format } => {
             let inputs = match Inputs::load(&args) {
                 Ok(i) => i,
                 Err(e) => {
