@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::bearer::introspection::IntrospectionSection;
 use crate::bearer::jwt::JwtSection;
 use crate::bearer::{BearerMode, ClientClaim};
+use crate::rate_limit::RateLimitSection;
 use crate::replay::ReplaySection;
 
 /// The largest request body the gateway will hold (the whole body is verified before it is
@@ -82,6 +83,9 @@ pub struct ConfigFile {
     /// `[audit]`: one JSON record per decision.
     #[serde(default)]
     pub audit: AuditSection,
+    /// `[rate_limits]`: per client certificate and global.
+    #[serde(default)]
+    pub rate_limits: RateLimitSection,
     /// `[key_sets]`: fetching and caching TPP key sets.
     #[serde(default)]
     pub key_sets: KeySetSection,
@@ -451,6 +455,8 @@ pub struct Config {
     pub replay: ReplaySection,
     /// Audit sink.
     pub audit: AuditSection,
+    /// Rate limits.
+    pub rate_limits: RateLimitSection,
     /// Key set fetching and caching.
     pub key_sets: KeySetSection,
     /// Request bounds and timeouts.
@@ -651,6 +657,9 @@ impl Validator<'_> {
         f.replay
             .validate()
             .map_err(|(key, reason)| self.invalid(key, reason))?;
+        f.rate_limits
+            .validate()
+            .map_err(|(key, reason)| self.invalid(key, reason))?;
         let audit = AuditSection {
             path: match &f.audit.path {
                 Some(p) if p.is_absolute() => Some(p.clone()),
@@ -676,6 +685,7 @@ impl Validator<'_> {
             bearer,
             replay: f.replay,
             audit,
+            rate_limits: f.rate_limits,
             key_sets,
             limits: f.limits,
             server: f.server,

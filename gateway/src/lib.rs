@@ -12,6 +12,7 @@
 //! - [`trust`]: trust anchors and software statement verification.
 //! - [`bearer`]: bearer access tokens (jwt, introspection, upstream).
 //! - [`replay`]: `jti` replay protection (in-process or Redis).
+//! - [`rate_limit`]: per-certificate and global token buckets.
 //! - [`proxy`]: the pingora `ProxyHttp` phases.
 //! - [`audit`]: one JSON record per decision.
 //! - [`metrics`] and [`admin`]: Prometheus metrics and health on the admin listener.
@@ -32,6 +33,7 @@ pub mod media_type;
 pub mod metrics;
 pub mod outbound;
 pub mod proxy;
+pub mod rate_limit;
 pub mod reload;
 pub mod replay;
 pub mod sandbox;

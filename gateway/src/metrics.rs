@@ -42,6 +42,8 @@ pub struct Metrics {
     pub would_reject: IntCounterVec,
     /// `dcrgate_served_certificate_expiry_timestamp_seconds`.
     pub served_cert_expiry: prometheus::IntGauge,
+    /// `dcrgate_rate_limited_total{scope}`.
+    pub rate_limited: IntCounterVec,
     /// `dcrgate_config_reloads_total{result}`.
     pub reloads: IntCounterVec,
     /// `dcrgate_config_last_reload_success_timestamp_seconds`.
@@ -204,6 +206,12 @@ impl Metrics {
                 registry.register(Box::new(g.clone()))?;
                 g
             },
+            rate_limited: counter(
+                &registry,
+                "dcrgate_rate_limited_total",
+                "Requests refused with 429 by scope (client: one certificate's limit, global).",
+                &["scope"],
+            )?,
             reloads: counter(
                 &registry,
                 "dcrgate_config_reloads_total",
@@ -223,6 +231,9 @@ impl Metrics {
         };
         for r in ["ok", "invalid"] {
             m.reloads.with_label_values(&[r]).inc_by(0);
+        }
+        for scope in ["client", "global"] {
+            m.rate_limited.with_label_values(&[scope]).inc_by(0);
         }
         for d in ["accepted", "denied"] {
             m.rotations.with_label_values(&[d]).inc_by(0);

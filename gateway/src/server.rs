@@ -19,6 +19,7 @@ use crate::keyset::fetch::FetcherSetupError;
 use crate::keyset::{KeySetCache, KeySetFetcher};
 use crate::metrics::{Metrics, MetricsError};
 use crate::proxy::{Gateway, Services};
+use crate::rate_limit::RateLimiter;
 use crate::reload::{Reloader, SharedState};
 use crate::replay::{ReplaySetupError, ReplayStore};
 use crate::tls::listener::{tls_settings, ListenerTlsError};
@@ -144,7 +145,12 @@ pub fn services(
         (Some(p), _) => AuditSink::to_file(p, metrics.clone()).map_err(StartError::Audit)?,
         (None, _) => AuditSink::off(metrics.clone()),
     };
+    let rate_limits = match previous {
+        Some((old, s)) if old.rate_limits == config.rate_limits => s.rate_limits.clone(),
+        _ => RateLimiter::new(&config.rate_limits),
+    };
     Ok(Services {
+        rate_limits,
         key_sets,
         ssa: SsaVerifier::new(directories),
         bearer: BearerVerifier {

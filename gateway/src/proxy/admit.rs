@@ -1,7 +1,8 @@
 //! Admission: everything the gateway decides before a request may reach the registry, in the
 //! order that keeps the expensive and outbound steps last:
 //!
-//! 1. route (405 for lifecycle routes that are off) and the connection's client identity;
+//! 1. route (405 for lifecycle routes that are off), the connection's client identity, and the
+//!    rate limits of that certificate and of the gateway (429);
 //! 2. bearer token on `PUT`, `GET`, `DELETE`: form, then the route's mode (jwt, introspection,
 //!    or upstream), bound to the ClientId and the certificate;
 //! 3. for `PUT` / `POST`: content type, size, the whole body under a deadline;
@@ -71,6 +72,15 @@ impl Gateway {
             )
             .closing()
         })?;
+
+        if let Err(limited) = generation.services.rate_limits.check(&identity.thumbprint) {
+            self.state
+                .metrics
+                .rate_limited
+                .with_label_values(&[limited.scope.as_str()])
+                .inc();
+            return Err(Rejection::rate_limited(&limited));
+        }
 
         let mode = match route {
             Route::Update(_) => Some(cfg.routes.update),

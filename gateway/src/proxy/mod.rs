@@ -32,6 +32,7 @@ use crate::audit::{now_rfc3339, AuditRecord, AuditSink};
 use crate::bearer::BearerVerifier;
 use crate::conn_guard::ConnGuards;
 use crate::keyset::KeySetCache;
+use crate::rate_limit::RateLimiter;
 use crate::reload::{Generation, SharedState};
 use crate::replay::ReplayStore;
 use crate::tls::identity::ClientIdentity;
@@ -75,6 +76,8 @@ pub struct Services {
     pub replay: Option<ReplayStore>,
     /// The audit sink.
     pub audit: AuditSink,
+    /// Per-certificate and global rate limits.
+    pub rate_limits: RateLimiter,
 }
 
 /// The gateway's proxy logic.

@@ -1,6 +1,8 @@
 //! Rejections: what the gateway answers itself, as RFC 7591 JSON errors that are never
 //! forwarded. Each carries a closed-set `reason` for metrics and logs.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use dcrgate_policies::{ErrorCode, Violation};
 use pingora::http::ResponseHeader;
@@ -9,6 +11,7 @@ use crate::bearer::BearerError;
 use crate::jose::jws::JwsError;
 use crate::jose::verify::SignatureError;
 use crate::keyset::{FetchError, KeySetError};
+use crate::rate_limit::{LimitScope, RateLimited};
 use crate::trust::SsaError;
 
 /// `WWW-Authenticate` for a token that was presented and refused (RFC 6750 §3.1).
@@ -26,7 +29,7 @@ pub struct Rejection {
     /// Closed-set reason id (metric label, log field).
     pub reason: &'static str,
     /// Extra response headers.
-    pub headers: Vec<(&'static str, &'static str)>,
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     /// Close the connection after answering (the request body may be unread).
     pub close: bool,
 }
@@ -59,8 +62,8 @@ impl Rejection {
     }
 
     /// Add a response header.
-    pub fn header(mut self, name: &'static str, value: &'static str) -> Self {
-        self.headers.push((name, value));
+    pub fn header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -189,6 +192,24 @@ impl Rejection {
         }
     }
 
+    /// Over a rate limit: 429 with `Retry-After` (whole seconds until a request may succeed).
+    pub fn rate_limited(limit: &RateLimited) -> Self {
+        let (reason, who) = match limit.scope {
+            LimitScope::Client => ("rate_limited_client", "this client certificate"),
+            LimitScope::Global => ("rate_limited_global", "the gateway"),
+        };
+        Self::with_code(
+            429,
+            "temporarily_unavailable",
+            reason,
+            format!(
+                "too many requests for {who}; retry after {} s",
+                limit.retry_after_secs
+            ),
+        )
+        .header("Retry-After", limit.retry_after_secs.to_string())
+    }
+
     /// A request object whose `jti` was seen before.
     pub fn replayed() -> Self {
         Self::new(
@@ -241,7 +262,7 @@ impl Rejection {
         h.insert_header("Pragma", "no-cache")?;
         h.insert_header("Content-Length", len.to_string())?;
         for (name, value) in &self.headers {
-            h.insert_header(*name, *value)?;
+            h.insert_header(*name, value.as_ref())?;
         }
         if self.close {
             h.insert_header("Connection", "close")?;

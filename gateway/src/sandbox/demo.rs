@@ -82,6 +82,12 @@ key_set_hosts = ["localhost"]
 # The sandbox registry stands in for the bearer check; banks choose jwt or introspection.
 bearer = "upstream"
 
+[rate_limits]
+# Tests and the demo send bursts from one certificate; production keeps the defaults
+# (5/s per certificate, burst 20; 500/s for the gateway).
+per_client_per_second = 1000.0
+per_client_burst = 1000.0
+
 [key_sets]
 extra_ca_file = "{server_ca}"
 use_public_roots = false

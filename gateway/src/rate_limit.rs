@@ -1,0 +1,292 @@
+//! Rate limits: a token bucket per client certificate (so one TPP cannot starve the others) and
+//! one for the whole gateway (so the registry behind it is never flooded). Checked right after
+//! the route and identity, before anything costly; a refused request gets 429 with
+//! `Retry-After`. Buckets of certificates that went quiet are forgotten (bounded memory).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use moka::sync::Cache;
+use serde::Deserialize;
+
+/// `[rate_limits]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSection {
+    /// Sustained requests per second per client certificate (0: no per-client limit).
+    pub per_client_per_second: f64,
+    /// Requests a client certificate may send at once above the sustained rate.
+    pub per_client_burst: f64,
+    /// Sustained requests per second for the whole gateway (0: no global limit).
+    pub global_per_second: f64,
+    /// Global burst.
+    pub global_burst: f64,
+    /// Client certificates whose buckets are remembered at most.
+    pub max_clients: u64,
+}
+
+impl Default for RateLimitSection {
+    fn default() -> Self {
+        Self {
+            per_client_per_second: 5.0,
+            per_client_burst: 20.0,
+            global_per_second: 500.0,
+            global_burst: 1000.0,
+            max_clients: 100_000,
+        }
+    }
+}
+
+impl RateLimitSection {
+    /// Check the values; on failure the dotted key and why.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (key, v) in [
+            (
+                "rate_limits.per_client_per_second",
+                self.per_client_per_second,
+            ),
+            ("rate_limits.per_client_burst", self.per_client_burst),
+            ("rate_limits.global_per_second", self.global_per_second),
+            ("rate_limits.global_burst", self.global_burst),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err((key, format!("{v} must be a number ≥ 0")));
+            }
+        }
+        if self.per_client_per_second > 0.0 && self.per_client_burst < 1.0 {
+            return Err(("rate_limits.per_client_burst", "must be at least 1".into()));
+        }
+        if self.global_per_second > 0.0 && self.global_burst < 1.0 {
+            return Err(("rate_limits.global_burst", "must be at least 1".into()));
+        }
+        if self.max_clients == 0 {
+            return Err(("rate_limits.max_clients", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Which limit refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitScope {
+    /// The client certificate's own limit.
+    Client,
+    /// The gateway-wide limit.
+    Global,
+}
+
+impl LimitScope {
+    /// A closed-set label for metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitScope::Client => "client",
+            LimitScope::Global => "global",
+        }
+    }
+}
+
+/// A refusal: which limit, and when to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimited {
+    /// The limit.
+    pub scope: LimitScope,
+    /// Whole seconds until a token is available (at least 1).
+    pub retry_after_secs: u64,
+}
+
+/// A token bucket.
+#[derive(Debug)]
+struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64, burst: f64, now: Instant) -> Self {
+        Self {
+            rate,
+            burst,
+            tokens: burst,
+            last: now,
+        }
+    }
+
+    /// Take a token, or say how long until one is available.
+    fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        }
+    }
+
+    fn give_back(&mut self) {
+        self.tokens = (self.tokens + 1.0).min(self.burst);
+    }
+}
+
+fn retry_after(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+/// The gateway's rate limiter.
+#[derive(Clone)]
+pub struct RateLimiter {
+    cfg: RateLimitSection,
+    clients: Cache<String, Arc<Mutex<Bucket>>>,
+    global: Arc<Mutex<Bucket>>,
+}
+
+impl RateLimiter {
+    /// A limiter configured by `[rate_limits]`.
+    pub fn new(cfg: &RateLimitSection) -> Self {
+        // A bucket untouched for the time it takes to refill is full again: forget it.
+        let idle = if cfg.per_client_per_second > 0.0 {
+            Duration::from_secs_f64((cfg.per_client_burst / cfg.per_client_per_second).max(1.0))
+        } else {
+            Duration::from_secs(1)
+        };
+        Self {
+            cfg: cfg.clone(),
+            clients: Cache::builder()
+                .max_capacity(cfg.max_clients)
+                .time_to_idle(idle)
+                .build(),
+            global: Arc::new(Mutex::new(Bucket::new(
+                cfg.global_per_second,
+                cfg.global_burst,
+                Instant::now(),
+            ))),
+        }
+    }
+
+    /// The configuration it was built from.
+    pub fn config(&self) -> &RateLimitSection {
+        &self.cfg
+    }
+
+    /// Admit one request from the client certificate `thumbprint`, or refuse it.
+    pub fn check(&self, thumbprint: &str) -> Result<(), RateLimited> {
+        let now = Instant::now();
+        let client = (self.cfg.per_client_per_second > 0.0).then(|| {
+            self.clients.get_with_by_ref(thumbprint, || {
+                Arc::new(Mutex::new(Bucket::new(
+                    self.cfg.per_client_per_second,
+                    self.cfg.per_client_burst,
+                    now,
+                )))
+            })
+        });
+        if let Some(bucket) = &client {
+            let mut b = bucket.lock().unwrap_or_else(PoisonError::into_inner);
+            b.take(now).map_err(|wait| RateLimited {
+                scope: LimitScope::Client,
+                retry_after_secs: retry_after(wait),
+            })?;
+        }
+        if self.cfg.global_per_second > 0.0 {
+            let taken = self
+                .global
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(now);
+            if let Err(wait) = taken {
+                // The client's token was not used: return it.
+                if let Some(bucket) = &client {
+                    bucket
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .give_back();
+                }
+                return Err(RateLimited {
+                    scope: LimitScope::Global,
+                    retry_after_secs: retry_after(wait),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(client: f64, client_burst: f64, global: f64, global_burst: f64) -> RateLimiter {
+        RateLimiter::new(&RateLimitSection {
+            per_client_per_second: client,
+            per_client_burst: client_burst,
+            global_per_second: global,
+            global_burst,
+            max_clients: 10,
+        })
+    }
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_refills_at_its_rate() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(2.0, 3.0, t0);
+        for _ in 0..3 {
+            assert!(b.take(t0).is_ok());
+        }
+        let wait = b.take(t0).unwrap_err();
+        assert!((wait.as_secs_f64() - 0.5).abs() < 1e-9, "{wait:?}");
+        assert!(b.take(t0 + Duration::from_millis(500)).is_ok());
+        assert!(b.take(t0 + Duration::from_millis(500)).is_err());
+        // Never more than the burst, however long it rested.
+        let later = t0 + Duration::from_secs(3600);
+        for _ in 0..3 {
+            assert!(b.take(later).is_ok());
+        }
+        assert!(b.take(later).is_err());
+    }
+
+    #[test]
+    fn one_client_cannot_starve_another() {
+        let l = limiter(1.0, 2.0, 0.0, 0.0);
+        assert!(l.check("a").is_ok());
+        assert!(l.check("a").is_ok());
+        let refused = l.check("a").unwrap_err();
+        assert_eq!(refused.scope, LimitScope::Client);
+        assert_eq!(refused.retry_after_secs, 1);
+        assert!(
+            l.check("b").is_ok(),
+            "another certificate has its own bucket"
+        );
+    }
+
+    #[test]
+    fn the_global_limit_refuses_everyone_and_returns_the_client_token() {
+        let l = limiter(10.0, 10.0, 1.0, 2.0);
+        assert!(l.check("a").is_ok());
+        assert!(l.check("b").is_ok());
+        let refused = l.check("c").unwrap_err();
+        assert_eq!(refused.scope, LimitScope::Global);
+        // c's client token was given back: its own bucket is still full.
+        let b = l.clients.get("c").unwrap();
+        assert!((b.lock().unwrap().tokens - 10.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn zero_turns_a_limit_off_and_values_are_validated() {
+        let l = limiter(0.0, 0.0, 0.0, 0.0);
+        for _ in 0..1000 {
+            assert!(l.check("a").is_ok());
+        }
+        let bad = RateLimitSection {
+            per_client_per_second: -1.0,
+            ..RateLimitSection::default()
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().0,
+            "rate_limits.per_client_per_second"
+        );
+        assert!(RateLimitSection::default().validate().is_ok());
+    }
+}
