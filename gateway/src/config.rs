@@ -339,6 +339,10 @@ pub struct LimitsSection {
     pub body_timeout_ms: u64,
     /// Longest accepted ClientId.
     pub max_client_id_length: usize,
+    /// Most header fields in a request head.
+    pub max_headers: usize,
+    /// Most bytes of header names and values in a request head.
+    pub max_header_bytes: usize,
 }
 
 impl Default for LimitsSection {
@@ -348,6 +352,8 @@ impl Default for LimitsSection {
             header_timeout_ms: 10_000,
             body_timeout_ms: 10_000,
             max_client_id_length: 128,
+            max_headers: 64,
+            max_header_bytes: 16 * 1024,
         }
     }
 }
@@ -622,6 +628,13 @@ impl Validator<'_> {
             l.max_client_id_length,
             8,
             1024,
+        )?;
+        self.range("limits.max_headers", l.max_headers, 8, 256)?;
+        self.range(
+            "limits.max_header_bytes",
+            l.max_header_bytes,
+            1024,
+            256 * 1024,
         )?;
         self.range("server.threads", f.server.threads, 1, 256)?;
         self.range(

@@ -53,6 +53,11 @@ impl Gateway {
         let generation = ctx.generation.clone();
         let cfg = &generation.config;
         let header = session.req_header();
+        envelope::check_head(
+            &header.headers,
+            cfg.limits.max_headers,
+            cfg.limits.max_header_bytes,
+        )?;
         route::origin_form(header.raw_path())?;
         let route = route::route(
             &header.method,

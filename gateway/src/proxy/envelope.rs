@@ -85,6 +85,35 @@ pub fn check_no_body(headers: &HeaderMap) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// Bound the request head: at most `max_headers` header fields and `max_bytes` of names and
+/// values, so an edge request cannot hand the registry arbitrary client-chosen bytes (431).
+/// (A head with both Content-Length and Transfer-Encoding never gets here with both: pingora
+/// frames it by Transfer-Encoding, drops Content-Length and closes the connection after the
+/// answer, RFC 9112 §6.1 and §6.3.)
+pub fn check_head(
+    headers: &HeaderMap,
+    max_headers: usize,
+    max_bytes: usize,
+) -> Result<(), Rejection> {
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if headers.len() > max_headers || bytes > max_bytes {
+        return Err(Rejection::new(
+            431,
+            ErrorCode::InvalidRequest,
+            "header_too_large",
+            format!(
+                "the request head is larger than allowed ({} header fields, {bytes} bytes; at most {max_headers} and {max_bytes})",
+                headers.len()
+            ),
+        )
+        .closing());
+    }
+    Ok(())
+}
+
 /// Check the content type is `application/jwt` or `application/jose` (parameters allowed).
 pub fn check_content_type(headers: &HeaderMap) -> Result<(), Rejection> {
     let ok = crate::media_type::is_one_of(headers, &["application/jwt", "application/jose"]);
