@@ -179,7 +179,12 @@ fn check_header(h: &Map<String, Value>, accepted: &[String]) -> Result<(), JwsEr
     if alg.eq_ignore_ascii_case("none") {
         return Err(JwsError::AlgNone);
     }
-    if alg.len() >= 2 && alg[..2].eq_ignore_ascii_case("HS") {
+    // Bytes, not a str slice: a client-chosen alg need not have a char boundary at 2.
+    if alg
+        .as_bytes()
+        .get(..2)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"HS"))
+    {
         return Err(JwsError::AlgSymmetric(alg.chars().take(16).collect()));
     }
     if !accepted.iter().any(|a| a == alg) {
@@ -338,6 +343,16 @@ mod tests {
         ] {
             assert!(parse_compact(body.as_bytes(), &ps256()).is_err(), "{body}");
         }
+    }
+
+    #[test]
+    fn a_multibyte_alg_is_refused_without_panicking() {
+        // Found by the jws_parse fuzz target: "P\u{c8c}..." has no char boundary at byte 2.
+        let token = jws("{\"alg\":\"P\u{c8c}56\",\"kid\":\"k\"}", "{}");
+        assert!(matches!(
+            parse_compact(&token, &ps256()),
+            Err(JwsError::AlgNotAllowed { .. })
+        ));
     }
 
     #[test]
