@@ -61,32 +61,41 @@ pub fn dn_parse(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         for mode in [ParseMode::Strict, ParseMode::Lenient] {
             if let Ok(dn) = Dn::parse(text, mode) {
-                check_canonical_round_trip(&dn, &format!("Dn::parse({text:?}, {mode:?})"));
+                check_canonical_round_trip(&dn, || format!("Dn::parse({text:?}, {mode:?})"));
             }
         }
     }
     if let Ok(dn) = Dn::from_der_name(data) {
-        check_canonical_round_trip(&dn, &format!("Dn::from_der_name({})", hex(data)));
+        check_canonical_round_trip(&dn, || format!("Dn::from_der_name({})", hex(data)));
     }
 }
 
-fn check_canonical_round_trip(dn: &Dn, origin: &str) {
+/// `origin` describes the input, for the panic message; it is only built on failure.
+fn check_canonical_round_trip(dn: &Dn, origin: impl Fn() -> String) {
     let canonical = dn.to_rfc4514();
     let reparsed = match Dn::parse(&canonical, ParseMode::Strict) {
         Ok(d) => d,
         // A DN can print longer than the string limit (escapes, `#hex` values); that limit is
         // documented, not a round-trip failure.
         Err(DnError::TooLong { .. }) if canonical.len() > MAX_DN_STRING => return,
-        Err(e) => panic!("{origin}: its canonical form {canonical:?} does not parse: {e}"),
+        Err(e) => panic!(
+            "{}: its canonical form {canonical:?} does not parse: {e}",
+            origin()
+        ),
     };
     if let Err(m) = match_dn(dn, &reparsed, &MatchMode::StrictOrder, &[]) {
-        panic!("{origin}: its canonical form {canonical:?} names another DN: {m}");
+        panic!(
+            "{}: its canonical form {canonical:?} names another DN: {m}",
+            origin()
+        );
     }
     let again = reparsed.to_rfc4514();
-    assert_eq!(
-        canonical, again,
-        "{origin}: the canonical form is not stable"
-    );
+    if canonical != again {
+        panic!(
+            "{}: the canonical form is not stable: {canonical:?} prints again as {again:?}",
+            origin()
+        );
+    }
 }
 
 /// `policy_eval`: the input is a JSON payload, then a NUL byte, then the presented
@@ -162,7 +171,6 @@ pub fn jwk_set(data: &[u8]) {
             set.len(),
             set.skipped()
         );
-        assert_eq!(set.is_empty(), set.len() == 0);
     }
 }
 
