@@ -1,5 +1,10 @@
 //! Shared inputs for dcrgate's benchmarks: a realistic OBWAC subject and a compliant
-//! registration payload, so every benchmark measures the same request.
+//! registration payload, so every benchmark measures the same request. Also what the
+//! end-to-end binaries share: HTTP/1.1 message framing ([`http1`]) and process CPU and memory
+//! readings from `/proc` ([`procstat`]).
+
+pub mod http1;
+pub mod procstat;
 
 use serde_json::{json, Map, Value};
 
