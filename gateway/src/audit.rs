@@ -79,6 +79,11 @@ impl AuditSink {
         })
     }
 
+    /// Whether records are written at all (callers skip building them otherwise).
+    pub fn is_on(&self) -> bool {
+        self.tx.is_some()
+    }
+
     /// Queue a record.
     pub fn record(&self, record: &AuditRecord<'_>) {
         let Some(tx) = &self.tx else { return };

@@ -112,8 +112,12 @@ impl Gateway {
     }
 
     fn audit(&self, ctx: &RequestCtx, outcome: &'static str) {
+        let sink = &ctx.generation.services.audit;
+        if !sink.is_on() {
+            return;
+        }
         let identity = ctx.identity.as_deref();
-        ctx.generation.services.audit.record(&AuditRecord {
+        sink.record(&AuditRecord {
             time: now_rfc3339(),
             request_id: &ctx.request_id,
             route: ctx.route,
@@ -137,7 +141,13 @@ fn request_id() -> String {
     if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
         return "-".to_owned();
     }
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(32);
+    for x in b {
+        out.push(char::from(HEX[usize::from(x >> 4)]));
+        out.push(char::from(HEX[usize::from(x & 0x0f)]));
+    }
+    out
 }
 
 fn inet(addr: Option<&PingoraAddr>) -> Option<std::net::SocketAddr> {
@@ -380,5 +390,18 @@ impl ProxyHttp for Gateway {
             .duration
             .with_label_values(&[ctx.route, outcome])
             .observe(ctx.started.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_32_lower_hex_digits_and_differ() {
+        let (a, b) = (super::request_id(), super::request_id());
+        assert_eq!(a.len(), 32);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        assert_ne!(a, b);
     }
 }
