@@ -65,6 +65,44 @@ pub struct RegistrationClaims {
     pub scope: Option<Vec<String>>,
     /// `software_statement`, the compact JWS as sent.
     pub software_statement: Option<String>,
+    /// Whether an inline `jwks` member is present (RFC 7591 §2: never beside `jwks_uri`).
+    pub inline_jwks: bool,
+    /// `response_types`.
+    pub response_types: Option<Vec<String>>,
+    /// `grant_types`.
+    pub grant_types: Option<Vec<String>>,
+    /// `application_type`.
+    pub application_type: Option<String>,
+    /// `token_endpoint_auth_signing_alg`.
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    /// Every URL-valued metadata member other than `redirect_uris` and the key set URL, in
+    /// member order, language-tagged forms (`logo_uri#fr`) included.
+    pub url_claims: Vec<UrlClaim>,
+    /// The `tls_client_auth_san_*` members present (RFC 8705 §2.1.2), by name.
+    pub san_claims: Vec<String>,
+}
+
+/// The URL-valued members of RFC 7591 §2 and OpenID Connect Dynamic Registration that a
+/// registry stores and later follows or shows, besides `redirect_uris` and `jwks_uri`.
+pub const URL_CLAIMS: [&str; 7] = [
+    "request_uris",
+    "sector_identifier_uri",
+    "initiate_login_uri",
+    "logo_uri",
+    "client_uri",
+    "policy_uri",
+    "tos_uri",
+];
+
+/// One URL-valued metadata member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlClaim {
+    /// The member as named in [`URL_CLAIMS`].
+    pub claim: &'static str,
+    /// The member's name as sent (`logo_uri#fr` for a language-tagged form).
+    pub name: String,
+    /// Its value(s): `request_uris` is an array, the others one string.
+    pub values: Vec<String>,
 }
 
 impl RegistrationClaims {
@@ -94,8 +132,58 @@ impl RegistrationClaims {
                     .collect()
             })?,
             software_statement: string(obj, "software_statement")?,
+            inline_jwks: obj.get("jwks").is_some_and(|v| !v.is_null()),
+            response_types: string_array(obj, "response_types")?,
+            grant_types: string_array(obj, "grant_types")?,
+            application_type: string(obj, "application_type")?,
+            token_endpoint_auth_signing_alg: string(obj, "token_endpoint_auth_signing_alg")?,
+            url_claims: url_claims(obj)?,
+            san_claims: obj
+                .iter()
+                .filter(|(k, v)| k.starts_with("tls_client_auth_san_") && !v.is_null())
+                .map(|(k, _)| k.clone())
+                .collect(),
         })
     }
+}
+
+fn url_claims(obj: &Map<String, Value>) -> Result<Vec<UrlClaim>, ClaimError> {
+    let mut out = Vec::new();
+    for (name, value) in obj {
+        // RFC 7591 §2.2: human-facing members may carry a BCP 47 tag after `#`.
+        let base = name.split('#').next().unwrap_or_default();
+        let Some(claim) = URL_CLAIMS.iter().copied().find(|c| *c == base) else {
+            continue;
+        };
+        let values = match value {
+            Value::Null => continue,
+            Value::String(s) if claim != "request_uris" => vec![s.clone()],
+            Value::Array(items) if claim == "request_uris" => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or(ClaimError::WrongType {
+                    claim,
+                    expected: "an array of strings",
+                })?,
+            _ => {
+                return Err(ClaimError::WrongType {
+                    claim,
+                    expected: if claim == "request_uris" {
+                        "an array of strings"
+                    } else {
+                        "a string"
+                    },
+                })
+            }
+        };
+        out.push(UrlClaim {
+            claim,
+            name: name.clone(),
+            values,
+        });
+    }
+    Ok(out)
 }
 
 pub(crate) fn string(
@@ -159,7 +247,11 @@ pub(crate) fn string_or_array(
     }
 }
 
-pub(crate) fn numeric_date(
+/// A NumericDate member (RFC 7519 §2): a JSON number of seconds since the epoch, possibly
+/// fractional, taken down to the whole second; absent is `None`; any other JSON type (a string,
+/// `null`, a boolean) or a number out of range is an error. The one date parser for request
+/// objects, software statements and access tokens.
+pub fn numeric_date(
     obj: &Map<String, Value>,
     claim: &'static str,
 ) -> Result<Option<i64>, ClaimError> {

@@ -9,9 +9,9 @@ use url::Url;
 use crate::claims::RegistrationClaims;
 use crate::dn::{match_dn, Dn, MatchMode};
 use crate::key_url::{check_key_set_url, HostAllowlist};
-use crate::profile::{Presence, Profile, RotationMode};
-use crate::redirect::check_redirect_uri;
+use crate::profile::{Presence, Profile, RotationMode, UrlClaimPolicy};
 use crate::ssa::SoftwareStatement;
+use crate::uri::{check_uri, is_invisible_format, UriRules};
 use crate::verdict::{Rule, Verdict, Violation};
 
 /// What the gateway knows about the request besides its claims.
@@ -129,6 +129,8 @@ pub fn evaluate(
     );
     check_scope(&mut v, profile, claims);
     check_redirect_uris(&mut v, profile, claims);
+    check_metadata(&mut v, profile, claims);
+    check_url_claims(&mut v, profile, claims);
     if c.require_org_name
         && claims
             .org_name
@@ -484,6 +486,117 @@ fn check_scope(v: &mut Vec<Violation>, profile: &Profile, claims: &RegistrationC
     }
 }
 
+/// `response_types`, `grant_types`, `application_type`, `token_endpoint_auth_signing_alg`
+/// (each checked where present), inline `jwks` and the `tls_client_auth_san_*` mix.
+fn check_metadata(v: &mut Vec<Violation>, profile: &Profile, claims: &RegistrationClaims) {
+    let c = &profile.claims;
+    if let Some(types) = &claims.response_types {
+        let allowed: Vec<String> = c.response_types.iter().map(|t| response_type(t)).collect();
+        let refused: Vec<&str> = types
+            .iter()
+            .filter(|t| !allowed.contains(&response_type(t)))
+            .map(|t| clip(t))
+            .collect();
+        if types.is_empty() || !refused.is_empty() {
+            v.push(Violation::new(
+                Rule::ResponseTypes,
+                format!(
+                    "response_types [{}] not allowed (allowed: {})",
+                    refused.join(", "),
+                    c.response_types.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(grants) = &claims.grant_types {
+        let refused: Vec<&str> = grants
+            .iter()
+            .filter(|g| !c.grant_types.contains(g))
+            .map(|g| clip(g))
+            .collect();
+        if grants.is_empty() || !refused.is_empty() {
+            v.push(Violation::new(
+                Rule::GrantTypes,
+                format!(
+                    "grant_types [{}] not allowed (allowed: {})",
+                    refused.join(", "),
+                    c.grant_types.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(t) = claims.application_type.as_deref() {
+        one_of(
+            v,
+            Rule::ApplicationType,
+            "application_type",
+            Some(t),
+            &c.application_types,
+        );
+    }
+    if let Some(alg) = claims.token_endpoint_auth_signing_alg.as_deref() {
+        one_of(
+            v,
+            Rule::TokenEndpointAuthSigningAlg,
+            "token_endpoint_auth_signing_alg",
+            Some(alg),
+            &c.token_endpoint_auth_signing_algs,
+        );
+    }
+    if claims.inline_jwks {
+        v.push(Violation::new(
+            Rule::InlineJwks,
+            "an inline jwks is not accepted: publish the keys at jwks_uri (RFC 7591 §2: jwks and \
+             jwks_uri must not both be present)",
+        ));
+    }
+    if !claims.san_claims.is_empty() {
+        let names: Vec<&str> = claims.san_claims.iter().map(|n| clip(n)).collect();
+        v.push(Violation::new(
+            Rule::TlsClientAuthSan,
+            format!(
+                "{} must not be sent: this server identifies clients by tls_client_auth_dn, and \
+                 RFC 8705 §2.1.2 allows only one of them",
+                names.join(", ")
+            ),
+        ));
+    }
+}
+
+/// The space-separated values of one `response_types` member, in a canonical order.
+fn response_type(t: &str) -> String {
+    let mut parts: Vec<&str> = t.split(' ').filter(|p| !p.is_empty()).collect();
+    parts.sort_unstable();
+    parts.dedup();
+    parts.join(" ")
+}
+
+fn check_url_claims(v: &mut Vec<Violation>, profile: &Profile, claims: &RegistrationClaims) {
+    let section = &profile.url_claims;
+    let rules = UriRules {
+        require_https: true,
+        allow_loopback: false,
+        allow_fragment: false,
+        max_length: section.max_length,
+    };
+    let mut problems = Vec::new();
+    for claim in &claims.url_claims {
+        let name = clip(&claim.name);
+        if section.policy(claim.claim) == UrlClaimPolicy::Refuse {
+            problems.push(format!("{name} is not accepted by this server"));
+            continue;
+        }
+        for value in &claim.values {
+            if let Err(e) = check_uri(value, &rules) {
+                problems.push(format!("{name}: `{}` {e}", clip(value)));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        v.push(Violation::new(Rule::MetadataUri, problems.join("; ")));
+    }
+}
+
 fn check_redirect_uris(v: &mut Vec<Violation>, profile: &Profile, claims: &RegistrationClaims) {
     let rules = &profile.redirect_uris;
     match &claims.redirect_uris {
@@ -496,10 +609,19 @@ fn check_redirect_uris(v: &mut Vec<Violation>, profile: &Profile, claims: &Regis
             "redirect_uris must not be empty",
         )),
         Some(uris) => {
+            let uri_rules = UriRules {
+                require_https: rules.require_https,
+                allow_loopback: rules.allow_loopback,
+                allow_fragment: false,
+                max_length: rules.max_length,
+            };
+            // The whole value is checked; only the message is clipped.
             let problems: Vec<String> = uris
                 .iter()
                 .filter_map(|u| {
-                    check_redirect_uri(clip(u), rules.require_https, rules.allow_loopback).err()
+                    check_uri(u, &uri_rules)
+                        .err()
+                        .map(|e| format!("`{}` {e}", clip(u)))
                 })
                 .collect();
             if !problems.is_empty() {
@@ -581,6 +703,22 @@ fn check_dn(
         ));
         return None;
     };
+    // RFC 4518 would map these away before comparing, but the registry stores the raw string:
+    // a DN that looks like the certificate's and is not the same bytes is refused outright.
+    if let Some((position, ch)) = raw
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_control() || is_invisible_format(*c))
+    {
+        v.push(Violation::new(
+            Rule::DnClaim,
+            format!(
+                "tls_client_auth_dn contains U+{:04X} (a control, bidi or zero-width character) at character {position}",
+                u32::from(ch)
+            ),
+        ));
+        return None;
+    }
     let claimed = match Dn::parse(raw, profile.dn_parse) {
         Ok(dn) => dn,
         Err(e) => {

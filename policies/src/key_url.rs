@@ -5,6 +5,8 @@
 
 use url::{Host, Url};
 
+use crate::uri::is_invisible_format;
+
 /// Why a key set URL is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyUrlError {
@@ -73,6 +75,24 @@ impl HostAllowlist {
 
 /// Check a key set URL taken from a request: https, no credentials, no fragment, host allowed.
 pub fn check_key_set_url(raw: &str, allowlist: &HostAllowlist) -> Result<Url, KeyUrlError> {
+    // The registry stores the raw string: refuse what a URL parser would silently repair.
+    if let Some(c) = raw
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace() || *c == '\\' || is_invisible_format(*c))
+    {
+        return Err(KeyUrlError::Invalid(format!(
+            "contains U+{:04X}, which a URL may not carry",
+            u32::from(c)
+        )));
+    }
+    if raw.split_once("://").is_some_and(|(_, rest)| {
+        rest.split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default()
+            .contains('@')
+    }) {
+        return Err(KeyUrlError::Credentials);
+    }
     let url = Url::parse(raw).map_err(|e| KeyUrlError::Invalid(e.to_string()))?;
     if url.scheme() != "https" {
         return Err(KeyUrlError::NotHttps(url.scheme().to_owned()));
@@ -137,6 +157,26 @@ mod tests {
             Err(KeyUrlError::Invalid(_))
         ));
         assert!(check_key_set_url("https://169.254.169.254/latest", &l).is_err());
+        for sneaky in [
+            "https://keys.tpp.example/a\tb",
+            "https://keys.tpp.example/a\nb",
+            "https://keys.tpp.example\\@evil.example/",
+            "https://keys.tpp.example/\u{202E}",
+            "https://keys.tpp.example/ x",
+        ] {
+            assert!(
+                matches!(check_key_set_url(sneaky, &l), Err(KeyUrlError::Invalid(_))),
+                "{sneaky:?}"
+            );
+        }
+        assert_eq!(
+            check_key_set_url("https://u@keys.tpp.example/x", &l),
+            Err(KeyUrlError::Credentials)
+        );
+        assert_eq!(
+            check_key_set_url("https://@keys.tpp.example/x", &l),
+            Err(KeyUrlError::Credentials)
+        );
         assert!(check_key_set_url("file:///etc/passwd", &l).is_err());
     }
 

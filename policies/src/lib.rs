@@ -12,6 +12,8 @@
 //! - [`profile`]: policy profiles, the TOML files operators keep under `policies/`.
 //! - [`ssa`]: software statement claims.
 //! - [`key_url`]: where a TPP key set may be fetched from (https, host allowlist).
+//! - [`uri`]: redirect URIs and the other URL-valued metadata, checked whole.
+//! - [`net`]: which IP addresses are public (key set hosts, URL literals).
 //! - [`verdict`]: rule ids, error codes, violations and verdicts.
 //! - [`evaluate`](mod@evaluate): the rules themselves.
 
@@ -19,9 +21,10 @@ pub mod claims;
 pub mod dn;
 pub mod evaluate;
 pub mod key_url;
+pub mod net;
 pub mod profile;
-pub mod redirect;
 pub mod ssa;
+pub mod uri;
 pub mod verdict;
 
 pub use claims::{ClaimError, RegistrationClaims};

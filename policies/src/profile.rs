@@ -46,6 +46,9 @@ pub struct ProfileFile {
     /// Redirect URI rules.
     #[serde(default)]
     pub redirect_uris: RedirectSection,
+    /// The other URL-valued metadata members.
+    #[serde(default)]
+    pub url_claims: UrlClaimsSection,
     /// How `tls_client_auth_dn` is compared with the certificate.
     #[serde(default)]
     pub dn: DnSection,
@@ -117,6 +120,17 @@ pub struct ClaimsSection {
     pub required_scopes: Vec<String>,
     /// Whether `org_name` must be present and non-empty.
     pub require_org_name: bool,
+    /// Accepted `response_types` members (order of the space-separated values in one member
+    /// does not matter: `id_token code` is `code id_token`). Absent `response_types` is
+    /// accepted (RFC 7591 default `code`).
+    pub response_types: Vec<String>,
+    /// Accepted `grant_types` members (absent: accepted, RFC 7591 default
+    /// `authorization_code`).
+    pub grant_types: Vec<String>,
+    /// Accepted `application_type` values (absent: accepted).
+    pub application_types: Vec<String>,
+    /// Accepted `token_endpoint_auth_signing_alg` values, where the member is present.
+    pub token_endpoint_auth_signing_algs: Vec<String>,
 }
 
 impl Default for ClaimsSection {
@@ -130,6 +144,12 @@ impl Default for ClaimsSection {
                 .to_vec(),
             required_scopes: vec!["openid".into()],
             require_org_name: true,
+            response_types: ["code", "code id_token"].map(String::from).to_vec(),
+            grant_types: ["authorization_code", "client_credentials", "refresh_token"]
+                .map(String::from)
+                .to_vec(),
+            application_types: ["web", "mobile", "native"].map(String::from).to_vec(),
+            token_endpoint_auth_signing_algs: vec!["PS256".into()],
         }
     }
 }
@@ -142,6 +162,8 @@ pub struct RedirectSection {
     pub require_https: bool,
     /// Whether loopback hosts are allowed (never for server-side TPPs).
     pub allow_loopback: bool,
+    /// Longest redirect URI accepted, bytes.
+    pub max_length: usize,
 }
 
 impl Default for RedirectSection {
@@ -149,6 +171,74 @@ impl Default for RedirectSection {
         Self {
             require_https: true,
             allow_loopback: false,
+            max_length: 2048,
+        }
+    }
+}
+
+/// What a profile does with one URL-valued metadata member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UrlClaimPolicy {
+    /// Accepted when it is an acceptable URL (https, no userinfo, no fragment, no loopback or
+    /// non-public IP literal, within the length bound).
+    Allow,
+    /// Never accepted.
+    Refuse,
+}
+
+/// `[url_claims]`: each URL-valued member of RFC 7591 §2 besides `redirect_uris` and the key
+/// set URL. The registry stores these and later fetches them (`request_uris`,
+/// `sector_identifier_uri`) or shows them to users (`logo_uri`, `client_uri`, `policy_uri`,
+/// `tos_uri`, `initiate_login_uri`); language-tagged forms (`logo_uri#fr`) follow their member.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UrlClaimsSection {
+    /// `request_uris` (the server fetches them: refused by default).
+    pub request_uris: UrlClaimPolicy,
+    /// `sector_identifier_uri` (the server fetches it: refused by default).
+    pub sector_identifier_uri: UrlClaimPolicy,
+    /// `initiate_login_uri`.
+    pub initiate_login_uri: UrlClaimPolicy,
+    /// `logo_uri`.
+    pub logo_uri: UrlClaimPolicy,
+    /// `client_uri`.
+    pub client_uri: UrlClaimPolicy,
+    /// `policy_uri`.
+    pub policy_uri: UrlClaimPolicy,
+    /// `tos_uri`.
+    pub tos_uri: UrlClaimPolicy,
+    /// Longest value accepted, bytes.
+    pub max_length: usize,
+}
+
+impl Default for UrlClaimsSection {
+    fn default() -> Self {
+        Self {
+            request_uris: UrlClaimPolicy::Refuse,
+            sector_identifier_uri: UrlClaimPolicy::Refuse,
+            initiate_login_uri: UrlClaimPolicy::Allow,
+            logo_uri: UrlClaimPolicy::Allow,
+            client_uri: UrlClaimPolicy::Allow,
+            policy_uri: UrlClaimPolicy::Allow,
+            tos_uri: UrlClaimPolicy::Allow,
+            max_length: 2048,
+        }
+    }
+}
+
+impl UrlClaimsSection {
+    /// The policy for a member named in [`crate::claims::URL_CLAIMS`] (unknown: refused).
+    pub fn policy(&self, claim: &str) -> UrlClaimPolicy {
+        match claim {
+            "request_uris" => self.request_uris,
+            "sector_identifier_uri" => self.sector_identifier_uri,
+            "initiate_login_uri" => self.initiate_login_uri,
+            "logo_uri" => self.logo_uri,
+            "client_uri" => self.client_uri,
+            "policy_uri" => self.policy_uri,
+            "tos_uri" => self.tos_uri,
+            _ => UrlClaimPolicy::Refuse,
         }
     }
 }
@@ -314,6 +404,8 @@ pub struct Profile {
     pub claims: ClaimsSection,
     /// `[redirect_uris]`.
     pub redirect_uris: RedirectSection,
+    /// `[url_claims]`.
+    pub url_claims: UrlClaimsSection,
     /// DN comparison mode.
     pub dn_match: MatchMode,
     /// DN attribute OIDs compared in `attribute-subset` mode.
@@ -335,9 +427,10 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// Whether a violation of `rule` is recorded as `would_reject` instead of enforced.
+    /// Whether a violation of `rule` is recorded as `would_reject` instead of enforced. Never
+    /// for a rule that is not [`Rule::shadowable`], whatever the profile says.
     pub fn is_shadowed(&self, rule: Rule) -> bool {
-        self.shadow.contains(&rule)
+        rule.shadowable() && self.shadow.contains(&rule)
     }
 }
 
@@ -401,6 +494,13 @@ impl Profile {
                 &c.request_object_signing_algs,
             ),
             ("claims.allowed_scopes", &c.allowed_scopes),
+            ("claims.response_types", &c.response_types),
+            ("claims.grant_types", &c.grant_types),
+            ("claims.application_types", &c.application_types),
+            (
+                "claims.token_endpoint_auth_signing_algs",
+                &c.token_endpoint_auth_signing_algs,
+            ),
         ] {
             if list.is_empty() {
                 return Err(invalid(key, "must not be empty".into()));
@@ -464,18 +564,44 @@ impl Profile {
                 format!("scope `{bad}` is not in claims.allowed_scopes"),
             ));
         }
+        for (key, max) in [
+            ("redirect_uris.max_length", file.redirect_uris.max_length),
+            ("url_claims.max_length", file.url_claims.max_length),
+        ] {
+            if !(64..=8192).contains(&max) {
+                return Err(invalid(key, format!("{max} is outside 64..=8192")));
+            }
+        }
         let shadow = if file.shadow.all {
-            Rule::ALL.to_vec()
+            Rule::ALL
+                .iter()
+                .copied()
+                .filter(|r| r.shadowable())
+                .collect()
         } else {
             file.shadow
                 .rules
                 .iter()
                 .map(|id| {
-                    Rule::ALL
+                    let rule = Rule::ALL
                         .iter()
                         .copied()
                         .find(|r| r.id() == id)
-                        .ok_or_else(|| invalid("shadow.rules", format!("unknown rule id `{id}`")))
+                        .ok_or_else(|| {
+                            invalid("shadow.rules", format!("unknown rule id `{id}`"))
+                        })?;
+                    if rule.shadowable() {
+                        Ok(rule)
+                    } else {
+                        Err(invalid(
+                            "shadow.rules",
+                            format!(
+                                "`{id}` is never in shadow: it decides what the signature is \
+                                 verified against, replay, or the identity and server the \
+                                 request is bound to"
+                            ),
+                        ))
+                    }
                 })
                 .collect::<Result<Vec<_>, _>>()?
         };
@@ -485,6 +611,7 @@ impl Profile {
             request: file.request,
             claims: file.claims,
             redirect_uris: file.redirect_uris,
+            url_claims: file.url_claims,
             dn_match: file.dn.match_mode,
             dn_attributes,
             dn_parse: if file.dn.lenient {
@@ -571,7 +698,19 @@ mod tests {
         assert!(p.is_shadowed(Rule::DnMismatch) && p.is_shadowed(Rule::Scope));
         assert!(!p.is_shadowed(Rule::Expiry));
         let all = Profile::from_toml_str("name = \"x\"\n[shadow]\nall = true").unwrap();
-        assert!(Rule::ALL.iter().all(|r| all.is_shadowed(*r)));
+        assert!(Rule::ALL
+            .iter()
+            .all(|r| all.is_shadowed(*r) == r.shadowable()));
+        for never in Rule::ALL.iter().filter(|r| !r.shadowable()) {
+            let text = format!("name = \"x\"\n[shadow]\nrules = [\"{}\"]", never.id());
+            match Profile::from_toml_str(&text) {
+                Err(ProfileError::Invalid { key, reason }) => {
+                    assert_eq!(key, "shadow.rules");
+                    assert!(reason.contains("never in shadow"), "{reason}");
+                }
+                other => panic!("{}: {other:?}", never.id()),
+            }
+        }
         assert!(Profile::from_toml_str("name = \"x\"")
             .unwrap()
             .shadow

@@ -99,11 +99,27 @@ pub enum Rule {
     KeySetConflict,
     /// `jti` required but missing, or not a UUID.
     Jti,
+    /// `response_types` has a member the profile does not allow.
+    ResponseTypes,
+    /// `grant_types` has a member the profile does not allow.
+    GrantTypes,
+    /// `application_type` is not one the profile allows.
+    ApplicationType,
+    /// `token_endpoint_auth_signing_alg` is present and not allowed.
+    TokenEndpointAuthSigningAlg,
+    /// An inline `jwks` member: key material the gateway cannot vet (RFC 7591 §2 also forbids
+    /// it beside `jwks_uri`).
+    InlineJwks,
+    /// A URL-valued metadata member (`logo_uri`, `request_uris`, ...) is refused by the
+    /// profile or is not an acceptable URL.
+    MetadataUri,
+    /// `tls_client_auth_san_*` beside the subject DN (RFC 8705 §2.1.2: exactly one).
+    TlsClientAuthSan,
 }
 
 impl Rule {
     /// Every rule, for metric pre-registration and documentation.
-    pub const ALL: [Rule; 24] = [
+    pub const ALL: [Rule; 31] = [
         Rule::ClaimsMalformed,
         Rule::TokenEndpointAuthMethod,
         Rule::IdTokenSignedResponseAlg,
@@ -128,6 +144,13 @@ impl Rule {
         Rule::SoftwareKeySet,
         Rule::KeySetConflict,
         Rule::Jti,
+        Rule::ResponseTypes,
+        Rule::GrantTypes,
+        Rule::ApplicationType,
+        Rule::TokenEndpointAuthSigningAlg,
+        Rule::InlineJwks,
+        Rule::MetadataUri,
+        Rule::TlsClientAuthSan,
     ];
 
     /// The stable id, used as a metric label value and in audit records.
@@ -157,7 +180,37 @@ impl Rule {
             Rule::SoftwareKeySet => "ssa_jwks",
             Rule::KeySetConflict => "jwks_uri_conflict",
             Rule::Jti => "jti",
+            Rule::ResponseTypes => "response_types",
+            Rule::GrantTypes => "grant_types",
+            Rule::ApplicationType => "application_type",
+            Rule::TokenEndpointAuthSigningAlg => "token_endpoint_auth_signing_alg",
+            Rule::InlineJwks => "jwks",
+            Rule::MetadataUri => "metadata_uri",
+            Rule::TlsClientAuthSan => "tls_client_auth_san",
         }
+    }
+
+    /// Whether a profile may put this rule in shadow. The rules that decide what the
+    /// signature is verified against, whether the request can be replayed, and which identity
+    /// and server the request is bound to are never in shadow: shadowing them would forward a
+    /// request whose signature, software statement or replay check did not run, or bind it to
+    /// something other than the presented certificate and this server.
+    pub fn shadowable(self) -> bool {
+        !matches!(
+            self,
+            Rule::ClaimsMalformed
+                | Rule::Expiry
+                | Rule::Audience
+                | Rule::ClientId
+                | Rule::KeySetUrl
+                | Rule::KeySetConflict
+                | Rule::InlineJwks
+                | Rule::DnClaim
+                | Rule::SoftwareStatement
+                | Rule::SoftwareStatementClaims
+                | Rule::SoftwareKeySet
+                | Rule::Jti
+        )
     }
 
     /// The RFC 7591 error code a violation of this rule is reported with.
@@ -253,6 +306,33 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), Rule::ALL.len());
+    }
+
+    #[test]
+    fn never_shadowed_are_exactly_the_binding_rules() {
+        let never: Vec<&str> = Rule::ALL
+            .iter()
+            .filter(|r| !r.shadowable())
+            .map(|r| r.id())
+            .collect();
+        assert_eq!(
+            never,
+            [
+                "claims_malformed",
+                "exp",
+                "aud",
+                "client_id",
+                "jwks_uri",
+                "tls_client_auth_dn",
+                "software_statement",
+                "ssa_claims",
+                "ssa_jwks",
+                "jwks_uri_conflict",
+                "jti",
+                "jwks"
+            ]
+        );
+        assert!(Rule::DnMismatch.shadowable() && Rule::Scope.shadowable());
     }
 
     #[test]
