@@ -137,6 +137,16 @@ pub struct UpstreamSection {
     /// Longest wait for each write to the upstream, milliseconds.
     #[serde(default = "default_upstream_read_ms")]
     pub write_timeout_ms: u64,
+    /// Client request headers forwarded to the registry: exact names or `prefix-*`. Nothing
+    /// else the client sends is forwarded (see `proxy::headers`).
+    #[serde(default = "default_forward_headers")]
+    pub forward_headers: Vec<String>,
+}
+
+fn default_forward_headers() -> Vec<String> {
+    crate::proxy::headers::DEFAULT_FORWARD_HEADERS
+        .map(String::from)
+        .to_vec()
 }
 
 /// `[policy]`.
@@ -308,6 +318,13 @@ pub struct KeySetSection {
     /// Allow key hosts that resolve to loopback, private or link-local addresses. Off: an
     /// allowlisted name that resolves inward (DNS rebinding, metadata endpoints) is refused.
     pub allow_private_addresses: bool,
+    /// Largest RSA modulus accepted in a key set, bits (2048–8192).
+    pub rsa_max_bits: usize,
+    /// Bytes the key set cache may hold (parsed keys, failures included).
+    pub cache_max_bytes: u64,
+    /// Distinct key set URLs cached per host; beyond it a URL on that host is fetched for its
+    /// request and not cached.
+    pub max_urls_per_host: usize,
 }
 
 impl Default for KeySetSection {
@@ -322,6 +339,9 @@ impl Default for KeySetSection {
             extra_ca_file: None,
             use_public_roots: true,
             allow_private_addresses: false,
+            rsa_max_bits: crate::jose::jwk::DEFAULT_MAX_RSA_BITS,
+            cache_max_bytes: 16 * 1024 * 1024,
+            max_urls_per_host: 2000,
         }
     }
 }
@@ -424,6 +444,8 @@ pub struct Upstream {
     pub read_timeout: Duration,
     /// Write timeout.
     pub write_timeout: Duration,
+    /// The client headers forwarded.
+    pub forward_headers: crate::proxy::headers::ForwardHeaders,
 }
 
 /// The validated configuration.
@@ -549,7 +571,7 @@ impl Validator<'_> {
         let certificate = self.file("listener.certificate", &f.listener.certificate)?;
         let private_key = self.file("listener.private_key", &f.listener.private_key)?;
         let client_ca = self.file("listener.client_ca", &f.listener.client_ca)?;
-        crate::tls::pem::load_ca_bundle(&client_ca)
+        crate::tls::pem::load_client_ca_bundle(&client_ca)
             .map_err(|e| self.invalid("listener.client_ca", e.to_string()))?;
         crate::tls::pem::load_cert_and_key(&certificate, &private_key)
             .map_err(|e| self.invalid("listener.certificate", e.to_string()))?;
@@ -584,6 +606,14 @@ impl Validator<'_> {
         self.range("key_sets.max_bytes", k.max_bytes, 1024, 1024 * 1024)?;
         self.range("key_sets.cache_ttl_seconds", k.cache_ttl_seconds, 1, 86_400)?;
         self.range("key_sets.cache_capacity", k.cache_capacity, 1, 1_000_000)?;
+        self.range("key_sets.rsa_max_bits", k.rsa_max_bits, 2048, 8192)?;
+        self.range(
+            "key_sets.cache_max_bytes",
+            k.cache_max_bytes,
+            64 * 1024,
+            1024 * 1024 * 1024,
+        )?;
+        self.range("key_sets.max_urls_per_host", k.max_urls_per_host, 1, 1_000_000)?;
         self.range(
             "key_sets.refetch_cooldown_seconds",
             k.refetch_cooldown_seconds,
@@ -902,6 +932,8 @@ impl Validator<'_> {
                 10,
                 300_000,
             )?),
+            forward_headers: crate::proxy::headers::ForwardHeaders::new(&u.forward_headers)
+                .map_err(|e| self.invalid("upstream.forward_headers", e.to_string()))?,
         })
     }
 }

@@ -8,6 +8,7 @@
 //! - [`jose`]: compact JWS, strict JSON, JWK sets, ring signature verification.
 //! - [`keyset`]: safe key set fetching and caching.
 //! - [`media_type`]: Content-Type parsing.
+//! - [`logsafe`]: the log subscriber: other crates capped at INFO, values escaped.
 //! - [`outbound`]: what the outbound https calls share (connect, bounded answers).
 //! - [`trust`]: trust anchors and software statement verification.
 //! - [`bearer`]: bearer access tokens (jwt, introspection, upstream).
@@ -29,6 +30,7 @@ pub mod conn_guard;
 pub mod explain;
 pub mod jose;
 pub mod keyset;
+pub mod logsafe;
 pub mod media_type;
 pub mod metrics;
 pub mod outbound;

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use dcrgate_policies::claims::numeric_date;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -102,12 +103,13 @@ impl JwtValidator {
         if !aud_ok {
             return Err(BearerError::Audience);
         }
-        let number = |k: &str| claims.get(k).and_then(Value::as_i64);
-        match number("exp") {
+        // The one NumericDate parser (fractional seconds allowed, any other type malformed).
+        let date = |k: &'static str| numeric_date(claims, k).map_err(|_| BearerError::Malformed);
+        match date("exp")? {
             Some(exp) if exp.saturating_add(self.leeway) > now => {}
             _ => return Err(BearerError::Expired),
         }
-        if number("nbf").is_some_and(|nbf| nbf.saturating_sub(self.leeway) > now) {
+        if date("nbf")?.is_some_and(|nbf| nbf.saturating_sub(self.leeway) > now) {
             return Err(BearerError::NotYetValid);
         }
         TokenFacts::from_claims(claims)

@@ -1,6 +1,7 @@
-//! Signature verification on ring: PS256 (RSASSA-PSS, SHA-256, RSA 2048–8192 bits) and ES256
-//! (ECDSA P-256, fixed-width signature). The algorithm is the one the policy accepted; a key of
-//! the wrong type for it never verifies.
+//! Signature verification on ring: PS256 (RSASSA-PSS, SHA-256, RSA 2048–8192 bits; the key set
+//! parser bounds the modulus further) and ES256 (ECDSA P-256, fixed-width signature). The
+//! algorithm is the one the policy accepted; a key of the wrong type for it never verifies, and
+//! a signature whose length is not the key's is refused before any arithmetic.
 
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 
@@ -21,6 +22,35 @@ pub enum VerifyingKey {
     },
 }
 
+impl VerifyingKey {
+    /// Whether `other` is a key of the same type (RSA, P-256).
+    pub fn same_type(&self, other: &VerifyingKey) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+
+    /// Whether the key fits `alg`.
+    pub fn fits(&self, alg: &str) -> bool {
+        matches!(
+            (alg, self),
+            ("PS256", VerifyingKey::Rsa { .. }) | ("ES256", VerifyingKey::P256 { .. })
+        )
+    }
+
+    /// Whether verifying with this key is costly enough to run off the event loop (RSA above
+    /// 2048 bits).
+    pub fn is_costly(&self) -> bool {
+        matches!(self, VerifyingKey::Rsa { n, .. } if n.len() > 256)
+    }
+
+    /// Roughly how many bytes the key holds.
+    pub fn weight(&self) -> usize {
+        match self {
+            VerifyingKey::Rsa { n, e } => n.len() + e.len() + 48,
+            VerifyingKey::P256 { point } => point.len() + 24,
+        }
+    }
+}
+
 /// Why a signature did not verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -30,6 +60,14 @@ pub enum SignatureError {
     /// The algorithm is not implemented.
     #[error("unsupported algorithm")]
     UnsupportedAlg,
+    /// The signature's length is not the key's (checked before any arithmetic).
+    #[error("the signature is {got} bytes, the key with this kid signs {want}")]
+    Length {
+        /// Bytes sent.
+        got: usize,
+        /// Bytes the key produces.
+        want: usize,
+    },
     /// The signature does not verify.
     #[error("the signature does not verify")]
     Invalid,
@@ -43,6 +81,18 @@ pub fn verify(
     signature: &[u8],
 ) -> Result<(), SignatureError> {
     match (alg, key) {
+        ("PS256", VerifyingKey::Rsa { n, .. }) if signature.len() != n.len() => {
+            Err(SignatureError::Length {
+                got: signature.len(),
+                want: n.len(),
+            })
+        }
+        ("ES256", VerifyingKey::P256 { .. }) if signature.len() != 64 => {
+            Err(SignatureError::Length {
+                got: signature.len(),
+                want: 64,
+            })
+        }
         ("PS256", VerifyingKey::Rsa { n, e }) => RsaPublicKeyComponents { n, e }
             .verify(&signature::RSA_PSS_2048_8192_SHA256, message, signature)
             .map_err(|_| SignatureError::Invalid),

@@ -1,11 +1,22 @@
 //! The key set cache (moka): one fetch in flight per URL, a TTL for good key sets and a short
 //! one for failures (requests fail closed meanwhile), and at most one refetch per URL per
-//! cooldown when a request names a `kid` the cached set lacks (key rotation).
+//! cooldown when a request names a `kid` the cached set lacks (key rotation); a set fetched
+//! while the request waited counts as that refetch, so an unknown `kid` on a new URL costs one
+//! fetch, not two.
+//!
+//! Memory is bounded by bytes, not entries: each entry weighs what its parsed keys hold (and
+//! at least `cache_max_bytes / cache_capacity`, so the entry bound holds too), and the sum
+//! stays under `key_sets.cache_max_bytes`. Each host may fill at most
+//! `key_sets.max_urls_per_host` entries; past that, a URL on that host is fetched for its
+//! request and not kept, so one TPP minting URLs (`?v=1`, `?v=2`, ...) cannot push the other
+//! hosts' key sets out.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
+use moka::notification::RemovalCause;
 use moka::Expiry;
 use url::Url;
 
@@ -29,7 +40,47 @@ pub enum KeySetError {
 /// A fetch result and when it was fetched.
 struct Fetched {
     at: Instant,
+    host: String,
     result: Result<JwkSet, FetchError>,
+}
+
+impl Fetched {
+    fn weight(&self) -> usize {
+        self.host.len()
+            + 64
+            + match &self.result {
+                Ok(set) => set.weight(),
+                Err(e) => 32 + e.to_string().len(),
+            }
+    }
+}
+
+/// Entries cached per host.
+#[derive(Default)]
+struct HostCounts(Mutex<HashMap<String, usize>>);
+
+impl HostCounts {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn count(&self, host: &str) -> usize {
+        self.lock().get(host).copied().unwrap_or(0)
+    }
+
+    fn added(&self, host: &str) {
+        *self.lock().entry(host.to_owned()).or_default() += 1;
+    }
+
+    fn removed(&self, host: &str) {
+        let mut map = self.lock();
+        if let Some(n) = map.get_mut(host) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(host);
+            }
+        }
+    }
 }
 
 type Entry = Arc<Fetched>;
@@ -71,13 +122,25 @@ pub struct KeySetCache {
     refetched: Cache<String, ()>,
     fetcher: KeySetFetcher,
     metrics: Arc<Metrics>,
+    hosts: Arc<HostCounts>,
+    max_per_host: usize,
 }
 
 impl KeySetCache {
     /// A cache configured by `[key_sets]`.
     pub fn new(cfg: &KeySetSection, fetcher: KeySetFetcher, metrics: Arc<Metrics>) -> Self {
+        let hosts = Arc::new(HostCounts::default());
+        let floor = (cfg.cache_max_bytes / cfg.cache_capacity.max(1)).max(1);
+        let listener_hosts = Arc::clone(&hosts);
         let sets = Cache::builder()
-            .max_capacity(cfg.cache_capacity)
+            .max_capacity(cfg.cache_max_bytes)
+            .weigher(move |key: &String, entry: &Entry| -> u32 {
+                let bytes = (key.len() + entry.weight()) as u64;
+                u32::try_from(bytes.max(floor)).unwrap_or(u32::MAX)
+            })
+            .eviction_listener(move |_key, entry: Entry, _cause: RemovalCause| {
+                listener_hosts.removed(&entry.host);
+            })
             .expire_after(EntryExpiry {
                 ok: Duration::from_secs(cfg.cache_ttl_seconds),
                 failed: Duration::from_secs(cfg.failure_ttl_seconds),
@@ -92,13 +155,33 @@ impl KeySetCache {
             refetched,
             fetcher,
             metrics,
+            hosts,
+            max_per_host: cfg.max_urls_per_host,
         }
+    }
+
+    /// Fetch `url` for the cache: the entry counts against its host.
+    async fn fetch_for_cache(&self, url: &Url) -> Entry {
+        let entry = self.fetch(url).await;
+        self.hosts.added(&entry.host);
+        entry
+    }
+
+    /// How many entries the cache holds for `host` (for tests and diagnostics).
+    pub fn entries_for_host(&self, host: &str) -> usize {
+        self.hosts.count(host)
+    }
+
+    /// The cache's current weight in bytes, after pending maintenance.
+    pub async fn weighted_size(&self) -> u64 {
+        self.sets.run_pending_tasks().await;
+        self.sets.weighted_size()
     }
 
     /// The key set at `url` is cached and usable, fetching it now if it is not (readiness).
     pub async fn ensure(&self, url: &Url) -> Result<(), KeySetError> {
         let key = url.as_str().to_owned();
-        let entry = self.sets.get_with(key, self.fetch(url)).await;
+        let entry = self.sets.get_with(key, self.fetch_for_cache(url)).await;
         match &entry.result {
             Ok(_) => Ok(()),
             Err(e) => Err(KeySetError::Unavailable(e.clone())),
@@ -107,7 +190,9 @@ impl KeySetCache {
 
     /// The usable keys named `kid` in the key set at `url`.
     pub async fn keys(&self, url: &Url, kid: &str) -> Result<Vec<VerifyingKey>, KeySetError> {
+        let asked = Instant::now();
         let key = url.as_str().to_owned();
+        let host = url.host_str().unwrap_or_default();
         let entry = match self.sets.get(&key).await {
             Some(e) => {
                 self.metrics.key_set_cache.with_label_values(&["hit"]).inc();
@@ -118,8 +203,15 @@ impl KeySetCache {
                     .key_set_cache
                     .with_label_values(&["miss"])
                     .inc();
-                // get_with runs one fetch per key however many requests wait for it.
-                self.sets.get_with(key.clone(), self.fetch(url)).await
+                if self.hosts.count(host) >= self.max_per_host {
+                    // This host has its share of the cache: fetch for this request only.
+                    self.fetch(url).await
+                } else {
+                    // get_with runs one fetch per key however many requests wait for it.
+                    self.sets
+                        .get_with(key.clone(), self.fetch_for_cache(url))
+                        .await
+                }
             }
         };
         let set = match &entry.result {
@@ -133,8 +225,12 @@ impl KeySetCache {
                 .observe(entry.at.elapsed().as_secs_f64());
             return Ok(keys.to_vec());
         }
-        // Unknown kid: the TPP may have rotated. Refetch, but only once per URL per cooldown,
-        // so a stream of made-up kids cannot turn the gateway into a load generator.
+        // Unknown kid: the TPP may have rotated. A set fetched while this request waited is
+        // already the fresh one; otherwise refetch, but only once per URL per cooldown, so a
+        // stream of made-up kids cannot turn the gateway into a load generator.
+        if entry.at >= asked {
+            return Err(KeySetError::UnknownKid);
+        }
         let first = self
             .refetched
             .entry(key.clone())
@@ -149,7 +245,11 @@ impl KeySetCache {
             Ok(set) => {
                 let keys = set.get(kid).to_vec();
                 self.metrics.key_set_age.observe(0.0);
-                self.sets.insert(key, fresh.clone()).await;
+                if self.sets.contains_key(&key) {
+                    // Replaces the cached entry: the listener counts the old one out.
+                    self.hosts.added(&fresh.host);
+                    self.sets.insert(key, fresh.clone()).await;
+                }
                 if keys.is_empty() {
                     Err(KeySetError::UnknownKid)
                 } else {
@@ -176,6 +276,7 @@ impl KeySetCache {
         }
         Arc::new(Fetched {
             at: Instant::now(),
+            host: url.host_str().unwrap_or_default().to_owned(),
             result,
         })
     }

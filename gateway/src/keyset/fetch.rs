@@ -7,7 +7,7 @@
 //! followed; the response must be 200 with a JSON content type; the body is read only up to the
 //! size bound; and the whole exchange runs under one deadline.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,6 +99,7 @@ pub struct KeySetFetcher {
     timeout: Duration,
     max_bytes: usize,
     allow_private: bool,
+    rsa_max_bits: usize,
 }
 
 impl KeySetFetcher {
@@ -122,6 +123,7 @@ impl KeySetFetcher {
             timeout: Duration::from_millis(cfg.fetch_timeout_ms),
             max_bytes: cfg.max_bytes,
             allow_private: cfg.allow_private_addresses,
+            rsa_max_bits: cfg.rsa_max_bits,
         })
     }
 
@@ -204,44 +206,11 @@ impl KeySetFetcher {
             AnswerError::TooLarge(n) => FetchError::TooLarge(n),
             AnswerError::Body(_) => FetchError::Http,
         })?;
-        Ok(JwkSet::parse(&buf)?)
+        Ok(JwkSet::parse_with(&buf, self.rsa_max_bits)?)
     }
 }
 
-/// Whether an address is on the public internet (not loopback, private, link-local, shared,
-/// documentation, multicast, unspecified or otherwise reserved).
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_multicast()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-                || (a == 192 && b == 0)
-                || (a == 198 && (18..20).contains(&b))
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0xdb8
-                || first == 0x64 && v6.segments()[1] == 0xff9b)
-        }
-    }
-}
+pub use dcrgate_policies::net::is_public;
 
 #[cfg(test)]
 mod tests {

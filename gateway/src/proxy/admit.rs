@@ -26,10 +26,10 @@ use pingora::proxy::Session;
 
 use crate::bearer::{BearerMode, TokenUse};
 use crate::jose::jws::parse_compact;
-use crate::jose::verify::{verify, SignatureError};
+use crate::jose::verify::{verify, SignatureError, VerifyingKey};
 use crate::proxy::rejection::Rejection;
 use crate::proxy::route::{self, Route};
-use crate::proxy::{envelope, Gateway, RequestCtx};
+use crate::proxy::{envelope, framing, Gateway, RequestCtx};
 use crate::reload::Generation;
 use crate::replay::{OnStoreError, Seen};
 use crate::tls::identity::ClientIdentity;
@@ -40,6 +40,36 @@ fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Verify with the one key of this `kid` that fits `alg` (the key set keeps at most one per
+/// type). An RSA key above 2048 bits is verified on the blocking pool, so a costly (possibly
+/// hostile) key never holds up the event loop that serves other connections.
+async fn verify_signature(
+    alg: &str,
+    keys: &[VerifyingKey],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), SignatureError> {
+    let Some(key) = keys.iter().find(|k| k.fits(alg)) else {
+        return Err(SignatureError::WrongKeyType(if alg == "ES256" {
+            "ES256"
+        } else {
+            "PS256"
+        }));
+    };
+    if !key.is_costly() {
+        return verify(alg, key, message, signature);
+    }
+    let (alg, key, message, signature) = (
+        alg.to_owned(),
+        key.clone(),
+        message.to_vec(),
+        signature.to_vec(),
+    );
+    tokio::task::spawn_blocking(move || verify(&alg, &key, &message, &signature))
+        .await
+        .unwrap_or(Err(SignatureError::Invalid))
 }
 
 impl Gateway {
@@ -58,6 +88,10 @@ impl Gateway {
             cfg.limits.max_headers,
             cfg.limits.max_header_bytes,
         )?;
+        framing::check_content_length(&header.headers)?;
+        framing::check_transfer_encoding(&header.headers)?;
+        framing::check_connection(&header.headers, &cfg.upstream.forward_headers)?;
+        let expects_continue = framing::expects_continue(&header.headers)?;
         route::origin_form(header.raw_path())?;
         let route = route::route(
             &header.method,
@@ -110,6 +144,17 @@ impl Gateway {
         // pingora replays its retry buffer to the upstream once the body is fully read;
         // request_body_filter substitutes the verified body, so the two are the same bytes.
         session.as_mut().enable_retry_buffering();
+        if expects_continue {
+            session.write_continue_response().await.map_err(|_| {
+                Rejection::new(
+                    400,
+                    ErrorCode::InvalidRequest,
+                    "body_unreadable",
+                    "the request body could not be read",
+                )
+                .closing()
+            })?;
+        }
         let body = envelope::read_body(
             session,
             cfg.limits.max_body_bytes,
@@ -215,35 +260,39 @@ impl Gateway {
         if !evaluation.verdict.is_accept() {
             let violations = evaluation.verdict.violations();
             ctx.reasons = violations.iter().map(|v| v.rule.id()).collect();
-            if !violations.iter().all(|v| profile.is_shadowed(v.rule)) {
-                return Err(Rejection::from_violations(violations));
-            }
-            // Every violation is in shadow: record it, then go on with the checks that are
-            // never in shadow.
-            ctx.would_reject = true;
-            for v in violations {
+            let (shadowed, enforced): (Vec<&Violation>, Vec<&Violation>) =
+                violations.iter().partition(|v| profile.is_shadowed(v.rule));
+            for v in &shadowed {
                 self.state
                     .metrics
                     .would_reject
                     .with_label_values(&[v.rule.id()])
                     .inc();
             }
+            if !enforced.is_empty() {
+                // Status, error, description and metric reason come from the enforced
+                // violations only: a rule in shadow is the operator's trial, not the TPP's
+                // problem (it is recorded in the audit record and the shadow metric).
+                let enforced: Vec<Violation> = enforced.into_iter().cloned().collect();
+                return Err(Rejection::from_violations(&enforced));
+            }
+            // Every violation is in shadow: record it, then go on with the checks that are
+            // never in shadow (key set, signature, replay).
+            ctx.would_reject = true;
             tracing::info!(
                 request_id = %ctx.request_id,
                 rules = ?ctx.reasons,
                 "shadow mode: would reject; forwarding"
             );
         }
+        // No request is forwarded without a verified signature, in any mode: without an
+        // acceptable key set URL there is nothing to verify against.
         let Some(url) = evaluation.key_set_url else {
-            if ctx.would_reject && profile.is_shadowed(Rule::KeySetUrl) {
-                // The key set URL itself is a shadowed violation: nothing to verify against.
-                return Ok(());
-            }
             return Err(Rejection::new(
                 400,
                 ErrorCode::InvalidClientMetadata,
                 "jwks_uri",
-                "no acceptable key set URL",
+                "no acceptable key set URL to verify the request signature with",
             ));
         };
         let host = url.host_str().unwrap_or_default().to_owned();
@@ -256,20 +305,9 @@ impl Gateway {
             .map_err(|e| Rejection::from_key_set(&e, &host))?;
         self.stage("key_set", started);
         let started = Instant::now();
-        let mut last = SignatureError::Invalid;
-        let verified = keys.iter().any(|key| {
-            match verify(&jws.alg, key, &jws.signing_input, &jws.signature) {
-                Ok(()) => true,
-                Err(e) => {
-                    last = e;
-                    false
-                }
-            }
-        });
+        let verified = verify_signature(&jws.alg, &keys, &jws.signing_input, &jws.signature).await;
         self.stage("signature", started);
-        if !verified {
-            return Err(Rejection::from_signature(&last));
-        }
+        verified.map_err(|e| Rejection::from_signature(&e))?;
         if let Some(key) = &evaluation.replay {
             let leeway = profile.request.clock_leeway_seconds;
             let ttl = key.expires_at.saturating_add(leeway).saturating_sub(now);

@@ -1,8 +1,10 @@
-//! What the upstream sees of an accepted request: the client's headers minus anything that
-//! could spoof the identity the gateway asserts, plus the gateway's own identity headers.
+//! What the upstream sees of an accepted request: only the client headers the allowlist names
+//! (see [`crate::proxy::headers`]), framed by the gateway (`Content-Length` of the verified
+//! body, no `Transfer-Encoding`), plus the gateway's own identity headers.
 
 use pingora::http::RequestHeader;
 
+use crate::proxy::headers::ForwardHeaders;
 use crate::tls::identity::ClientIdentity;
 
 /// The canonical RFC 4514 subject DN of the verified client certificate (non-ASCII as `\XX`).
@@ -10,29 +12,26 @@ pub const DN_HEADER: &str = "X-DCRGate-Client-DN";
 /// SHA-256 of the client certificate DER, base64url (RFC 8705 `x5t#S256`).
 pub const THUMBPRINT_HEADER: &str = "X-DCRGate-Client-Cert-SHA256";
 
-/// Header name prefixes (lower case) a client may not send: client-certificate headers other
-/// proxies use, and the gateway's own.
-pub const SPOOFABLE_PREFIXES: [&str; 7] = [
-    "x-client-cert",
-    "x-ssl-client",
-    "x-forwarded-client-cert",
-    "ssl-client",
-    "x-client-dn",
-    "x-client-verify",
-    "x-dcrgate-",
-];
-
-/// Remove spoofable headers and add the verified identity.
-pub fn rewrite(req: &mut RequestHeader, identity: &ClientIdentity) -> pingora::Result<()> {
+/// Keep only allowlisted client headers (and `Host`), frame the body, add the verified
+/// identity. `body_len` is the verified body's length (`None`: no body is sent).
+pub fn rewrite(
+    req: &mut RequestHeader,
+    identity: &ClientIdentity,
+    allow: &ForwardHeaders,
+    body_len: Option<usize>,
+) -> pingora::Result<()> {
     let doomed: Vec<String> = req
         .headers
         .keys()
         .map(|k| k.as_str())
-        .filter(|k| SPOOFABLE_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .filter(|k| *k != "host" && !allow.allows(k))
         .map(str::to_owned)
         .collect();
     for name in doomed {
         req.remove_header(&name);
+    }
+    if let Some(len) = body_len {
+        req.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
     }
     req.insert_header(DN_HEADER, ascii_dn(&identity.canonical_dn))?;
     req.insert_header(THUMBPRINT_HEADER, identity.thumbprint.as_str())?;

@@ -12,6 +12,8 @@
 pub mod admit;
 pub mod envelope;
 pub mod forward;
+pub mod framing;
+pub mod headers;
 pub mod rejection;
 pub mod route;
 
@@ -263,7 +265,12 @@ impl ProxyHttp for Gateway {
         match &ctx.identity {
             Some(identity) if ctx.admitted => {
                 ctx.forwarded_at = Some(Instant::now());
-                forward::rewrite(upstream_request, identity)?;
+                forward::rewrite(
+                    upstream_request,
+                    identity,
+                    &ctx.generation.config.upstream.forward_headers,
+                    ctx.body.as_ref().map(Bytes::len),
+                )?;
                 upstream_request.insert_header(REQUEST_ID_HEADER, ctx.request_id.as_str())
             }
             // admit() refuses requests without an identity; never forward one regardless.

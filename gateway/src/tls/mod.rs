@@ -1,6 +1,7 @@
 //! TLS: PEM loading, the mTLS listener settings, and the client identity taken from the
 //! handshake.
 
+pub mod ca_usage;
 pub mod identity;
 pub mod listener;
 pub mod pem;

@@ -81,6 +81,19 @@ pub fn load_ca_bundle(path: &Path) -> Result<rustls::RootCertStore, PemError> {
     Ok(store)
 }
 
+/// A client CA bundle: a CA bundle whose every certificate may sign certificates
+/// (`keyUsage` with `keyCertSign`, `basicConstraints` with `cA`, where present).
+pub fn load_client_ca_bundle(path: &Path) -> Result<rustls::RootCertStore, PemError> {
+    for (index, cert) in load_certs(path)?.iter().enumerate() {
+        crate::tls::ca_usage::check_ca(cert).map_err(|e| PemError::BadAnchor {
+            path: path.to_owned(),
+            index,
+            reason: e.to_string(),
+        })?;
+    }
+    load_ca_bundle(path)
+}
+
 /// A certificate chain and its private key, checked to belong together.
 pub fn load_cert_and_key(
     cert_path: &Path,

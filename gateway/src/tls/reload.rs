@@ -23,7 +23,7 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
-use crate::tls::pem::{load_ca_bundle, load_cert_and_key, PemError};
+use crate::tls::pem::{load_cert_and_key, load_client_ca_bundle, PemError};
 
 /// How many distinct sets of CA hints a verifier keeps for its whole life (see
 /// [`ReloadableClientVerifier::root_hint_subjects`]).
@@ -227,7 +227,7 @@ impl ReloadableClientVerifier {
     }
 
     fn build(client_ca: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsReloadError> {
-        let roots = load_ca_bundle(client_ca)?;
+        let roots = load_client_ca_bundle(client_ca)?;
         // The builder's default already makes a certificate mandatory; this type enforces it
         // again on its own, whatever the inner verifier says.
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), ring_provider())
@@ -276,8 +276,11 @@ impl ClientCertVerifier for ReloadableClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.inner()
-            .verify_client_cert(end_entity, intermediates, now)
+        let verified = self
+            .inner()
+            .verify_client_cert(end_entity, intermediates, now)?;
+        crate::tls::ca_usage::check_intermediates(intermediates)?;
+        Ok(verified)
     }
 
     fn verify_tls12_signature(
