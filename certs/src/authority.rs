@@ -49,6 +49,29 @@ impl Authority {
         Ok(Self { cert, key })
     }
 
+    /// An intermediate CA under this one. `key_cert_sign: false` leaves `keyCertSign` out of
+    /// its keyUsage (a certificate RFC 5280 §4.2.1.3 forbids to sign certificates), to test
+    /// that verifiers refuse chains through it.
+    pub fn intermediate(&self, common_name: &str, key_cert_sign: bool) -> Result<Self, PkiError> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "dcrgate development PKI");
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = if key_cert_sign {
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign]
+        } else {
+            vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::CrlSign]
+        };
+        set_validity(&mut params, Duration::days(1825));
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.cert, &self.key)?;
+        Ok(Self { cert, key })
+    }
+
     /// The CA certificate, PEM.
     pub fn cert_pem(&self) -> String {
         self.cert.pem()

@@ -613,7 +613,12 @@ impl Validator<'_> {
             64 * 1024,
             1024 * 1024 * 1024,
         )?;
-        self.range("key_sets.max_urls_per_host", k.max_urls_per_host, 1, 1_000_000)?;
+        self.range(
+            "key_sets.max_urls_per_host",
+            k.max_urls_per_host,
+            1,
+            1_000_000,
+        )?;
         self.range(
             "key_sets.refetch_cooldown_seconds",
             k.refetch_cooldown_seconds,

@@ -58,7 +58,9 @@ pub fn clip(s: &str, max: usize) -> &str {
 
 /// Whether `c` is written as an escape in a log line.
 pub fn needs_escape(c: char) -> bool {
-    c.is_control() || dcrgate_policies::uri::is_invisible_format(c) || matches!(c, '\u{2028}' | '\u{2029}')
+    c.is_control()
+        || dcrgate_policies::uri::is_invisible_format(c)
+        || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 /// Append `s` to `out` with every character [`needs_escape`] names escaped.
@@ -131,7 +133,10 @@ mod tests {
             "INFO rejected scope=\"openid\\nINFO forged\"\n"
         );
         assert_eq!(escaped("a\rb\tc\u{1b}[31md\n"), "a\\rb\\tc\\u001B[31md\n");
-        assert_eq!(escaped("x\u{202E}y\u{200B}z\u{85}\n"), "x\\u202Ey\\u200Bz\\u0085\n");
+        assert_eq!(
+            escaped("x\u{202E}y\u{200B}z\u{85}\n"),
+            "x\\u202Ey\\u200Bz\\u0085\n"
+        );
         assert_eq!(escaped("Zoë ✓\n"), "Zoë ✓\n");
         assert_eq!(escaped("no newline"), "no newline");
     }
@@ -149,7 +154,11 @@ mod tests {
             ("dcrgate::proxy", Level::TRACE, true),
             ("dcrgate", Level::DEBUG, true),
             ("pingora_proxy::proxy_h1", Level::DEBUG, false),
-            ("pingora_core::protocols::http::v1::client", Level::TRACE, false),
+            (
+                "pingora_core::protocols::http::v1::client",
+                Level::TRACE,
+                false,
+            ),
             ("hyper::proto", Level::TRACE, false),
             ("dcrgatex", Level::DEBUG, false),
             ("pingora_proxy", Level::INFO, true),

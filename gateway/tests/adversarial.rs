@@ -10,6 +10,8 @@
 //! and must carry neither the ClientId nor any of the attack strings.
 
 mod common;
+#[path = "adversarial/holes.rs"]
+mod holes;
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;

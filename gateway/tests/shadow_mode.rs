@@ -59,12 +59,16 @@ async fn a_shadowed_rule_is_recorded_and_forwarded_and_the_others_enforced() {
         m.insert("scope".into(), json!("openid admin"));
     }));
     assert_rejection(&h.put_jwt(&bad_scope).await, 400, "invalid_client_metadata");
-    // A shadowed and an enforced violation together: enforced.
+    // A shadowed and an enforced violation together: enforced, and the answer (status, error,
+    // description, metric reason) comes from the enforced violation alone, not the shadowed
+    // 403 the profile is only trying out.
     let both = h.tpp.sign(&h.claims_with(|m| {
         m.insert("scope".into(), json!("openid admin"));
         m.insert("tls_client_auth_dn".into(), json!("CN=someone else"));
     }));
-    assert_rejection(&h.put_jwt(&both).await, 403, "access_denied");
+    let description = assert_rejection(&h.put_jwt(&both).await, 400, "invalid_client_metadata");
+    assert!(description.contains("scope"), "{description}");
+    assert!(!description.contains("tls_client_auth_dn"), "{description}");
     assert_eq!(h.registry.count(), 1);
 
     let (samples, text) = h
@@ -76,6 +80,17 @@ async fn a_shadowed_rule_is_recorded_and_forwarded_and_the_others_enforced() {
         samples.get(r#"dcrgate_requests_total{outcome="would_reject",route="register_update"}"#),
         Some(1.0),
         "{text}"
+    );
+    assert_eq!(
+        samples.get(r#"dcrgate_rejections_total{reason="scope",route="register_update"}"#),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        samples.get(r#"dcrgate_rejections_total{reason="dn_mismatch",route="register_update"}"#),
+        None,
+        "a shadowed rule is never a rejection reason:
+{text}"
     );
     let records = audit(&h, 3).await;
     assert_eq!(records[0]["verdict"], "would_reject");

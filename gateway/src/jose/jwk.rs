@@ -122,9 +122,7 @@ impl JwkSet {
     pub fn weight(&self) -> usize {
         self.keys
             .iter()
-            .map(|(kid, keys)| {
-                kid.len() + 48 + keys.iter().map(|k| k.weight()).sum::<usize>()
-            })
+            .map(|(kid, keys)| kid.len() + 48 + keys.iter().map(|k| k.weight()).sum::<usize>())
             .sum::<usize>()
             + 64
     }

@@ -262,13 +262,6 @@ impl Gateway {
             ctx.reasons = violations.iter().map(|v| v.rule.id()).collect();
             let (shadowed, enforced): (Vec<&Violation>, Vec<&Violation>) =
                 violations.iter().partition(|v| profile.is_shadowed(v.rule));
-            for v in &shadowed {
-                self.state
-                    .metrics
-                    .would_reject
-                    .with_label_values(&[v.rule.id()])
-                    .inc();
-            }
             if !enforced.is_empty() {
                 // Status, error, description and metric reason come from the enforced
                 // violations only: a rule in shadow is the operator's trial, not the TPP's
@@ -278,6 +271,13 @@ impl Gateway {
             }
             // Every violation is in shadow: record it, then go on with the checks that are
             // never in shadow (key set, signature, replay).
+            for v in &shadowed {
+                self.state
+                    .metrics
+                    .would_reject
+                    .with_label_values(&[v.rule.id()])
+                    .inc();
+            }
             ctx.would_reject = true;
             tracing::info!(
                 request_id = %ctx.request_id,

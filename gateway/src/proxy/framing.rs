@@ -1,8 +1,9 @@
 //! Message framing and hop-by-hop headers, checked before anything else reads the request:
 //! the parts of a request head that decide where a body ends or which headers survive the hop.
 //!
-//! - `Content-Length` must be one plain decimal (no `N, N` lists, no sign, no hex, one header):
-//!   a list two parsers could read differently is refused rather than collapsed.
+//! - `Content-Length` must be one plain decimal: repeats of the same number (`N, N`, or two
+//!   headers) collapse to it, and the upstream gets the verified body's length once; a sign,
+//!   hex, an empty member or two different numbers are refused.
 //! - `Transfer-Encoding` may only be `chunked` (RFC 9112 §6.1: a coding the server does not
 //!   implement gets 501; `gzip, chunked` is not silently treated as `chunked`).
 //! - `Connection` may not nominate a header the gateway checks or forwards: a hop-by-hop
@@ -32,24 +33,26 @@ fn bad_request(reason: &'static str, text: String) -> Rejection {
     Rejection::new(400, ErrorCode::InvalidRequest, reason, text).closing()
 }
 
-/// Refuse a `Content-Length` that is not exactly one plain decimal number.
+/// Refuse a `Content-Length` that is not one plain decimal number. Repeats of the same number
+/// (two headers, or `N, N`) are one value (RFC 9110 §8.6) and the upstream gets it once; any
+/// disagreement, sign, hex digit or empty member is refused.
 pub fn check_content_length(headers: &HeaderMap) -> Result<(), Rejection> {
-    let mut values = headers.get_all(http::header::CONTENT_LENGTH).iter();
-    let Some(first) = values.next() else {
-        return Ok(());
-    };
-    if values.next().is_some() {
-        return Err(bad_request(
-            "content_length_invalid",
-            "more than one Content-Length header".into(),
-        ));
-    }
-    let v = first.as_bytes();
-    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-        return Err(bad_request(
-            "content_length_invalid",
-            "Content-Length must be one decimal number".into(),
-        ));
+    let mut value: Option<&str> = None;
+    for header in headers.get_all(http::header::CONTENT_LENGTH) {
+        let text = header.to_str().unwrap_or("\u{0}");
+        for member in text.split(',') {
+            let member = member.trim_matches([' ', '\t']);
+            let digits = !member.is_empty()
+                && member.len() <= 19
+                && member.bytes().all(|b| b.is_ascii_digit());
+            if !digits || value.is_some_and(|v| v != member) {
+                return Err(bad_request(
+                    "content_length_invalid",
+                    "Content-Length must be one decimal number".into(),
+                ));
+            }
+            value = Some(member);
+        }
     }
     Ok(())
 }
@@ -104,7 +107,11 @@ pub fn check_connection(headers: &HeaderMap, forwarded: &ForwardHeaders) -> Resu
 pub fn expects_continue(headers: &HeaderMap) -> Result<bool, Rejection> {
     let mut continue_ = false;
     for value in headers.get_all(http::header::EXPECT) {
-        if value.as_bytes().trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+        if value
+            .as_bytes()
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"100-continue")
+        {
             continue_ = true;
         } else {
             return Err(Rejection::new(
@@ -137,32 +144,66 @@ mod tests {
     #[test]
     fn content_length_is_one_decimal() {
         assert!(check_content_length(&headers(&[("content-length", "42")])).is_ok());
+        assert!(check_content_length(&headers(&[("content-length", "42, 42")])).is_ok());
         assert!(check_content_length(&headers(&[])).is_ok());
-        for bad in ["42, 42", "+42", "0x2a", "-1", "4 2", "", "42,", "99999999999999999999"] {
+        for bad in [
+            "42, 43",
+            "+42",
+            "0x2a",
+            "-1",
+            "4 2",
+            "",
+            "42,",
+            "99999999999999999999",
+        ] {
             let r = check_content_length(&headers(&[("content-length", bad)])).unwrap_err();
-            assert_eq!((r.status, r.reason), (400, "content_length_invalid"), "{bad}");
+            assert_eq!(
+                (r.status, r.reason),
+                (400, "content_length_invalid"),
+                "{bad}"
+            );
         }
         let two = headers(&[("content-length", "42"), ("content-length", "42")]);
-        assert!(check_content_length(&two).is_err());
+        assert!(check_content_length(&two).is_ok());
+        let differ = headers(&[("content-length", "42"), ("content-length", "43")]);
+        assert!(check_content_length(&differ).is_err());
     }
 
     #[test]
     fn only_chunked_is_a_transfer_coding() {
         assert!(check_transfer_encoding(&headers(&[("transfer-encoding", "chunked")])).is_ok());
         assert!(check_transfer_encoding(&headers(&[("transfer-encoding", "Chunked")])).is_ok());
-        for bad in ["gzip, chunked", "chunked, identity", "identity", "gzip", "chunked, chunked"] {
+        for bad in [
+            "gzip, chunked",
+            "chunked, identity",
+            "identity",
+            "gzip",
+            "chunked, chunked",
+        ] {
             let r = check_transfer_encoding(&headers(&[("transfer-encoding", bad)])).unwrap_err();
             assert_eq!(r.status, 501, "{bad}");
         }
-        let split = headers(&[("transfer-encoding", "gzip"), ("transfer-encoding", "chunked")]);
+        let split = headers(&[
+            ("transfer-encoding", "gzip"),
+            ("transfer-encoding", "chunked"),
+        ]);
         assert_eq!(check_transfer_encoding(&split).unwrap_err().status, 501);
     }
 
     #[test]
     fn connection_may_not_nominate_checked_headers() {
         let f = ForwardHeaders::default();
-        for ok in ["close", "keep-alive", "Keep-Alive, close", "upgrade", "x-unrelated"] {
-            assert!(check_connection(&headers(&[("connection", ok)]), &f).is_ok(), "{ok}");
+        for ok in [
+            "close",
+            "keep-alive",
+            "Keep-Alive, close",
+            "upgrade",
+            "x-unrelated",
+        ] {
+            assert!(
+                check_connection(&headers(&[("connection", ok)]), &f).is_ok(),
+                "{ok}"
+            );
         }
         for bad in [
             "Authorization",
@@ -178,7 +219,11 @@ mod tests {
             "keep-alive, accept",
         ] {
             let r = check_connection(&headers(&[("connection", bad)]), &f).unwrap_err();
-            assert_eq!((r.status, r.reason), (400, "connection_nominates_header"), "{bad}");
+            assert_eq!(
+                (r.status, r.reason),
+                (400, "connection_nominates_header"),
+                "{bad}"
+            );
         }
         let split = headers(&[("connection", "close"), ("connection", "authorization")]);
         assert!(check_connection(&split, &f).is_err());
@@ -189,7 +234,9 @@ mod tests {
         assert!(!expects_continue(&headers(&[])).unwrap());
         assert!(expects_continue(&headers(&[("expect", "100-Continue")])).unwrap());
         assert_eq!(
-            expects_continue(&headers(&[("expect", "200-ok")])).unwrap_err().status,
+            expects_continue(&headers(&[("expect", "200-ok")]))
+                .unwrap_err()
+                .status,
             417
         );
     }

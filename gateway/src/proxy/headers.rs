@@ -174,7 +174,10 @@ mod tests {
             ("x_bank", AllowlistError::Underscore("x_bank".into())),
             ("*", AllowlistError::NotAName("*".into())),
             ("x-*", AllowlistError::TooBroad("x-*".into())),
-            ("x-dcrgate-client-dn", AllowlistError::Reserved("x-dcrgate-client-dn".into())),
+            (
+                "x-dcrgate-client-dn",
+                AllowlistError::Reserved("x-dcrgate-client-dn".into()),
+            ),
             ("x-dcr*", AllowlistError::Reserved("x-dcr*".into())),
             ("connection", AllowlistError::Reserved("connection".into())),
             ("transfer-*", AllowlistError::Reserved("transfer-*".into())),

@@ -27,6 +27,35 @@ pub struct TppClient {
 }
 
 impl TppClient {
+    /// A client trusting `server_ca_pem`, presenting the certificate chain `chain` (leaf first,
+    /// DER) with the leaf's PKCS#8 `key_der`.
+    pub fn with_chain(
+        server_ca_pem: &str,
+        chain: &[Vec<u8>],
+        key_der: &[u8],
+        addr: SocketAddr,
+    ) -> Result<Self, SandboxError> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut server_ca_pem.as_bytes()) {
+            roots.add(cert?)?;
+        }
+        let chain = chain.iter().cloned().map(CertificateDer::from).collect();
+        let key = PrivateKeyDer::try_from(key_der.to_vec())
+            .map_err(|e| SandboxError::Signing(e.to_owned()))?;
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)?;
+        let config = Arc::new(config);
+        Ok(Self {
+            connector: TlsConnector::from(config.clone()),
+            config,
+            addr,
+        })
+    }
+
     /// A client trusting `server_ca_pem`, presenting `identity` if given.
     pub fn new(
         server_ca_pem: &str,

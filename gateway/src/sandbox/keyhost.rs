@@ -138,7 +138,12 @@ async fn serve_one<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     let what = routes
         .lock()
         .ok()
-        .and_then(|g| g.get(&path).cloned())
+        .and_then(|g| {
+            // A route without a query also serves that path with any query (`?v=2`).
+            g.get(&path)
+                .or_else(|| g.get(path.split('?').next().unwrap_or_default()))
+                .cloned()
+        })
         .unwrap_or(Serve::Status(404));
     let ok = |body: &str, ct: &str| {
         format!("HTTP/1.1 200 OK\r\ncontent-type: {ct}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())

@@ -78,8 +78,14 @@ pub struct GatewayProcess {
 }
 
 impl GatewayProcess {
-    fn spawn(config: &Path, stderr: PathBuf, listen: u16, admin: u16) -> Self {
-        Self::spawn_with(config, &[], stderr, listen, admin)
+    fn spawn(
+        config: &Path,
+        env: &[(&str, &str)],
+        stderr: PathBuf,
+        listen: u16,
+        admin: u16,
+    ) -> Self {
+        Self::spawn_env(config, &[], env, stderr, listen, admin)
     }
 
     /// `dcrgate run --config CONFIG EXTRA...`.
@@ -90,12 +96,25 @@ impl GatewayProcess {
         listen: u16,
         admin: u16,
     ) -> Self {
+        Self::spawn_env(config, extra, &[], stderr, listen, admin)
+    }
+
+    /// `dcrgate run --config CONFIG EXTRA...` with these environment variables.
+    pub fn spawn_env(
+        config: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        stderr: PathBuf,
+        listen: u16,
+        admin: u16,
+    ) -> Self {
         let log = std::fs::File::create(&stderr).expect("stderr file");
         let child = Command::new(env!("CARGO_BIN_EXE_dcrgate"))
             .arg("run")
             .arg("--config")
             .arg(config)
             .args(extra)
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -249,6 +268,14 @@ impl Harness {
     /// Like [`Harness::start_with`], and `tweak` also sees the config folder (to write profiles
     /// or key sets into) and the key host (to name URLs on it).
     pub async fn start_setup(tweak: impl Fn(&mut SandboxConfig, &Setup<'_>)) -> Self {
+        Self::start_env(&[], tweak).await
+    }
+
+    /// Like [`Harness::start_setup`], the gateway running with these environment variables.
+    pub async fn start_env(
+        env: &[(&str, &str)],
+        tweak: impl Fn(&mut SandboxConfig, &Setup<'_>),
+    ) -> Self {
         let pki = SandboxPki::generate().expect("PKI");
         let files = Files::write(&pki);
         let tpp = Tpp::new(
@@ -293,6 +320,7 @@ impl Harness {
             .expect("client");
             let mut gateway = GatewayProcess::spawn(
                 &config_path,
+                env,
                 files.path().join(format!("gateway-{attempt}.stderr")),
                 listen,
                 admin,
@@ -338,6 +366,7 @@ impl Harness {
             .expect("client");
             let mut gateway = GatewayProcess::spawn(
                 &path,
+                &[],
                 self.files.path().join(format!("replica-{attempt}.stderr")),
                 listen,
                 admin,

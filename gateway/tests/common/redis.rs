@@ -30,13 +30,27 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
+    /// A server on a free port. free_port() releases the port before redis-server binds it,
+    /// so a parallel test can take it in between: a server that could not bind exits, and the
+    /// start is retried on another port.
     pub fn start(extra: &[&str]) -> Self {
-        let dir = TempDir::new().expect("temp dir");
-        let args = extra.iter().map(|s| (*s).to_owned()).collect();
-        Self::start_on(free_port(), dir, args)
+        let args: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let dir = TempDir::new().expect("temp dir");
+            match Self::try_start_on(free_port(), dir, args.clone()) {
+                Ok(server) => return server,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!("redis-server did not start:\n{}", failures.join("\n"));
     }
 
     pub fn start_on(port: u16, dir: TempDir, args: Vec<String>) -> Self {
+        Self::try_start_on(port, dir, args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_start_on(port: u16, dir: TempDir, args: Vec<String>) -> Result<Self, String> {
         let binary = std::env::var_os("DCRGATE_REDIS_SERVER")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("redis-server"));
@@ -68,24 +82,35 @@ impl RedisServer {
             dir,
             args,
         };
-        server.wait_ready();
-        server
+        server.try_wait_ready()?;
+        Ok(server)
     }
 
     pub fn wait_ready(&mut self) {
+        self.try_wait_ready().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Wait until this server (not another process on the same port) accepts connections: its
+    /// own log says it is ready, and the port answers.
+    fn try_wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + START_WITHIN;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("redis-server exited ({status}); log:\n{}", self.log());
+                return Err(format!(
+                    "redis-server exited ({status}); log:\n{}",
+                    self.log()
+                ));
             }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+            let log = self.log();
+            let ready = log.contains("Ready to accept connections");
+            if ready && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server not accepting connections within {START_WITHIN:?}; log:\n{}",
-                self.log()
-            );
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "redis-server not accepting connections within {START_WITHIN:?}; log:\n{log}"
+                ));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
