@@ -9,6 +9,13 @@
 //! 127.0.0.1 and writes `ready`. On SIGUSR1 and at exit (SIGTERM, SIGINT) it writes the key
 //! host's fetch counts to `keyhost-hits.json`.
 //!
+//! For the hostile-cost run (`benches/hostile.sh`) it also serves a hostile key set (a hundred
+//! 4096-bit RSA keys under one `kid`) and writes forged requests naming it: one whose signature
+//! has the modulus' length (the most expensive verification a key set can ask for) and one
+//! with a 1024-byte signature. With `--hostile-urls N`, once the file `go-urls` appears, it
+//! sends N such forged requests each naming its own URL of that set (`?v=1` ... `?v=N`, all on
+//! the allowlisted key host) and writes `hostile-urls.json`.
+//!
 //! With `--identities N` it also publishes N key set URLs (one RSA key under N paths: generating
 //! N RSA keys would take minutes and the gateway caches per URL, not per key) and issues N
 //! distinct transport certificates; once the file `go` appears it sends one compliant update
@@ -35,6 +42,11 @@ use tokio::signal::unix::{signal, SignalKind};
 
 /// Where the benchmark TPP's key set is served.
 const JWKS_PATH: &str = "/bench-tpp/jwks.json";
+/// Where the hostile key set is served.
+const HOSTILE_SET_PATH: &str = "/hostile/hundred.json";
+/// The `kid` its hundred keys share.
+const HOSTILE_KID: &str = "hostile-100";
+
 /// The benchmark TPP's ClientId.
 const CLIENT_ID: &str = "bench-tpp-1";
 /// The bearer token sent (bearer mode `upstream` checks its form only).
@@ -55,6 +67,9 @@ struct Args {
     /// Concurrent connections for the identity run.
     #[arg(long, default_value_t = 16)]
     identity_concurrency: usize,
+    /// Forged requests naming distinct hostile key set URLs, sent once `go-urls` appears.
+    #[arg(long, default_value_t = 0)]
+    hostile_urls: usize,
     /// Port of the upstream stub (default: a free one, written to ports.env).
     #[arg(long)]
     stub_port: Option<u16>,
@@ -126,7 +141,16 @@ fn request_files(dir: &Path, tpp: &Tpp, hostile: &Tpp, jwks_uri: &str) -> Result
          Content-Length: 1048576\r\nAuthorization: Bearer {TOKEN}\r\n\r\n",
         hostile.client_id
     );
-    let files: [(&str, Vec<u8>); 5] = [
+    let hostile_set = hostile.claims(AUDIENCE, &hostile_set_url(jwks_uri, None));
+    let files: [(&str, Vec<u8>); 7] = [
+        (
+            "hostile-cpu-4096.http",
+            hostile_put(forged(&hostile_set, 512).as_bytes()),
+        ),
+        (
+            "hostile-cpu-long-sig.http",
+            hostile_put(forged(&hostile_set, 1024).as_bytes()),
+        ),
         ("compliant.http", put(tpp.sign(&good).as_bytes())),
         ("hostile-garbage.http", hostile_put(garbage.as_bytes())),
         (
@@ -145,6 +169,97 @@ fn request_files(dir: &Path, tpp: &Tpp, hostile: &Tpp, jwks_uri: &str) -> Result
         write(&requests.join(name), bytes)?;
     }
     Ok(())
+}
+
+/// The hostile key set's URL on the key host serving `jwks_uri`, with `?v=N` when given.
+fn hostile_set_url(jwks_uri: &str, v: Option<usize>) -> String {
+    let origin = jwks_uri.split("/bench-tpp/").next().unwrap_or(jwks_uri);
+    match v {
+        Some(v) => format!("{origin}{HOSTILE_SET_PATH}?v={v}"),
+        None => format!("{origin}{HOSTILE_SET_PATH}"),
+    }
+}
+
+/// A hundred RSA keys with made-up 4096-bit moduli, all under [`HOSTILE_KID`].
+fn hostile_key_set() -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let keys: Vec<String> = (0..100u8)
+        .map(|i| {
+            let mut n = vec![0xA7u8 ^ i; 512];
+            n[0] |= 0x80;
+            n[511] |= 1;
+            format!(
+                r#"{{"kty":"RSA","use":"sig","kid":"{HOSTILE_KID}","n":"{}","e":"AQAB"}}"#,
+                URL_SAFE_NO_PAD.encode(n)
+            )
+        })
+        .collect();
+    format!(r#"{{"keys":[{}]}}"#, keys.join(","))
+}
+
+/// A JWS naming [`HOSTILE_KID`] over `claims` with a `len`-byte made-up signature.
+fn forged(claims: &Value, len: usize) -> String {
+    dcrgate::sandbox::tpp::unsigned(
+        &json!({"alg": "PS256", "kid": HOSTILE_KID, "typ": "JWT"}),
+        claims,
+        &vec![0x5Au8; len],
+    )
+}
+
+/// Send one forged request per hostile key set URL; status counts and errors.
+async fn send_hostile_urls(
+    hostile: Arc<Tpp>,
+    jwks_uri: Arc<String>,
+    server_ca: Arc<String>,
+    gateway: SocketAddr,
+    n: usize,
+    concurrency: usize,
+) -> (BTreeMap<u16, usize>, BTreeMap<String, usize>) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let statuses = Arc::new(Mutex::new(BTreeMap::<u16, usize>::new()));
+    let errors = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (hostile, jwks_uri, server_ca) = (hostile.clone(), jwks_uri.clone(), server_ca.clone());
+        let (next, statuses, errors) = (next.clone(), statuses.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = match TppClient::new(&server_ca, Some(&hostile.transport), gateway) {
+                Ok(c) => c,
+                Err(e) => return bump(&errors, e.to_string()),
+            };
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let claims = hostile.claims(AUDIENCE, &hostile_set_url(&jwks_uri, Some(i)));
+                let body = forged(&claims, 512);
+                match client
+                    .put(
+                        &hostile.client_id,
+                        Some(TOKEN),
+                        "application/jwt",
+                        body.as_bytes(),
+                    )
+                    .await
+                {
+                    Ok(r) => {
+                        if let Ok(mut g) = statuses.lock() {
+                            *g.entry(r.status).or_default() += 1;
+                        }
+                    }
+                    Err(e) => bump(&errors, e.to_string()),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let s = statuses.lock().map(|g| g.clone()).unwrap_or_default();
+    let e = errors.lock().map(|g| g.clone()).unwrap_or_default();
+    (s, e)
 }
 
 /// The N extra identities: transport certificates and key set paths.
@@ -310,6 +425,7 @@ async fn run(args: Args) -> Result<(), EnvError> {
 
     let key_host = Arc::new(KeyHost::start(&pki.key_host.cert_pem, &pki.key_host.key_pem).await?);
     key_host.set(JWKS_PATH, Serve::Json(tpp.jwks()));
+    key_host.set(HOSTILE_SET_PATH, Serve::Json(hostile_key_set()));
     let jwks_uri = key_host.url(JWKS_PATH);
     request_files(&dir, &tpp, &hostile, &jwks_uri)?;
 
@@ -440,6 +556,36 @@ async fn run(args: Args) -> Result<(), EnvError> {
             });
             let _ = write(&dir.join("identities.json"), result.to_string());
             eprintln!("dcrgate-bench-env: identity run done: {result}");
+        });
+    }
+
+    if args.hostile_urls > 0 {
+        let (hostile, dir) = (Arc::new(hostile), dir.clone());
+        let (jwks_uri, server_ca) = (
+            Arc::new(jwks_uri.clone()),
+            Arc::new(pki.server_ca.cert_pem()),
+        );
+        let (n, concurrency) = (args.hostile_urls, args.identity_concurrency);
+        let key_host = key_host.clone();
+        tokio::spawn(async move {
+            let gateway = SocketAddr::from(([127, 0, 0, 1], gateway_port));
+            let go = dir.join("go-urls");
+            while !go.exists() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let started = Instant::now();
+            let fetches_before = key_host.total_hits();
+            let (statuses, errors) =
+                send_hostile_urls(hostile, jwks_uri, server_ca, gateway, n, concurrency).await;
+            let result = json!({
+                "urls": n,
+                "statuses": statuses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                "errors": errors,
+                "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+                "key_host_fetches": key_host.total_hits() - fetches_before,
+            });
+            let _ = write(&dir.join("hostile-urls.json"), result.to_string());
+            eprintln!("dcrgate-bench-env: hostile URL run done: {result}");
         });
     }
 

@@ -654,11 +654,13 @@ fn parse_answer(bytes: &[u8]) -> Result<Introspected, IntrospectionError> {
             ))),
         }
     };
-    // RFC 7662 allows `null` for an absent member; otherwise the shared NumericDate parser.
     let exp = match obj.get("exp") {
         None | Some(Value::Null) => None,
-        Some(_) => dcrgate_policies::claims::numeric_date(&obj, "exp")
-            .map_err(|_| malformed("`exp` is not a NumericDate"))?,
+        Some(Value::Number(n)) => Some(
+            n.as_i64()
+                .ok_or_else(|| malformed("`exp` is not an integer"))?,
+        ),
+        Some(_) => return Err(malformed("`exp` is not a number")),
     };
     let aud = match obj.get("aud") {
         None | Some(Value::Null) => Vec::new(),

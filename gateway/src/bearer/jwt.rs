@@ -115,3 +115,94 @@ impl JwtValidator {
         TokenFacts::from_claims(claims)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::sandbox::tpp::{now, Signer};
+
+    fn validator(signer: &Signer, dir: &std::path::Path) -> JwtValidator {
+        let path = dir.join("as.jwks");
+        std::fs::write(&path, signer.jwks()).unwrap();
+        let cfg = JwtSection {
+            issuer: "https://as.bank.example".into(),
+            audiences: vec!["https://bank.example/register".into()],
+            algorithms: default_algorithms(),
+            key_set_url: None,
+            key_set_file: Some(path.clone()),
+            ca_file: None,
+            clock_leeway_seconds: 60,
+        };
+        JwtValidator::new(&cfg, TrustedKeys::from_file(&path).unwrap())
+    }
+
+    fn token(signer: &Signer, dates: serde_json::Value) -> String {
+        let mut claims = json!({
+            "iss": "https://as.bank.example",
+            "aud": "https://bank.example/register",
+            "client_id": "c1",
+        });
+        for (k, v) in dates.as_object().unwrap() {
+            claims[k.as_str()] = v.clone();
+        }
+        signer.sign(&claims)
+    }
+
+    #[tokio::test]
+    async fn numeric_dates_may_be_fractional_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = Signer::generate("as-1").unwrap();
+        let v = validator(&signer, dir.path());
+        let t = now();
+        let f = |x: i64, frac: f64| json!(x as f64 + frac);
+        let cases: Vec<(&str, serde_json::Value, Result<(), &str>)> = vec![
+            ("fractional exp", json!({"exp": f(t + 300, 0.5)}), Ok(())),
+            (
+                "fractional exp and nbf",
+                json!({"exp": f(t + 300, 0.25), "nbf": f(t - 10, 0.75)}),
+                Ok(()),
+            ),
+            (
+                "nbf an hour ahead, fractional",
+                json!({"exp": t + 7200, "nbf": f(t + 3600, 0.5)}),
+                Err("token_not_yet_valid"),
+            ),
+            (
+                "nbf an hour ahead",
+                json!({"exp": t + 7200, "nbf": t + 3600}),
+                Err("token_not_yet_valid"),
+            ),
+            (
+                "string nbf",
+                json!({"exp": t + 300, "nbf": (t - 10).to_string()}),
+                Err("token_malformed"),
+            ),
+            (
+                "string exp",
+                json!({"exp": (t + 300).to_string()}),
+                Err("token_malformed"),
+            ),
+            ("null exp", json!({"exp": null}), Err("token_malformed")),
+            (
+                "boolean nbf",
+                json!({"exp": t + 300, "nbf": true}),
+                Err("token_malformed"),
+            ),
+            ("no exp", json!({}), Err("token_expired")),
+            (
+                "expired, fractional",
+                json!({"exp": f(t - 120, 0.5)}),
+                Err("token_expired"),
+            ),
+        ];
+        for (name, dates, want) in cases {
+            let got = v.validate(&token(&signer, dates), t).await;
+            match want {
+                Ok(()) => assert!(got.is_ok(), "{name}: {:?}", got.as_ref().err()),
+                Err(kind) => assert_eq!(got.err().map(|e| e.kind()), Some(kind), "{name}"),
+            }
+        }
+    }
+}

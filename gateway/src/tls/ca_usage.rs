@@ -60,3 +60,36 @@ pub fn check_intermediates(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use dcrgate_certs::{Authority, SubjectSpec};
+
+    use super::*;
+
+    #[test]
+    fn only_signing_cas_pass() {
+        let root = Authority::new("root").unwrap();
+        let good = root.intermediate("issuing", true).unwrap();
+        let bad = root.intermediate("not signing", false).unwrap();
+        let leaf = good.issue_client(&SubjectSpec::common_name("tpp")).unwrap();
+        assert_eq!(check_ca(&root.cert_der()), Ok(()));
+        assert_eq!(check_ca(&good.cert_der()), Ok(()));
+        assert_eq!(check_ca(&bad.cert_der()), Err(CaUsageError::NoKeyCertSign));
+        assert_eq!(check_ca(&leaf.cert_der), Err(CaUsageError::NoKeyCertSign));
+        assert_eq!(
+            check_ca(b"not a certificate"),
+            Err(CaUsageError::Unparseable)
+        );
+        let chain = [
+            rustls::pki_types::CertificateDer::from(good.cert_der()),
+            rustls::pki_types::CertificateDer::from(bad.cert_der()),
+        ];
+        assert!(check_intermediates(&chain[..1]).is_ok());
+        let e = check_intermediates(&chain).unwrap_err().to_string();
+        assert!(
+            e.contains("intermediate 1") && e.contains("keyCertSign"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# What a hostile key set can cost dcrgate, end to end on 127.0.0.1 (release build, the seed
+# policy, 2 proxy threads):
+#   1. CPU per request, keep-alive, 2 connections: a compliant update (PS256, RSA-2048) against
+#      the most expensive forgeries a key set can ask for: a hundred 4096-bit keys under one kid
+#      with a signature of the modulus' length (one full RSA-4096 verification, on the blocking
+#      pool), and the same with a 1024-byte signature (refused before any arithmetic);
+#   2. resident memory after N forged requests each naming its own URL of that key set on the
+#      one allowlisted key host (`?v=1` ... `?v=N`).
+# Prints a markdown summary (also $OUT/hostile.md).
+#
+#   benches/hostile.sh                       # 10 s per CPU run, 10,000 URLs
+#   HOSTILE_DURATION=5 HOSTILE_URLS=2000 benches/hostile.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${HOSTILE_DURATION:-10}
+URLS=${HOSTILE_URLS:-10000}
+OUT=${HOSTILE_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/dcrgate-hostile.XXXXXX")}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+log() { printf '== %s\n' "$*" >&2; }
+die() {
+  printf 'hostile.sh: %s\n' "$*" >&2
+  exit 1
+}
+
+need=()
+command -v cc >/dev/null 2>&1 || need+=(gcc)
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+
+log "building release binaries"
+cargo build --release -p dcrgate -p dcrgate-benches --bins
+BIN=$(cargo metadata --format-version 1 --no-deps |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release
+
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+wait_file() { # path seconds
+  local i
+  for i in $(seq 1 $(($2 * 10))); do
+    [ -e "$1" ] && return 0
+    sleep 0.1
+  done
+  die "timed out waiting for $1"
+}
+wait_port() {
+  local i
+  for i in $(seq 1 300); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  die "nothing listens on 127.0.0.1:$1"
+}
+json_num() { sed -n "s/.*\"$1\":\([0-9][0-9.]*\).*/\1/p" <<<"$2" | head -n1; }
+rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status"; }
+
+ENVDIR=$OUT/env
+"$BIN/dcrgate-bench-env" --dir "$ENVDIR" --hostile-urls "$URLS" >"$OUT/bench-env.log" 2>&1 &
+PIDS+=("$!")
+wait_file "$ENVDIR/ready" 60
+# shellcheck disable=SC1091
+. "$ENVDIR/ports.env"
+"$BIN/dcrgate-stub" --listen "127.0.0.1:$STUB_PORT" >"$OUT/stub.log" 2>&1 &
+PIDS+=("$!")
+wait_port "$STUB_PORT"
+RUST_LOG=warn "$BIN/dcrgate" run --config "$ENVDIR/dcrgate-threads2.toml" >"$OUT/dcrgate.log" 2>&1 &
+GATEWAY_PID=$!
+PIDS+=("$GATEWAY_PID")
+wait_port "$GATEWAY_PORT"
+
+TLS=(--ca "$ENVDIR/server-ca.pem" --cert "$ENVDIR/tpp.pem" --key "$ENVDIR/tpp.key" --server-name localhost)
+HOSTILE_TLS=(--ca "$ENVDIR/server-ca.pem" --cert "$ENVDIR/hostile.pem" --key "$ENVDIR/hostile.key" --server-name localhost)
+RUN=(--target "127.0.0.1:$GATEWAY_PORT" --concurrency 2 --duration "$DURATION" --warmup 2 --pid "$GATEWAY_PID")
+: >"$OUT/results.jsonl"
+cpu_run() { # label status tls... request
+  local label=$1 status=$2 out
+  shift 2
+  out=$("$BIN/dcrgate-loadgen" --label "$label" --expect-status "$status" "${RUN[@]}" "$@") ||
+    die "load generator failed ($label)"
+  head -n1 <<<"$out" >>"$OUT/results.jsonl"
+  sed -n '2p' <<<"$out" >&2
+  json_num cpu_us_per_req "$(head -n1 <<<"$out")"
+}
+log "CPU per request (keep-alive, 2 connections, $DURATION s each)"
+compliant=$(cpu_run compliant 200 "${TLS[@]}" --request "$ENVDIR/requests/compliant.http")
+worst=$(cpu_run hostile-4096 400 "${HOSTILE_TLS[@]}" --request "$ENVDIR/requests/hostile-cpu-4096.http")
+long=$(cpu_run hostile-long-signature 400 "${HOSTILE_TLS[@]}" --request "$ENVDIR/requests/hostile-cpu-long-sig.http")
+
+log "memory: $URLS forged requests, each naming its own key set URL"
+rss_before=$(rss_kib "$GATEWAY_PID")
+touch "$ENVDIR/go-urls"
+wait_file "$ENVDIR/hostile-urls.json" 900
+sleep 1
+rss_after=$(rss_kib "$GATEWAY_PID")
+hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$GATEWAY_PID/status")
+urls_json=$(cat "$ENVDIR/hostile-urls.json")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+{
+  echo "| run | server CPU µs per request | × compliant |"
+  echo "|---|---:|---:|"
+  echo "| compliant update (PS256, RSA-2048) | $compliant | 1.00 |"
+  echo "| forged, 100 × RSA-4096 under one kid, modulus-length signature | $worst | $(ratio "$worst" "$compliant") |"
+  echo "| forged, 100 × RSA-4096 under one kid, 1024-byte signature | $long | $(ratio "$long" "$compliant") |"
+  echo
+  echo "| memory | KiB |"
+  echo "|---|---:|"
+  echo "| RSS before the URL flood | $rss_before |"
+  echo "| RSS after $URLS distinct hostile URLs on one host | $rss_after |"
+  echo "| peak RSS (VmHWM) | $hwm |"
+  echo
+  echo "URL flood: \`$urls_json\`"
+} | tee "$OUT/hostile.md"
