@@ -64,7 +64,6 @@ wait_port() {
   done
   die "nothing listens on 127.0.0.1:$1"
 }
-json_num() { sed -n "s/.*\"$1\":\([0-9][0-9.]*\).*/\1/p" <<<"$2" | head -n1; }
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status"; }
 
 ENVDIR=$OUT/env
@@ -92,7 +91,8 @@ cpu_run() { # label status tls... request
     die "load generator failed ($label)"
   head -n1 <<<"$out" >>"$OUT/results.jsonl"
   sed -n '2p' <<<"$out" >&2
-  json_num cpu_us_per_req "$(head -n1 <<<"$out")"
+  # The gateway's figure (the line also carries the load generator's own CPU).
+  sed -n 's/.*"cpu":{[^}]*"cpu_us_per_req":\([0-9][0-9.]*\).*/\1/p' <<<"$(head -n1 <<<"$out")"
 }
 log "CPU per request (keep-alive, 2 connections, $DURATION s each)"
 compliant=$(cpu_run compliant 200 "${TLS[@]}" --request "$ENVDIR/requests/compliant.http")

@@ -30,13 +30,7 @@ pub struct Authority {
 impl Authority {
     /// A new root CA with the given common name, valid for ten years from yesterday.
     pub fn new(common_name: &str) -> Result<Self, PkiError> {
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "dcrgate development PKI");
+        let mut params = ca_params(common_name)?;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -53,13 +47,7 @@ impl Authority {
     /// its keyUsage (a certificate RFC 5280 §4.2.1.3 forbids to sign certificates), to test
     /// that verifiers refuse chains through it.
     pub fn intermediate(&self, common_name: &str, key_cert_sign: bool) -> Result<Self, PkiError> {
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "dcrgate development PKI");
+        let mut params = ca_params(common_name)?;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = if key_cert_sign {
             vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign]
@@ -126,6 +114,18 @@ impl Authority {
             key_der: key.serialize_der(),
         })
     }
+}
+
+/// The subject every development CA has: its common name and the PKI's organisation.
+fn ca_params(common_name: &str) -> Result<CertificateParams, PkiError> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "dcrgate development PKI");
+    Ok(params)
 }
 
 fn set_validity(params: &mut CertificateParams, validity: Duration) {

@@ -44,17 +44,7 @@ pub fn install(format: LogFormat, default: &str) {
     };
 }
 
-/// Clip `s` to at most `max` bytes on a character boundary, for echoing client values.
-pub fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+pub use dcrgate_policies::text::clip;
 
 /// Whether `c` is written as an escape in a log line.
 pub fn needs_escape(c: char) -> bool {
@@ -166,12 +156,5 @@ mod tests {
         ] {
             assert_eq!(permitted(target, &level), ok, "{target} {level}");
         }
-    }
-
-    #[test]
-    fn clip_keeps_char_boundaries() {
-        assert_eq!(clip("abcdef", 3), "abc");
-        assert_eq!(clip("ééé", 3), "é");
-        assert_eq!(clip("ab", 3), "ab");
     }
 }

@@ -765,13 +765,5 @@ fn same_organisation(claimed: &Dn, presented: &Dn, oids: &[String]) -> Result<()
 
 /// Cap echoed client values so an error description stays short.
 fn clip(s: &str) -> &str {
-    const MAX: usize = 200;
-    if s.len() <= MAX {
-        return s;
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    crate::text::clip(s, 200)
 }

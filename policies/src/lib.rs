@@ -14,6 +14,7 @@
 //! - [`key_url`]: where a TPP key set may be fetched from (https, host allowlist).
 //! - [`uri`]: redirect URIs and the other URL-valued metadata, checked whole.
 //! - [`net`]: which IP addresses are public (key set hosts, URL literals).
+//! - [`text`]: echoing client values in messages, bounded.
 //! - [`verdict`]: rule ids, error codes, violations and verdicts.
 //! - [`evaluate`](mod@evaluate): the rules themselves.
 
@@ -24,6 +25,7 @@ pub mod key_url;
 pub mod net;
 pub mod profile;
 pub mod ssa;
+pub mod text;
 pub mod uri;
 pub mod verdict;
 

@@ -130,16 +130,7 @@ pub fn expects_continue(headers: &HeaderMap) -> Result<bool, Rejection> {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        h
-    }
+    use crate::proxy::test_headers as headers;
 
     #[test]
     fn content_length_is_one_decimal() {

@@ -400,6 +400,19 @@ impl ProxyHttp for Gateway {
     }
 }
 
+/// A header map from `(name, value)` pairs, for the phase modules' unit tests.
+#[cfg(test)]
+pub(crate) fn test_headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(
+            http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -88,7 +88,7 @@ mod tests {
         assert!(check_intermediates(&chain[..1]).is_ok());
         let e = check_intermediates(&chain).unwrap_err().to_string();
         assert!(
-            e.contains("intermediate 1") && e.contains("keyCertSign"),
+            e.contains("index: 1") && e.contains("NoKeyCertSign"),
             "{e}"
         );
     }
