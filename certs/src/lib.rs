@@ -3,6 +3,8 @@
 //!
 //! Everything here is for the demo, the tests and operators trying the gateway out. Keys are
 //! generated fresh on every call and never leave the process unless the caller writes them out.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod authority;
 mod signing_key;

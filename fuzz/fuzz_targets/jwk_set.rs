@@ -1,4 +1,4 @@
-//! Fuzz target `jwk_set`: `dcrgate::jose::jwk::JwkSet::parse` on arbitrary bytes.
+//! Fuzz target `jwk_set`: `dcrgate_jose::jwk::JwkSet::parse` on arbitrary bytes.
 //! The check itself is `dcrgate_fuzz::jwk_set` (src/lib.rs).
 
 #![no_main]

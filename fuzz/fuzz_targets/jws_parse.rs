@@ -1,4 +1,4 @@
-//! Fuzz target `jws_parse`: `dcrgate::jose::jws::parse_compact` (accepting PS256 and ES256)
+//! Fuzz target `jws_parse`: `dcrgate_jose::jws::parse_compact` (accepting PS256 and ES256)
 //! and `parse_unsigned` on arbitrary bytes.
 //! The check itself is `dcrgate_fuzz::jws_parse` (src/lib.rs).
 

@@ -9,8 +9,8 @@
 
 use std::sync::OnceLock;
 
-use dcrgate::jose::jwk::{JwkSet, MAX_KEYS};
-use dcrgate::jose::jws::{parse_compact, parse_unsigned};
+use dcrgate_jose::jwk::{JwkSet, MAX_KEYS};
+use dcrgate_jose::jws::{parse_compact, parse_unsigned};
 use dcrgate_policies::dn::{match_dn, Dn, DnError, MatchMode, ParseMode};
 use dcrgate_policies::evaluate::{evaluate_json, RequestFacts};
 use dcrgate_policies::{HostAllowlist, Profile, SoftwareStatement};

@@ -142,6 +142,7 @@ impl ConnGuards {
 }
 
 /// Shut the socket down if `fd` still is the guarded connection. Returns whether it did.
+#[allow(unsafe_code)]
 fn cut(guard: &Guard) -> bool {
     // SAFETY: the descriptor is only borrowed for the duration of this call and never closed
     // here. It may have been closed (then every call below fails with EBADF) or reused by a

@@ -17,6 +17,8 @@
 //! - [`text`]: echoing client values in messages, bounded.
 //! - [`verdict`]: rule ids, error codes, violations and verdicts.
 //! - [`evaluate`](mod@evaluate): the rules themselves.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod claims;
 pub mod dn;

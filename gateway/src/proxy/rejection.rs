@@ -152,7 +152,6 @@ impl Rejection {
         )
     }
 
-    /// The upstream registry could not be reached (502) or was too slow (504).
     /// A refused bearer token: 401 `invalid_token`, the same for every client (a valid token
     /// of another client included), or 503 when the gateway could not check it.
     pub fn from_bearer(e: &BearerError) -> Self {
@@ -230,6 +229,7 @@ impl Rejection {
         )
     }
 
+    /// The upstream registry could not be reached (502) or was too slow (504).
     pub fn upstream(timeout: bool) -> Self {
         if timeout {
             Self::with_code(

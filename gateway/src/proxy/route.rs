@@ -131,6 +131,8 @@ fn not_allowed(method: &Method, resource: &str, allow: &'static str) -> Rejectio
     .closing()
 }
 
+/// Refuse a request target that is not in origin form (one that does not start with `/`):
+/// absolute-form, authority-form and asterisk-form targets.
 pub fn origin_form(raw_target: &[u8]) -> Result<(), Rejection> {
     if raw_target.first() == Some(&b'/') {
         Ok(())

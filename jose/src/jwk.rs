@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 
-use crate::jose::verify::VerifyingKey;
+use crate::verify::VerifyingKey;
 
 /// Most members accepted in one key set.
 pub const MAX_KEYS: usize = 100;

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use crate::jose::json::from_slice_strict;
+use crate::json::from_slice_strict;
 
 /// Longest accepted `kid`.
 pub const MAX_KID_LEN: usize = 256;
