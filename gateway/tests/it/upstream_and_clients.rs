@@ -1,7 +1,7 @@
 //! The upstream registry failing, clients too slow to send their request, and clients that
 //! cannot prove who they are.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -14,7 +14,7 @@ use dcrgate::jose::jws::{parse_compact, parse_unsigned, JwsError};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-#[path = "../../fuzz/src/lib.rs"]
+#[path = "../../../fuzz/src/lib.rs"]
 mod fuzz_checks;
 
 fn b64(bytes: impl AsRef<[u8]>) -> String {

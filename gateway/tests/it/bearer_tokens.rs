@@ -3,7 +3,7 @@
 //! (forwarded for the registry to decide). A refused token is a 401 `invalid_token` with a
 //! `WWW-Authenticate` challenge, never forwarded, and never written to the logs.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

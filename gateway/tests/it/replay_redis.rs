@@ -3,7 +3,7 @@
 //! against loopback stand-ins that misbehave: silent, closed, or answering garbage. Every wait
 //! is bounded.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

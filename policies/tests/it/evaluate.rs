@@ -9,7 +9,7 @@ const NOW: i64 = 1_800_000_000;
 const CERT_DN: &str = "CN=0015800001HQQrZAAX,2.5.4.97=PSDGB-FCA-123456,O=Example TPP Ltd,C=GB";
 
 fn profile() -> Profile {
-    Profile::from_toml_str(include_str!("../profiles/seed-update.toml")).unwrap()
+    Profile::from_toml_str(include_str!("../../profiles/seed-update.toml")).unwrap()
 }
 
 fn compliant() -> Value {

@@ -2,7 +2,7 @@
 //! certificate is still served; the global limit protects the registry; refusals are counted
 //! and never forwarded.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 

@@ -4,7 +4,7 @@
 //! on the version they started with, graceful shutdown lets in-flight requests finish, and a
 //! zero-downtime upgrade hands the listening sockets to a new process.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! fetched, the TPP key set taken from the SSA, the SSA's rules, `jti` replay, and certificate
 //! rotation. Every rejection is shown not to reach the registry.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! `would_reject` (metric and audit record) and the request is forwarded anyway; rules not in
 //! shadow, and the cryptographic checks, are still enforced.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! per-stage latency histograms and gauges, `promtool check metrics` on the real exposition,
 //! and a real Prometheus server scraping the gateway on loopback with the series queryable.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -13,7 +13,7 @@ const CLAIM_DN: &str =
     "CN=0015800001HQQrZAAX,organizationIdentifier=PSDGB-FCA-123456,O=Example TPP Ltd,C=GB";
 
 fn seed() -> Profile {
-    Profile::from_toml_str(include_str!("../profiles/seed-update.toml")).unwrap()
+    Profile::from_toml_str(include_str!("../../profiles/seed-update.toml")).unwrap()
 }
 
 fn compliant() -> Value {
@@ -108,7 +108,7 @@ fn redirect_uris_are_checked_whole_not_on_a_prefix() {
         );
     }
     // The bound is configurable, and exact.
-    let text = include_str!("../profiles/seed-update.toml").replace(
+    let text = include_str!("../../profiles/seed-update.toml").replace(
         "max_length = 2048\n\n[url_claims]",
         "max_length = 100\n\n[url_claims]",
     );
@@ -188,7 +188,7 @@ fn every_url_valued_member_is_vetted_in_every_language() {
         let (rule, message) = only(&e);
         assert_eq!(rule, Rule::MetadataUri);
         assert!(message.contains("not accepted"), "{message}");
-        let text = include_str!("../profiles/seed-update.toml").replace(
+        let text = include_str!("../../profiles/seed-update.toml").replace(
             &format!("{claim} = \"refuse\""),
             &format!("{claim} = \"allow\""),
         );
@@ -218,7 +218,7 @@ fn every_url_valued_member_is_vetted_in_every_language() {
         );
     }
     // A profile can refuse a member outright.
-    let text = include_str!("../profiles/seed-update.toml")
+    let text = include_str!("../../profiles/seed-update.toml")
         .replace("logo_uri = \"allow\"", "logo_uri = \"refuse\"");
     let refuse = Profile::from_toml_str(&text).unwrap();
     assert_eq!(
@@ -288,7 +288,7 @@ fn inline_keys_and_the_san_mix_are_refused() {
 fn ob_constrained_metadata_is_checked_where_present() {
     for profile in [
         seed(),
-        Profile::from_toml_str(include_str!("../profiles/uk-ob-dcr-3.3.toml")).unwrap(),
+        Profile::from_toml_str(include_str!("../../profiles/uk-ob-dcr-3.3.toml")).unwrap(),
     ] {
         let c = &profile.claims;
         assert_eq!(c.response_types, ["code", "code id_token"]);
@@ -404,7 +404,7 @@ fn binding_rules_can_never_be_shadowed() {
         .filter(|r| !r.shadowable())
         .collect();
     for rule in &never {
-        let text = include_str!("../profiles/seed-update.toml")
+        let text = include_str!("../../profiles/seed-update.toml")
             .replace("rules = []", &format!("rules = [\"{}\"]", rule.id()));
         assert!(
             matches!(
@@ -418,7 +418,7 @@ fn binding_rules_can_never_be_shadowed() {
             rule.id()
         );
     }
-    let text = include_str!("../profiles/seed-update.toml").replace("all = false", "all = true");
+    let text = include_str!("../../profiles/seed-update.toml").replace("all = false", "all = true");
     let all = Profile::from_toml_str(&text).unwrap();
     for rule in Rule::ALL {
         assert_eq!(all.is_shadowed(rule), rule.shadowable(), "{}", rule.id());

@@ -2,7 +2,7 @@
 //! claims. Every refusal is answered by the gateway; the registry never sees the request, and a
 //! request refused before its signature is checked never makes the gateway fetch a key set.
 
-mod common;
+use crate::common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

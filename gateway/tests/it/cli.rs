@@ -1,7 +1,7 @@
 //! `dcrgate check`: a good configuration passes; a bad one fails with a message that names the
 //! file and the key at fault.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -1,7 +1,7 @@
 //! The accepted path end to end, and everything the gateway refuses before the body is parsed:
 //! routes, content type, body size, bearer token. A refused request never reaches the registry.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The admin listener: health, and Prometheus metrics that count outcomes by closed-set labels
 //! and never carry a ClientId, a DN or a URL.
 
-mod common;
+use crate::common;
 
 use common::{Harness, CLIENT_ID, KID};
 use dcrgate::sandbox::demo::JWKS_PATH;

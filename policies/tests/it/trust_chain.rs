@@ -12,11 +12,11 @@ const CERT_DN: &str = "CN=2Xb8gyL7vsNMkS0yGJQ3rZ,2.5.4.97=PSDGB-FCA-123456,O=Exa
 const OB_LEGACY_DN: &str = "CN=2Xb8gyL7vsNMkS0yGJQ3rZ,OU=0015800001HQQrZAAX,O=OpenBanking,C=GB";
 
 fn uk() -> Profile {
-    Profile::from_toml_str(include_str!("../profiles/uk-ob-dcr-3.3.toml")).unwrap()
+    Profile::from_toml_str(include_str!("../../profiles/uk-ob-dcr-3.3.toml")).unwrap()
 }
 
 fn seed() -> Profile {
-    Profile::from_toml_str(include_str!("../profiles/seed-update.toml")).unwrap()
+    Profile::from_toml_str(include_str!("../../profiles/seed-update.toml")).unwrap()
 }
 
 fn ssa() -> Value {
@@ -266,7 +266,7 @@ fn presence_required_optional_refused() {
 
 #[test]
 fn ssa_max_age_is_enforced_when_set() {
-    let text = include_str!("../profiles/uk-ob-dcr-3.3.toml")
+    let text = include_str!("../../profiles/uk-ob-dcr-3.3.toml")
         .replace("max_age_seconds = 0", "max_age_seconds = 3600");
     let p = Profile::from_toml_str(&text).unwrap();
     let e = run_with(&p, &request(), Some(&ssa()), CERT_DN);
@@ -299,7 +299,7 @@ fn rotation_same_organisation_accepts_a_new_certificate_of_the_same_org() {
 
 #[test]
 fn rotation_deny_refuses_any_other_dn() {
-    let text = include_str!("../profiles/uk-ob-dcr-3.3.toml")
+    let text = include_str!("../../profiles/uk-ob-dcr-3.3.toml")
         .replace("mode = \"same-organisation\"", "mode = \"deny\"");
     let p = Profile::from_toml_str(&text).unwrap();
     let req = edit(request(), |m| {
@@ -326,7 +326,7 @@ fn rotation_never_matches_on_attributes_both_certificates_lack() {
     let e = run_with(&uk(), &req, Some(&ssa()), OB_LEGACY_DN);
     assert_eq!(rules(&e), vec![Rule::DnMismatch]);
     // With OU (the legacy organisation id) configured, the same organisation rotates.
-    let text = include_str!("../profiles/uk-ob-dcr-3.3.toml").replace(
+    let text = include_str!("../../profiles/uk-ob-dcr-3.3.toml").replace(
         "attributes = [\"organizationIdentifier\", \"O\"]",
         "attributes = [\"OU\", \"O\"]",
     );

@@ -2,7 +2,7 @@
 //! registry and TPP key host, with a sample TPP and an mTLS client. Everything listens on
 //! 127.0.0.1; every certificate and key is generated here; every wait is bounded.
 //!
-//! Each test file compiles this module on its own and uses a different part of it.
+//! Every module of the one integration-test binary shares it.
 #![allow(dead_code)]
 
 pub mod redis;

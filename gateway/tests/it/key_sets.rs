@@ -1,7 +1,7 @@
 //! TPP key sets: where the gateway will fetch them from, caching and rotation, and every way a
 //! key host can fail. A request the gateway cannot verify is never forwarded.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -9,8 +9,7 @@
 //! process is still running). After each family, `/metrics` must have counted the rejections
 //! and must carry neither the ClientId nor any of the attack strings.
 
-mod common;
-#[path = "adversarial/holes.rs"]
+use crate::common;
 mod holes;
 
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! statement checks, no bearer token), `GET` and `DELETE /register/{ClientId}` (a bearer token
 //! bound to the ClientId and the certificate). Off unless configured, and then 405.
 
-mod common;
+use crate::common;
 
 use common::{assert_rejection, cert_thumbprint, Harness, CLIENT_ID, TOKEN};
 use dcrgate::sandbox::client::request;
