@@ -87,9 +87,6 @@ mod tests {
         ];
         assert!(check_intermediates(&chain[..1]).is_ok());
         let e = check_intermediates(&chain).unwrap_err().to_string();
-        assert!(
-            e.contains("index: 1") && e.contains("NoKeyCertSign"),
-            "{e}"
-        );
+        assert!(e.contains("index: 1") && e.contains("NoKeyCertSign"), "{e}");
     }
 }
