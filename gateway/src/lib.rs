@@ -18,6 +18,7 @@
 //! - [`proxy`]: the pingora `ProxyHttp` phases.
 //! - [`audit`]: one JSON record per decision.
 //! - [`metrics`] and [`admin`]: Prometheus metrics and health on the admin listener.
+//! - [`generation`]: one configuration and everything built from it (services), and its builder.
 //! - [`reload`]: the running generation and reloads without downtime.
 //! - [`server`]: assembling and running the pingora server.
 //! - [`sandbox`]: a stand-in registry, a TPP key host and a TPP client, for the demo and tests.
@@ -33,6 +34,7 @@ pub mod bearer;
 pub mod config;
 pub mod conn_guard;
 pub mod explain;
+pub mod generation;
 /// JOSE (JWS, JWK sets, verification): the `dcrgate-jose` crate.
 pub use dcrgate_jose as jose;
 pub mod keyset;

@@ -13,30 +13,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::config::{Config, ConfigError};
+pub use crate::generation::Generation;
+use crate::generation::{services, upstream_ca, StartError};
+use crate::metrics::Metrics;
+use crate::tls::reload::{ReloadableCert, ReloadableClientVerifier};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use pingora::utils::tls::WrappedX509;
-
-use crate::config::{Config, ConfigError};
-use crate::metrics::Metrics;
-use crate::proxy::Services;
-use crate::server::{services, StartError};
-use crate::tls::pem::load_certs;
-use crate::tls::reload::{ReloadableCert, ReloadableClientVerifier};
 
 /// How often watched files are checked for changes.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(2);
-
-/// One configuration and what was built from it.
-pub struct Generation {
-    /// The validated configuration.
-    pub config: Arc<Config>,
-    /// Caches, verifiers, stores and sinks built from it.
-    pub services: Services,
-    /// CA certificates for an https upstream.
-    pub upstream_ca: Option<Arc<[WrappedX509]>>,
-}
 
 /// Why a reload was refused (the running generation stays).
 #[derive(Debug, thiserror::Error)]
@@ -70,18 +57,6 @@ fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-/// CA certificates for an https upstream, as pingora wants them.
-pub fn upstream_ca(config: &Config) -> Result<Option<Arc<[WrappedX509]>>, StartError> {
-    let Some(path) = &config.upstream.ca_file else {
-        return Ok(None);
-    };
-    let certs: Vec<WrappedX509> = load_certs(path)?
-        .into_iter()
-        .map(|c| WrappedX509::new(c.to_vec(), pingora::utils::tls::parse_x509))
-        .collect();
-    Ok(Some(Arc::from(certs)))
 }
 
 impl SharedState {

@@ -1,4 +1,5 @@
-//! Assembling and running the pingora server from a validated [`Config`].
+//! Assembling and running the pingora server from a validated [`Config`]: the mTLS proxy
+//! service, the admin service and the reloader, over the first generation.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,159 +10,13 @@ use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
 use crate::admin::AdminApp;
-use crate::audit::AuditSink;
-use crate::bearer::introspection::{IntrospectionSetupError, Introspector};
-use crate::bearer::jwt::JwtValidator;
-use crate::bearer::BearerVerifier;
 use crate::config::Config;
 use crate::conn_guard::{ArmOnAccept, ConnGuards};
-use crate::keyset::fetch::FetcherSetupError;
-use crate::keyset::{KeySetCache, KeySetFetcher};
-use crate::metrics::{Metrics, MetricsError};
-use crate::proxy::{Gateway, Services};
-use crate::rate_limit::RateLimiter;
+pub use crate::generation::StartError;
+use crate::metrics::Metrics;
+use crate::proxy::Gateway;
 use crate::reload::{Reloader, SharedState};
-use crate::replay::{ReplaySetupError, ReplayStore};
-use crate::tls::listener::{tls_settings, ListenerTlsError};
-use crate::tls::pem::PemError;
-use crate::tls::reload::TlsReloadError;
-use crate::trust::{AnchorError, Directory, SsaVerifier, TrustedKeys};
-
-/// The gateway could not be started.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// Listener TLS.
-    #[error(transparent)]
-    ListenerTls(#[from] ListenerTlsError),
-    /// Key set fetcher.
-    #[error(transparent)]
-    Fetcher(#[from] FetcherSetupError),
-    /// Upstream CA bundle.
-    #[error(transparent)]
-    Pem(#[from] PemError),
-    /// Metrics.
-    #[error(transparent)]
-    Metrics(#[from] MetricsError),
-    /// A trust anchor (directory or authorization server key set).
-    #[error("trust anchor: {0}")]
-    Anchor(#[from] AnchorError),
-    /// The introspection client.
-    #[error(transparent)]
-    Introspection(#[from] IntrospectionSetupError),
-    /// The replay store.
-    #[error(transparent)]
-    Replay(#[from] ReplaySetupError),
-    /// The audit file.
-    #[error("audit file: {0}")]
-    Audit(std::io::Error),
-    /// The served certificate or the client CA bundle.
-    #[error("listener TLS: {0}")]
-    TlsFiles(#[from] TlsReloadError),
-}
-
-fn anchor(
-    url: Option<&url::Url>,
-    file: Option<&std::path::Path>,
-    ca: Option<&std::path::Path>,
-    config: &Config,
-    metrics: &Arc<Metrics>,
-) -> Result<TrustedKeys, AnchorError> {
-    match (url, file) {
-        (Some(u), _) => TrustedKeys::from_url(u.clone(), ca, &config.key_sets, metrics.clone()),
-        (None, Some(f)) => TrustedKeys::from_file(f),
-        (None, None) => Err(AnchorError::Read {
-            path: String::new(),
-            source: std::io::Error::other("no key set configured"),
-        }),
-    }
-}
-
-/// Build what the proxy consults: key set cache, directories, token verifiers, replay store,
-/// audit sink. On a reload, `previous` lends what must survive it: the key set cache and the
-/// replay store (when their sections are unchanged) and the audit sink (same file).
-pub fn services(
-    config: &Config,
-    metrics: &Arc<Metrics>,
-    previous: Option<(&Config, &Services)>,
-) -> Result<Services, StartError> {
-    let key_sets = match previous {
-        Some((old, s)) if old.key_sets == config.key_sets => s.key_sets.clone(),
-        _ => {
-            let fetcher = KeySetFetcher::new(&config.key_sets)?;
-            KeySetCache::new(&config.key_sets, fetcher, metrics.clone())
-        }
-    };
-    let directories = config
-        .directories
-        .iter()
-        .map(|d| {
-            Ok(Directory {
-                issuer: d.issuer.clone(),
-                keys: anchor(
-                    d.key_set_url.as_ref(),
-                    d.key_set_file.as_deref(),
-                    d.ca_file.as_deref(),
-                    config,
-                    metrics,
-                )?,
-                algorithms: d.algorithms.clone(),
-            })
-        })
-        .collect::<Result<Vec<_>, StartError>>()?;
-    let jwt = match &config.bearer.jwt {
-        Some(j) => {
-            let url = match &j.key_set_url {
-                Some(u) => Some(url::Url::parse(u).map_err(|e| AnchorError::Read {
-                    path: u.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })?),
-                None => None,
-            };
-            let keys = anchor(
-                url.as_ref(),
-                j.key_set_file.as_deref(),
-                j.ca_file.as_deref(),
-                config,
-                metrics,
-            )?;
-            Some(JwtValidator::new(j, keys))
-        }
-        None => None,
-    };
-    let introspection = match &config.bearer.introspection {
-        Some(i) => Some(Introspector::new(i)?),
-        None => None,
-    };
-    let replay = if config.profile.replay.require_jti {
-        match previous {
-            Some((old, s)) if old.replay == config.replay && s.replay.is_some() => s.replay.clone(),
-            _ => Some(ReplayStore::from_config(&config.replay)?),
-        }
-    } else {
-        None
-    };
-    let audit = match (&config.audit.path, previous) {
-        (Some(p), Some((old, s))) if old.audit.path.as_ref() == Some(p) => s.audit.clone(),
-        (Some(p), _) => AuditSink::to_file(p, metrics.clone()).map_err(StartError::Audit)?,
-        (None, _) => AuditSink::off(metrics.clone()),
-    };
-    let rate_limits = match previous {
-        Some((old, s)) if old.rate_limits == config.rate_limits => s.rate_limits.clone(),
-        _ => RateLimiter::new(&config.rate_limits),
-    };
-    Ok(Services {
-        rate_limits,
-        key_sets,
-        ssa: SsaVerifier::new(directories),
-        bearer: BearerVerifier {
-            jwt,
-            introspection,
-            client_claim: config.bearer.client_claim,
-        },
-        replay,
-        audit,
-    })
-}
+use crate::tls::listener::tls_settings;
 
 /// Build the pingora server: the mTLS proxy service, the admin service and the reloader.
 /// `upgrade`: take the listening sockets over from a running instance (pingora's zero-downtime

@@ -25,12 +25,12 @@ use dcrgate_policies::{ErrorCode, Presence, RegistrationClaims, Rule, Violation}
 use pingora::proxy::Session;
 
 use crate::bearer::{BearerMode, TokenUse};
+use crate::generation::Generation;
 use crate::jose::jws::parse_compact;
 use crate::jose::verify::{verify, SignatureError, VerifyingKey};
 use crate::proxy::rejection::Rejection;
 use crate::proxy::route::{self, Route};
 use crate::proxy::{envelope, framing, Gateway, RequestCtx};
-use crate::reload::Generation;
 use crate::replay::{OnStoreError, Seen};
 use crate::tls::identity::ClientIdentity;
 use crate::trust::Verified;

@@ -30,15 +30,11 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType};
 
-use crate::audit::{now_rfc3339, AuditRecord, AuditSink};
-use crate::bearer::BearerVerifier;
+use crate::audit::{now_rfc3339, AuditRecord};
 use crate::conn_guard::ConnGuards;
-use crate::keyset::KeySetCache;
-use crate::rate_limit::RateLimiter;
-use crate::reload::{Generation, SharedState};
-use crate::replay::ReplayStore;
+pub use crate::generation::{Generation, Services};
+use crate::reload::SharedState;
 use crate::tls::identity::ClientIdentity;
-use crate::trust::SsaVerifier;
 use rejection::Rejection;
 
 const ROUTE_OTHER: &str = "other";
@@ -63,23 +59,6 @@ pub struct RequestCtx {
     status: u16,
     software_id: Option<String>,
     rotation: Option<RotationDecision>,
-}
-
-/// What the gateway consults besides its configuration.
-#[derive(Clone)]
-pub struct Services {
-    /// TPP key sets.
-    pub key_sets: KeySetCache,
-    /// Software statement directories.
-    pub ssa: SsaVerifier,
-    /// Bearer token verifiers.
-    pub bearer: BearerVerifier,
-    /// The `jti` store, when the profile requires replay protection.
-    pub replay: Option<ReplayStore>,
-    /// The audit sink.
-    pub audit: AuditSink,
-    /// Per-certificate and global rate limits.
-    pub rate_limits: RateLimiter,
 }
 
 /// The gateway's proxy logic.
