@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use dcrgate::config::KeySetSection;
+use dcrgate::config::KeySets;
 use dcrgate::keyset::{KeySetCache, KeySetError, KeySetFetcher};
 use dcrgate::metrics::Metrics;
 use dcrgate::sandbox::keyhost::{KeyHost, Serve};
@@ -38,11 +38,11 @@ fn key_set_cache(c: &mut Criterion) {
     key_host.set("/jwks.json", Serve::Json(RsaSigningKey::jwks(&[&key])));
     let url = Url::parse(&key_host.url("/jwks.json")).expect("URL");
 
-    let cfg = KeySetSection {
+    let cfg = KeySets {
         extra_ca_file: Some(ca_file),
         use_public_roots: false,
         allow_private_addresses: true,
-        ..KeySetSection::default()
+        ..KeySets::default()
     };
     let fetcher = KeySetFetcher::new(&cfg).expect("fetcher");
     let metrics = Arc::new(Metrics::new().expect("metrics"));

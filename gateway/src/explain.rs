@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 use url::{Host, Url};
 
 use crate::audit::rfc3339;
-use crate::config::{Config, ConfigError, ConfigFile, LimitsSection};
+use crate::config::{Config, ConfigError, ConfigFile, Limits};
 use crate::jose::jws::{parse_compact, parse_unsigned, JwsError};
 use crate::proxy::rejection::Rejection;
 use crate::tls::identity::{ClientIdentity, IdentityError};
@@ -141,7 +141,7 @@ pub struct Deployment {
     /// Trusted directories: issuer and accepted algorithms.
     pub directories: Vec<(String, Vec<String>)>,
     /// `[limits]`.
-    pub limits: LimitsSection,
+    pub limits: Limits,
 }
 
 /// Everything an explanation is made from, read and checked.
@@ -961,7 +961,7 @@ fn envelope_checks(inputs: &Inputs, client_id: Option<&str>) -> (Vec<Finding>, S
     let limits = inputs
         .deployment
         .as_ref()
-        .map_or_else(LimitsSection::default, |d| d.limits.clone());
+        .map_or_else(Limits::default, |d| d.limits.clone());
     let mut findings = Vec::new();
     if let Some(id) = client_id {
         let max = limits.max_client_id_length;

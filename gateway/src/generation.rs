@@ -11,12 +11,12 @@ use crate::audit::AuditSink;
 use crate::bearer::introspection::{IntrospectionSetupError, Introspector};
 use crate::bearer::jwt::JwtValidator;
 use crate::bearer::BearerVerifier;
-use crate::config::Config;
+use crate::config::{Config, KeySource};
 use crate::keyset::fetch::FetcherSetupError;
 use crate::keyset::{KeySetCache, KeySetFetcher};
 use crate::metrics::{Metrics, MetricsError};
 use crate::rate_limit::RateLimiter;
-use crate::replay::{ReplaySetupError, ReplayStore};
+use crate::replay::ReplayStore;
 use crate::tls::listener::ListenerTlsError;
 use crate::tls::pem::{load_certs, PemError};
 use crate::tls::reload::TlsReloadError;
@@ -70,9 +70,6 @@ pub enum StartError {
     /// The introspection client.
     #[error(transparent)]
     Introspection(#[from] IntrospectionSetupError),
-    /// The replay store.
-    #[error(transparent)]
-    Replay(#[from] ReplaySetupError),
     /// The audit file.
     #[error("audit file: {0}")]
     Audit(std::io::Error),
@@ -82,19 +79,18 @@ pub enum StartError {
 }
 
 fn anchor(
-    url: Option<&url::Url>,
-    file: Option<&std::path::Path>,
-    ca: Option<&std::path::Path>,
+    source: &KeySource,
     config: &Config,
     metrics: &Arc<Metrics>,
 ) -> Result<TrustedKeys, AnchorError> {
-    match (url, file) {
-        (Some(u), _) => TrustedKeys::from_url(u.clone(), ca, &config.key_sets, metrics.clone()),
-        (None, Some(f)) => TrustedKeys::from_file(f),
-        (None, None) => Err(AnchorError::Read {
-            path: String::new(),
-            source: std::io::Error::other("no key set configured"),
-        }),
+    match source {
+        KeySource::Url { url, ca_file } => TrustedKeys::from_url(
+            url.clone(),
+            ca_file.as_deref(),
+            &config.key_sets,
+            metrics.clone(),
+        ),
+        KeySource::File(path) => TrustedKeys::from_file(path),
     }
 }
 
@@ -119,35 +115,13 @@ pub fn services(
         .map(|d| {
             Ok(Directory {
                 issuer: d.issuer.clone(),
-                keys: anchor(
-                    d.key_set_url.as_ref(),
-                    d.key_set_file.as_deref(),
-                    d.ca_file.as_deref(),
-                    config,
-                    metrics,
-                )?,
+                keys: anchor(&d.keys, config, metrics)?,
                 algorithms: d.algorithms.clone(),
             })
         })
         .collect::<Result<Vec<_>, StartError>>()?;
     let jwt = match &config.bearer.jwt {
-        Some(j) => {
-            let url = match &j.key_set_url {
-                Some(u) => Some(url::Url::parse(u).map_err(|e| AnchorError::Read {
-                    path: u.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })?),
-                None => None,
-            };
-            let keys = anchor(
-                url.as_ref(),
-                j.key_set_file.as_deref(),
-                j.ca_file.as_deref(),
-                config,
-                metrics,
-            )?;
-            Some(JwtValidator::new(j, keys))
-        }
+        Some(j) => Some(JwtValidator::new(j, anchor(&j.keys, config, metrics)?)),
         None => None,
     };
     let introspection = match &config.bearer.introspection {
@@ -157,7 +131,7 @@ pub fn services(
     let replay = if config.profile.replay.require_jti {
         match previous {
             Some((old, s)) if old.replay == config.replay && s.replay.is_some() => s.replay.clone(),
-            _ => Some(ReplayStore::from_config(&config.replay)?),
+            _ => Some(ReplayStore::new(&config.replay)),
         }
     } else {
         None

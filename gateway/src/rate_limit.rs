@@ -7,64 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
-use serde::Deserialize;
 
-/// `[rate_limits]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RateLimitSection {
-    /// Sustained requests per second per client certificate (0: no per-client limit).
-    pub per_client_per_second: f64,
-    /// Requests a client certificate may send at once above the sustained rate.
-    pub per_client_burst: f64,
-    /// Sustained requests per second for the whole gateway (0: no global limit).
-    pub global_per_second: f64,
-    /// Global burst.
-    pub global_burst: f64,
-    /// Client certificates whose buckets are remembered at most.
-    pub max_clients: u64,
-}
-
-impl Default for RateLimitSection {
-    fn default() -> Self {
-        Self {
-            per_client_per_second: 5.0,
-            per_client_burst: 20.0,
-            global_per_second: 500.0,
-            global_burst: 1000.0,
-            max_clients: 100_000,
-        }
-    }
-}
-
-impl RateLimitSection {
-    /// Check the values; on failure the dotted key and why.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        for (key, v) in [
-            (
-                "rate_limits.per_client_per_second",
-                self.per_client_per_second,
-            ),
-            ("rate_limits.per_client_burst", self.per_client_burst),
-            ("rate_limits.global_per_second", self.global_per_second),
-            ("rate_limits.global_burst", self.global_burst),
-        ] {
-            if !v.is_finite() || v < 0.0 {
-                return Err((key, format!("{v} must be a number ≥ 0")));
-            }
-        }
-        if self.per_client_per_second > 0.0 && self.per_client_burst < 1.0 {
-            return Err(("rate_limits.per_client_burst", "must be at least 1".into()));
-        }
-        if self.global_per_second > 0.0 && self.global_burst < 1.0 {
-            return Err(("rate_limits.global_burst", "must be at least 1".into()));
-        }
-        if self.max_clients == 0 {
-            return Err(("rate_limits.max_clients", "must be at least 1".into()));
-        }
-        Ok(())
-    }
-}
+use crate::config::RateLimits;
 
 /// Which limit refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,14 +82,14 @@ fn retry_after(wait: Duration) -> u64 {
 /// The gateway's rate limiter.
 #[derive(Clone)]
 pub struct RateLimiter {
-    cfg: RateLimitSection,
+    cfg: RateLimits,
     clients: Cache<String, Arc<Mutex<Bucket>>>,
     global: Arc<Mutex<Bucket>>,
 }
 
 impl RateLimiter {
     /// A limiter configured by `[rate_limits]`.
-    pub fn new(cfg: &RateLimitSection) -> Self {
+    pub fn new(cfg: &RateLimits) -> Self {
         // A bucket untouched for the time it takes to refill is full again: forget it.
         let idle = if cfg.per_client_per_second > 0.0 {
             Duration::from_secs_f64((cfg.per_client_burst / cfg.per_client_per_second).max(1.0))
@@ -167,7 +111,7 @@ impl RateLimiter {
     }
 
     /// The configuration it was built from.
-    pub fn config(&self) -> &RateLimitSection {
+    pub fn config(&self) -> &RateLimits {
         &self.cfg
     }
 
@@ -219,7 +163,7 @@ mod tests {
     use super::*;
 
     fn limiter(client: f64, client_burst: f64, global: f64, global_burst: f64) -> RateLimiter {
-        RateLimiter::new(&RateLimitSection {
+        RateLimiter::new(&RateLimits {
             per_client_per_second: client,
             per_client_burst: client_burst,
             global_per_second: global,
@@ -279,14 +223,16 @@ mod tests {
         for _ in 0..1000 {
             assert!(l.check("a").is_ok());
         }
+        use crate::config::file::RateLimitSection;
+        let validator = crate::config::Validator::new(std::path::Path::new("dcrgate.toml"));
         let bad = RateLimitSection {
             per_client_per_second: -1.0,
             ..RateLimitSection::default()
         };
         assert_eq!(
-            bad.validate().unwrap_err().0,
-            "rate_limits.per_client_per_second"
+            validator.rate_limits(&bad).unwrap_err().key(),
+            Some("rate_limits.per_client_per_second")
         );
-        assert!(RateLimitSection::default().validate().is_ok());
+        assert!(validator.rate_limits(&RateLimitSection::default()).is_ok());
     }
 }

@@ -173,8 +173,8 @@ fn restart_only(old: &Config, new: &Config) -> Vec<(&'static str, String, String
     );
     check(
         "limits.header_timeout_ms",
-        old.limits.header_timeout_ms.to_string(),
-        new.limits.header_timeout_ms.to_string(),
+        old.limits.header_timeout.as_millis().to_string(),
+        new.limits.header_timeout.as_millis().to_string(),
     );
     out
 }

@@ -2,7 +2,6 @@
 //! service, the admin service and the reloader, over the first generation.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownSignalWatch};
@@ -51,10 +50,7 @@ pub fn build(config: Config, upgrade: bool) -> Result<Server, StartError> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let guards = ConnGuards::new(
-        Duration::from_millis(config.limits.header_timeout_ms),
-        metrics.clone(),
-    );
+    let guards = ConnGuards::new(config.limits.header_timeout, metrics.clone());
     let gateway = Gateway::new(state.clone(), guards.clone());
     let mut proxy =
         pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "dcrgate");

@@ -14,7 +14,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,177 +29,13 @@ use moka::Expiry;
 use rustls::pki_types::ServerName;
 use serde_json::Value;
 use tokio_rustls::TlsConnector;
-use url::Url;
 
+use crate::config::{read_secret_file, ClientSecret, HttpsEndpoint, Introspection};
 use crate::outbound::{connect_any, read_answer, AnswerError};
 use crate::tls::pem::{load_ca_bundle, load_cert_and_key, PemError};
 
 /// How long an inactive answer is remembered (bounded by `max_cache_seconds`).
 const INACTIVE_TTL: Duration = Duration::from_secs(2);
-
-/// `[bearer.introspection]`: where and how to introspect access tokens.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IntrospectionSection {
-    /// The introspection endpoint, an https URL.
-    pub endpoint: String,
-    /// A PEM CA bundle to trust for the endpoint instead of the public web roots.
-    pub ca_file: Option<PathBuf>,
-    /// The gateway's client id, for `client_secret_basic`.
-    pub client_id: Option<String>,
-    /// A file holding the client secret (surrounding whitespace is trimmed).
-    pub client_secret_file: Option<PathBuf>,
-    /// The gateway's TLS client certificate chain (PEM), for mutual TLS to the endpoint.
-    pub certificate: Option<PathBuf>,
-    /// The key of `certificate` (PEM).
-    pub private_key: Option<PathBuf>,
-    /// The deadline for one whole introspection exchange.
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// The longest an answer is cached (never past the token's `exp`); 0 disables caching.
-    #[serde(default = "default_max_cache_seconds")]
-    pub max_cache_seconds: u64,
-    /// The largest answer body accepted.
-    #[serde(default = "default_max_bytes")]
-    pub max_bytes: usize,
-    /// How many answers the cache holds.
-    #[serde(default = "default_cache_capacity")]
-    pub cache_capacity: u64,
-}
-
-fn default_timeout_ms() -> u64 {
-    1000
-}
-fn default_max_cache_seconds() -> u64 {
-    60
-}
-fn default_max_bytes() -> usize {
-    16 * 1024
-}
-fn default_cache_capacity() -> u64 {
-    10_000
-}
-
-impl IntrospectionSection {
-    /// Resolve relative paths against `base` and check the section: an https endpoint, client
-    /// authentication configured (a client id with a secret file, and/or a certificate with its
-    /// key), every file readable and usable, and the bounds in range. On failure, the dotted key
-    /// at fault and why.
-    pub fn validate(&mut self, base: &Path) -> Result<(), (&'static str, String)> {
-        parse_endpoint(&self.endpoint).map_err(|e| ("bearer.introspection.endpoint", e))?;
-
-        let resolve = |key: &'static str, p: &mut Option<PathBuf>| -> Result<(), _> {
-            if let Some(path) = p.as_mut() {
-                if path.is_relative() {
-                    *path = base.join(&*path);
-                }
-                if !path.is_file() {
-                    return Err((key, format!("{} is not a readable file", path.display())));
-                }
-            }
-            Ok(())
-        };
-        resolve("bearer.introspection.ca_file", &mut self.ca_file)?;
-        resolve(
-            "bearer.introspection.client_secret_file",
-            &mut self.client_secret_file,
-        )?;
-        resolve("bearer.introspection.certificate", &mut self.certificate)?;
-        resolve("bearer.introspection.private_key", &mut self.private_key)?;
-
-        if let Some(ca) = &self.ca_file {
-            load_ca_bundle(ca).map_err(|e| ("bearer.introspection.ca_file", e.to_string()))?;
-        }
-
-        let basic = match (&self.client_id, &self.client_secret_file) {
-            (Some(id), Some(secret_file)) => {
-                if id.is_empty() || id.chars().any(char::is_control) {
-                    return Err((
-                        "bearer.introspection.client_id",
-                        "must be non-empty and free of control characters".into(),
-                    ));
-                }
-                read_secret(secret_file)
-                    .map_err(|e| ("bearer.introspection.client_secret_file", e.to_string()))?;
-                true
-            }
-            (Some(_), None) => {
-                return Err((
-                    "bearer.introspection.client_secret_file",
-                    "is required with client_id".into(),
-                ))
-            }
-            (None, Some(_)) => {
-                return Err((
-                    "bearer.introspection.client_id",
-                    "is required with client_secret_file".into(),
-                ))
-            }
-            (None, None) => false,
-        };
-        let mtls = match (&self.certificate, &self.private_key) {
-            (Some(cert), Some(key)) => {
-                load_cert_and_key(cert, key)
-                    .map_err(|e| ("bearer.introspection.certificate", e.to_string()))?;
-                true
-            }
-            (Some(_), None) => {
-                return Err((
-                    "bearer.introspection.private_key",
-                    "is required with certificate".into(),
-                ))
-            }
-            (None, Some(_)) => {
-                return Err((
-                    "bearer.introspection.certificate",
-                    "is required with private_key".into(),
-                ))
-            }
-            (None, None) => false,
-        };
-        if !basic && !mtls {
-            return Err((
-                "bearer.introspection",
-                "configure client authentication: client_id with client_secret_file, \
-                 and/or certificate with private_key"
-                    .into(),
-            ));
-        }
-
-        let range = |key: &'static str, v: u64, lo: u64, hi: u64| {
-            if v < lo || v > hi {
-                Err((key, format!("{v} is outside {lo}..={hi}")))
-            } else {
-                Ok(())
-            }
-        };
-        range(
-            "bearer.introspection.timeout_ms",
-            self.timeout_ms,
-            100,
-            30_000,
-        )?;
-        range(
-            "bearer.introspection.max_cache_seconds",
-            self.max_cache_seconds,
-            0,
-            3600,
-        )?;
-        range(
-            "bearer.introspection.max_bytes",
-            self.max_bytes as u64,
-            1024,
-            1024 * 1024,
-        )?;
-        range(
-            "bearer.introspection.cache_capacity",
-            self.cache_capacity,
-            1,
-            1_000_000,
-        )?;
-        Ok(())
-    }
-}
 
 /// What an introspection answer says (only the members dcrgate uses).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,9 +129,6 @@ impl IntrospectionError {
 /// The introspector could not be set up from configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum IntrospectionSetupError {
-    /// The endpoint is not a usable https URL.
-    #[error("bearer.introspection.endpoint: {0}")]
-    Endpoint(String),
     /// A CA bundle, certificate or key is unusable.
     #[error(transparent)]
     Pem(#[from] PemError),
@@ -313,54 +146,6 @@ pub enum IntrospectionSetupError {
     /// rustls refused the client configuration.
     #[error("introspection TLS: {0}")]
     Tls(#[from] rustls::Error),
-}
-
-struct Endpoint {
-    /// The host as in the URL (IPv6 literals bracketed).
-    host: String,
-    port: u16,
-    /// `Host` header value.
-    authority: String,
-    /// Path and query.
-    target: String,
-}
-
-fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
-    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL ({e})"))?;
-    if url.scheme() != "https" {
-        return Err("must be an https URL".into());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not carry credentials; use client_secret_file".into());
-    }
-    if url.fragment().is_some() {
-        return Err("must not have a fragment".into());
-    }
-    let host = url.host_str().ok_or("must name a host")?.to_owned();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let authority = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.clone(),
-    };
-    let target = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    };
-    Ok(Endpoint {
-        host,
-        port,
-        authority,
-        target,
-    })
-}
-
-fn read_secret(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let secret = text.trim();
-    if secret.is_empty() {
-        return Err("the client secret file is empty".into());
-    }
-    Ok(secret.to_owned())
 }
 
 /// `Authorization: Basic` for `client_secret_basic`: id and secret form-urlencoded first
@@ -405,7 +190,7 @@ impl Expiry<TokenHash, Entry> for EntryExpiry {
 
 struct Inner {
     tls: TlsConnector,
-    endpoint: Endpoint,
+    endpoint: HttpsEndpoint,
     authorization: Option<HeaderValue>,
     timeout: Duration,
     max_bytes: usize,
@@ -429,9 +214,9 @@ impl fmt::Debug for Introspector {
 }
 
 impl Introspector {
-    /// Build from a validated `[bearer.introspection]` section.
-    pub fn new(cfg: &IntrospectionSection) -> Result<Self, IntrospectionSetupError> {
-        let endpoint = parse_endpoint(&cfg.endpoint).map_err(IntrospectionSetupError::Endpoint)?;
+    /// Build from the validated `[bearer.introspection]` settings.
+    pub fn new(cfg: &Introspection) -> Result<Self, IntrospectionSetupError> {
+        let endpoint = cfg.endpoint.clone();
         let roots = match &cfg.ca_file {
             Some(path) => load_ca_bundle(path)?,
             None => {
@@ -445,23 +230,27 @@ impl Introspector {
         ))
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots);
-        let tls = match (&cfg.certificate, &cfg.private_key) {
-            (Some(cert), Some(key)) => {
+        let tls = match &cfg.client_certificate {
+            Some((cert, key)) => {
                 let (chain, key) = load_cert_and_key(cert, key)?;
                 builder.with_client_auth_cert(chain, key)?
             }
             _ => builder.with_no_client_auth(),
         };
-        let authorization = match (&cfg.client_id, &cfg.client_secret_file) {
-            (Some(id), Some(path)) => {
-                let secret =
-                    read_secret(path).map_err(|reason| IntrospectionSetupError::Secret {
-                        path: path.clone(),
+        let authorization = match &cfg.client_secret {
+            Some(ClientSecret {
+                client_id,
+                secret_file,
+            }) => {
+                let secret = read_secret_file(secret_file).map_err(|reason| {
+                    IntrospectionSetupError::Secret {
+                        path: secret_file.clone(),
                         reason,
-                    })?;
-                Some(basic_authorization(id, &secret)?)
+                    }
+                })?;
+                Some(basic_authorization(client_id, &secret)?)
             }
-            _ => None,
+            None => None,
         };
         let cache = Cache::builder()
             .max_capacity(cfg.cache_capacity)
@@ -472,9 +261,9 @@ impl Introspector {
                 tls: TlsConnector::from(Arc::new(tls)),
                 endpoint,
                 authorization,
-                timeout: Duration::from_millis(cfg.timeout_ms),
+                timeout: cfg.timeout,
                 max_bytes: cfg.max_bytes,
-                max_cache: Duration::from_secs(cfg.max_cache_seconds),
+                max_cache: cfg.max_cache,
             }),
             cache,
         })

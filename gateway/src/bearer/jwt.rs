@@ -2,50 +2,15 @@
 //! shape), verified against its key set: `alg` from configuration, signature, `iss`, `aud`,
 //! `exp` / `nbf`. Binding to the ClientId and certificate is checked by the caller.
 
-use std::path::PathBuf;
-
 use dcrgate_policies::claims::numeric_date;
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::bearer::{BearerError, TokenFacts};
+use crate::config::JwtBearer;
 use crate::jose::jws::parse_compact;
 use crate::jose::verify::verify;
 use crate::keyset::KeySetError;
 use crate::trust::TrustedKeys;
-
-/// `[bearer.jwt]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JwtSection {
-    /// The authorization server's issuer identifier (`iss`).
-    pub issuer: String,
-    /// Accepted `aud` values (at least one must be in the token's `aud`).
-    pub audiences: Vec<String>,
-    /// JWS algorithms accepted for access tokens.
-    #[serde(default = "default_algorithms")]
-    pub algorithms: Vec<String>,
-    /// https URL of the authorization server's key set (cached like TPP key sets).
-    #[serde(default)]
-    pub key_set_url: Option<String>,
-    /// Or a local JWKS file.
-    #[serde(default)]
-    pub key_set_file: Option<PathBuf>,
-    /// Extra PEM CA bundle for `key_set_url`.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// Clock skew tolerated on `exp` and `nbf`, seconds.
-    #[serde(default = "default_leeway")]
-    pub clock_leeway_seconds: i64,
-}
-
-fn default_algorithms() -> Vec<String> {
-    vec!["PS256".into()]
-}
-
-fn default_leeway() -> i64 {
-    60
-}
 
 /// Verifies access tokens issued as JWTs.
 #[derive(Clone)]
@@ -59,7 +24,7 @@ pub struct JwtValidator {
 
 impl JwtValidator {
     /// A validator for `cfg` with the authorization server's keys.
-    pub fn new(cfg: &JwtSection, keys: TrustedKeys) -> Self {
+    pub fn new(cfg: &JwtBearer, keys: TrustedKeys) -> Self {
         Self {
             issuer: cfg.issuer.clone(),
             audiences: cfg.audiences.clone(),
@@ -126,13 +91,11 @@ mod tests {
     fn validator(signer: &Signer, dir: &std::path::Path) -> JwtValidator {
         let path = dir.join("as.jwks");
         std::fs::write(&path, signer.jwks()).unwrap();
-        let cfg = JwtSection {
+        let cfg = JwtBearer {
             issuer: "https://as.bank.example".into(),
             audiences: vec!["https://bank.example/register".into()],
-            algorithms: default_algorithms(),
-            key_set_url: None,
-            key_set_file: Some(path.clone()),
-            ca_file: None,
+            algorithms: vec!["PS256".into()],
+            keys: crate::config::KeySource::File(path.clone()),
             clock_leeway_seconds: 60,
         };
         JwtValidator::new(&cfg, TrustedKeys::from_file(&path).unwrap())

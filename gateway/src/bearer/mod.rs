@@ -9,46 +9,12 @@
 pub mod introspection;
 pub mod jwt;
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use introspection::{IntrospectionError, Introspector};
 use jwt::JwtValidator;
 
-/// How a route's bearer token is checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BearerMode {
-    /// A signed JWT from the bank's authorization server, verified at the gateway.
-    Jwt,
-    /// RFC 7662 introspection at the bank's authorization server.
-    Introspection,
-    /// Forwarded unchecked (beyond its form) for the registry to decide.
-    Upstream,
-}
-
-impl BearerMode {
-    /// A closed-set label for metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BearerMode::Jwt => "jwt",
-            BearerMode::Introspection => "introspection",
-            BearerMode::Upstream => "upstream",
-        }
-    }
-}
-
-/// Which token claim names the client the token was issued to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientClaim {
-    /// `client_id` (RFC 9068, RFC 7662).
-    #[default]
-    #[serde(rename = "client_id")]
-    ClientId,
-    /// `azp` (OpenID Connect).
-    Azp,
-}
+pub use crate::config::{BearerMode, ClientClaim};
 
 /// Why a bearer token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,5 +1,10 @@
 //! Tests of `config`.
 
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::file::{BearerSection, KeySetSection, LimitsSection, RoutesSection};
 use super::*;
 
 #[test]
@@ -37,7 +42,7 @@ fn missing_files_name_the_key() {
 }
 
 /// The routes and bearer part of a config, checked on its own.
-fn routes_and_bearer(text: &str) -> Result<(Routes, BearerSection), ConfigError> {
+fn routes_and_bearer(text: &str) -> Result<(Routes, Bearer), ConfigError> {
     #[derive(Deserialize)]
     struct Part {
         routes: RoutesSection,
@@ -49,12 +54,9 @@ fn routes_and_bearer(text: &str) -> Result<(Routes, BearerSection), ConfigError>
         path: path.to_owned(),
         source,
     })?;
-    let v = Validator {
-        path,
-        base: Path::new("conf"),
-    };
+    let v = Validator::new(path);
     let routes = v.routes(&part.routes)?;
-    let bearer = v.bearer(part.bearer, &routes)?;
+    let bearer = v.bearer(&part.bearer, &routes)?;
     Ok((routes, bearer))
 }
 

@@ -20,7 +20,7 @@ use moka::notification::RemovalCause;
 use moka::Expiry;
 use url::Url;
 
-use crate::config::KeySetSection;
+use crate::config::KeySets;
 use crate::jose::jwk::JwkSet;
 use crate::jose::verify::VerifyingKey;
 use crate::keyset::fetch::{FetchError, KeySetFetcher};
@@ -128,7 +128,7 @@ pub struct KeySetCache {
 
 impl KeySetCache {
     /// A cache configured by `[key_sets]`.
-    pub fn new(cfg: &KeySetSection, fetcher: KeySetFetcher, metrics: Arc<Metrics>) -> Self {
+    pub fn new(cfg: &KeySets, fetcher: KeySetFetcher, metrics: Arc<Metrics>) -> Self {
         let hosts = Arc::new(HostCounts::default());
         let floor = (cfg.cache_max_bytes / cfg.cache_capacity.max(1)).max(1);
         let listener_hosts = Arc::clone(&hosts);
@@ -142,13 +142,13 @@ impl KeySetCache {
                 listener_hosts.removed(&entry.host);
             })
             .expire_after(EntryExpiry {
-                ok: Duration::from_secs(cfg.cache_ttl_seconds),
-                failed: Duration::from_secs(cfg.failure_ttl_seconds),
+                ok: cfg.cache_ttl,
+                failed: cfg.failure_ttl,
             })
             .build();
         let refetched = Cache::builder()
             .max_capacity(cfg.cache_capacity)
-            .time_to_live(Duration::from_secs(cfg.refetch_cooldown_seconds))
+            .time_to_live(cfg.refetch_cooldown)
             .build();
         Self {
             sets,

@@ -19,7 +19,7 @@ use rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 use url::Url;
 
-use crate::config::KeySetSection;
+use crate::config::KeySets;
 use crate::jose::jwk::{JwkSet, JwkSetError};
 use crate::outbound::{connect_any, read_answer, AnswerError};
 use crate::tls::pem::{load_ca_bundle, PemError};
@@ -104,7 +104,7 @@ pub struct KeySetFetcher {
 
 impl KeySetFetcher {
     /// Build from the `[key_sets]` configuration.
-    pub fn new(cfg: &KeySetSection) -> Result<Self, FetcherSetupError> {
+    pub fn new(cfg: &KeySets) -> Result<Self, FetcherSetupError> {
         let mut roots = rustls::RootCertStore::empty();
         if cfg.use_public_roots {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -120,7 +120,7 @@ impl KeySetFetcher {
         .with_no_client_auth();
         Ok(Self {
             tls: TlsConnector::from(Arc::new(tls)),
-            timeout: Duration::from_millis(cfg.fetch_timeout_ms),
+            timeout: cfg.fetch_timeout,
             max_bytes: cfg.max_bytes,
             allow_private: cfg.allow_private_addresses,
             rsa_max_bits: cfg.rsa_max_bits,

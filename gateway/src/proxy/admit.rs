@@ -155,12 +155,8 @@ impl Gateway {
                 .closing()
             })?;
         }
-        let body = envelope::read_body(
-            session,
-            cfg.limits.max_body_bytes,
-            Duration::from_millis(cfg.limits.body_timeout_ms),
-        )
-        .await?;
+        let body = envelope::read_body(session, cfg.limits.max_body_bytes, cfg.limits.body_timeout)
+            .await?;
         self.check_request_object(&generation, &body, client_id.as_deref(), &identity, ctx)
             .await?;
         ctx.body = Some(body);

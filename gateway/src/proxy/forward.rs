@@ -1,10 +1,10 @@
 //! What the upstream sees of an accepted request: only the client headers the allowlist names
-//! (see [`crate::proxy::headers`]), framed by the gateway (`Content-Length` of the verified
+//! (see [`crate::config::forward_headers`]), framed by the gateway (`Content-Length` of the verified
 //! body, no `Transfer-Encoding`), plus the gateway's own identity headers.
 
 use pingora::http::RequestHeader;
 
-use crate::proxy::headers::ForwardHeaders;
+use crate::config::ForwardHeaders;
 use crate::tls::identity::ClientIdentity;
 
 /// The canonical RFC 4514 subject DN of the verified client certificate (non-ASCII as `\XX`).

@@ -15,7 +15,7 @@
 use dcrgate_policies::ErrorCode;
 use http::HeaderMap;
 
-use crate::proxy::headers::ForwardHeaders;
+use crate::config::ForwardHeaders;
 use crate::proxy::rejection::Rejection;
 
 /// End-to-end headers the gateway reads to decide on a request.

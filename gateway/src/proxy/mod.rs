@@ -13,7 +13,6 @@ pub mod admit;
 pub mod envelope;
 pub mod forward;
 pub mod framing;
-pub mod headers;
 pub mod rejection;
 pub mod route;
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use url::Url;
 
-use crate::config::KeySetSection;
+use crate::config::KeySets;
 use crate::jose::jwk::{JwkSet, JwkSetError};
 use crate::jose::verify::VerifyingKey;
 use crate::keyset::fetch::FetcherSetupError;
@@ -62,7 +62,7 @@ impl TrustedKeys {
     pub fn from_url(
         url: Url,
         ca_file: Option<&Path>,
-        key_sets: &KeySetSection,
+        key_sets: &KeySets,
         metrics: Arc<Metrics>,
     ) -> Result<Self, AnchorError> {
         let mut cfg = key_sets.clone();

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use common::redis::{free_port, RedisServer};
 
-use dcrgate::replay::{ReplaySection, ReplayStore, Seen, StoreError, StoreKind};
+use dcrgate::config::file::ReplaySection;
+use dcrgate::config::Validator;
+use dcrgate::replay::{ReplayStore, Seen, StoreError, StoreKind};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -27,7 +29,10 @@ fn redis_store(url: &str, prefix: &str) -> ReplayStore {
         key_prefix: prefix.to_owned(),
         ..ReplaySection::default()
     };
-    let store = ReplayStore::from_config(&cfg).expect("redis store");
+    let settings = Validator::new(std::path::Path::new("dcrgate.toml"))
+        .replay(&cfg)
+        .expect("a valid [replay] section");
+    let store = ReplayStore::new(&settings);
     assert_eq!(store.kind(), "redis");
     store
 }

@@ -6,7 +6,7 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use common::{assert_rejection, closed_port, tpp_subject, Harness, CLIENT_ID, IO_TIMEOUT, TOKEN};
-use dcrgate::config::LimitsSection;
+use dcrgate::config::file::LimitsSection;
 use dcrgate::sandbox::client::{put_request, TppClient};
 use dcrgate::sandbox::http1::read_response;
 use dcrgate::sandbox::registry::Behaviour;

@@ -2,6 +2,9 @@
 
 use super::*;
 
+use crate::config::file::IntrospectionSection;
+use crate::config::Validator;
+
 use dcrgate_certs::{Authority, IssuedCert, SubjectSpec};
 use serde_json::json;
 
@@ -41,9 +44,9 @@ impl Fixture {
         }
     }
 
-    fn introspector(&self, mut cfg: IntrospectionSection) -> Introspector {
-        cfg.validate(self.dir.path()).unwrap();
-        Introspector::new(&cfg).unwrap()
+    fn introspector(&self, cfg: IntrospectionSection) -> Introspector {
+        let file = self.dir.path().join("dcrgate.toml");
+        Introspector::new(&Validator::new(&file).introspection(&cfg).unwrap()).unwrap()
     }
 
     fn write_client_cert(&self, cert: &IssuedCert) {
@@ -411,10 +414,15 @@ fn validates_the_section() {
         max_bytes: 16 * 1024,
         cache_capacity: 10,
     };
+    let file = dir.path().join("dcrgate.toml");
+    let validator = Validator::new(&file);
     let check = |f: &dyn Fn(&mut IntrospectionSection)| {
         let mut s = base.clone();
         f(&mut s);
-        s.validate(dir.path()).map_err(|(key, _)| key)
+        validator
+            .introspection(&s)
+            .map(|_| ())
+            .map_err(|e| e.key().unwrap_or("not a key"))
     };
     assert_eq!(
         check(&|_| {}),
@@ -459,9 +467,11 @@ fn validates_the_section() {
         Err("bearer.introspection.max_bytes")
     );
 
-    let mut s = base.clone();
-    s.validate(dir.path()).unwrap();
-    assert_eq!(s.client_secret_file, Some(dir.path().join("secret")));
+    let s = validator.introspection(&base).unwrap();
+    assert_eq!(
+        s.client_secret.map(|c| c.secret_file),
+        Some(dir.path().join("secret"))
+    );
 }
 
 #[test]
@@ -489,11 +499,12 @@ fn parses_toml_with_defaults_and_refuses_unknown_keys() {
 fn debug_output_holds_no_credentials() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("secret"), "hunter2").unwrap();
-    let mut s: IntrospectionSection = toml::from_str(
+    let s: IntrospectionSection = toml::from_str(
         "endpoint = \"https://as.example/introspect\"\nclient_id = \"gw\"\nclient_secret_file = \"secret\"\n",
     )
     .unwrap();
-    s.validate(dir.path()).unwrap();
+    let file = dir.path().join("dcrgate.toml");
+    let s = Validator::new(&file).introspection(&s).unwrap();
     let i = Introspector::new(&s).unwrap();
     let shown = format!("{i:?}");
     assert!(!shown.contains("hunter2") && !shown.contains(&STANDARD.encode("gw:hunter2")));

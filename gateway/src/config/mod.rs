@@ -1,0 +1,146 @@
+//! Configuration, in three layers (as River layers its own): [`file`] is the TOML operators
+//! write (serde types only, unknown keys refused), [`validate`] checks every value, resolves
+//! paths relative to the file and loads the policy profile, and [`Config`] with its [`settings`]
+//! is what the runtime reads. The first problem is reported as a [`ConfigError`] naming the
+//! file, the key and what is wrong. This module depends on no runtime module.
+
+pub mod file;
+pub mod forward_headers;
+pub mod redis_url;
+pub mod settings;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use dcrgate_policies::{HostAllowlist, Profile};
+
+pub use file::ConfigFile;
+pub use forward_headers::{AllowlistError, ForwardHeaders};
+pub use redis_url::{RedisUrl, RedisUrlError};
+pub use settings::{
+    Audit, Bearer, BearerMode, ClientClaim, ClientSecret, DirectoryConfig, HttpsEndpoint,
+    Introspection, JwtBearer, KeySets, KeySource, Limits, LogFormat, OnStoreError, RateLimits,
+    Replay, ReplayBackend, Routes, Server, StoreKind, Upstream,
+};
+pub use validate::{read_secret_file, Validator};
+
+/// The largest request body the gateway will hold (the whole body is verified before it is
+/// forwarded, and replayed to the upstream from memory).
+pub const MAX_BODY_CEILING: usize = 64 * 1024;
+
+/// A configuration problem: which file, which key, what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a wrong type; toml's message names the key and line.
+    #[error("{path}: {source}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        source: toml::de::Error,
+    },
+    /// A value that parses but is not acceptable.
+    #[error("{path}: key `{key}`: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The dotted key.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The policy profile named by `policy.profile` is not acceptable.
+    #[error("{path}: {source}")]
+    Profile {
+        /// The profile file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: dcrgate_policies::ProfileError,
+    },
+}
+
+impl ConfigError {
+    /// The dotted key at fault, when the problem is one value.
+    pub fn key(&self) -> Option<&'static str> {
+        match self {
+            ConfigError::Invalid { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Listener address.
+    pub listen: String,
+    /// Served certificate chain.
+    pub certificate: PathBuf,
+    /// Served private key.
+    pub private_key: PathBuf,
+    /// Client CA bundle.
+    pub client_ca: PathBuf,
+    /// Admin listener address.
+    pub admin_listen: String,
+    /// The upstream registry.
+    pub upstream: Upstream,
+    /// The policy profile.
+    pub profile: Profile,
+    /// Where the profile was loaded from.
+    pub profile_path: PathBuf,
+    /// Accepted audiences.
+    pub audiences: Vec<String>,
+    /// Key set host allowlist.
+    pub key_hosts: HostAllowlist,
+    /// Trusted software statement directories.
+    pub directories: Vec<DirectoryConfig>,
+    /// Routes served.
+    pub routes: Routes,
+    /// Bearer token verification.
+    pub bearer: Bearer,
+    /// Replay store.
+    pub replay: Replay,
+    /// Audit sink.
+    pub audit: Audit,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+    /// Key set fetching and caching.
+    pub key_sets: KeySets,
+    /// Request bounds and timeouts.
+    pub limits: Limits,
+    /// Process settings.
+    pub server: Server,
+}
+
+impl Config {
+    /// Read, parse and validate a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// Parse and validate configuration text; relative paths resolve against `path`'s folder.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let file: ConfigFile = toml::from_str(text).map_err(|source| ConfigError::Syntax {
+            path: path.to_owned(),
+            source,
+        })?;
+        validate::Validator::new(path).validate(file)
+    }
+}
+
+#[cfg(test)]
+mod tests;
