@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{assert_rejection, Harness, Samples, CLIENT_ID, IO_TIMEOUT, KID, TOKEN};
-use dcrgate::sandbox::client::put_request;
+use common::{assert_rejection, Harness, Put, Samples, CLIENT_ID, IO_TIMEOUT, KID, TOKEN};
 use dcrgate::sandbox::http1::{read_response, RawResponse};
 use dcrgate::sandbox::keyhost::{KeyHost, Serve};
 use dcrgate::sandbox::registry::Behaviour;
@@ -504,26 +503,14 @@ async fn jwt_attacks_are_refused_and_never_forwarded() {
         // 100k `[` in a claim does not fit in the 64 KiB body: the size bound answers first.
         (
             "100k nested arrays in a claim (over the body bound)",
-            put_request(
-                CLIENT_ID,
-                Some(TOKEN),
-                "application/jwt",
-                deep.as_bytes(),
-                &[],
-            ),
+            Put::jwt(&deep).bytes(),
             false,
         ),
         // 10 MB of claims with the length declared: 413 from the head alone, before a single
         // body byte is sent.
         (
             "10 MB of claims, Content-Length declared",
-            put_request(
-                CLIENT_ID,
-                Some(TOKEN),
-                "application/jwt",
-                ten_mb.as_bytes(),
-                &[],
-            ),
+            Put::jwt(&ten_mb).bytes(),
             true,
         ),
         // The same 10 MB chunked (no length to refuse up front): cut at the bound.
@@ -828,13 +815,10 @@ async fn http_tricks_never_smuggle_anything_to_the_registry() {
     let len = body.len();
     // What a smuggler hides behind the first request: a request for another client that would
     // be refused if parsed as a request, and that the registry must never see raw.
-    let smuggled = put_request(
-        SMUGGLED_CLIENT,
-        Some(TOKEN),
-        "application/jwt",
-        body,
-        &[("X-Smuggled", "yes")],
-    );
+    let smuggled = Put::jwt(body)
+        .client_id(SMUGGLED_CLIENT)
+        .headers(&[("X-Smuggled", "yes")])
+        .bytes();
     let chunked_jwt = chunked(body, 97);
     let with_tail = |framed: &[u8]| {
         let mut v = framed.to_vec();
@@ -1023,26 +1007,14 @@ async fn http_tricks_never_smuggle_anything_to_the_registry() {
         // another client's ClientId).
         HttpCase::new(
             "a request pipelined behind a compliant one",
-            with_tail(&put_request(
-                CLIENT_ID,
-                Some(TOKEN),
-                "application/jwt",
-                body,
-                &[],
-            )),
+            with_tail(&Put::jwt(body).bytes()),
             Answer::Forwarded,
         )
         .pipelined(Answer::Gateway(400, "invalid_client_metadata")),
         // The same behind a refused request.
         HttpCase::new(
             "a request pipelined behind a refused one",
-            with_tail(&put_request(
-                CLIENT_ID,
-                Some(TOKEN),
-                "application/jwt",
-                b"not.a.jws",
-                &[],
-            )),
+            with_tail(&Put::jwt(b"not.a.jws").bytes()),
             Answer::Gateway(400, "invalid_client_metadata"),
         )
         .pipelined(Answer::Gateway(400, "invalid_client_metadata")),

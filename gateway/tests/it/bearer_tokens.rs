@@ -7,9 +7,8 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{assert_rejection, cert_thumbprint, Harness, CLIENT_ID};
+use common::{assert_rejection, cert_thumbprint, Harness, Put, CLIENT_ID};
 use dcrgate::sandbox::auth_server::{AuthServer, AuthServerOptions};
-use dcrgate::sandbox::client::put_request;
 use dcrgate::sandbox::http1::RawResponse;
 use dcrgate::sandbox::pki::{write_private, SandboxPki};
 use dcrgate::sandbox::tpp::{now, Signer};
@@ -22,14 +21,7 @@ const AS_JWKS: &str = "/as/jwks";
 
 async fn put_with_token(h: &Harness, token: &str) -> RawResponse {
     let body = h.compliant_jwt();
-    h.send(&put_request(
-        CLIENT_ID,
-        Some(token),
-        "application/jwt",
-        body.as_bytes(),
-        &[],
-    ))
-    .await
+    h.put(Put::jwt(&body).bearer(token)).await
 }
 
 #[track_caller]

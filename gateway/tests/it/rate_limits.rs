@@ -6,8 +6,8 @@ use crate::common;
 
 use std::net::SocketAddr;
 
-use common::{tpp_subject, Harness, CLIENT_ID, TOKEN};
-use dcrgate::sandbox::client::{put_request, TppClient};
+use common::{tpp_subject, Harness, Put};
+use dcrgate::sandbox::client::TppClient;
 use dcrgate::sandbox::http1::RawResponse;
 
 fn assert_429(r: &RawResponse, reason: &str) {
@@ -48,13 +48,7 @@ async fn one_certificate_over_its_limit_does_not_starve_another() {
         SocketAddr::from(([127, 0, 0, 1], h.gateway.listen)),
     )
     .expect("client");
-    let raw = put_request(
-        CLIENT_ID,
-        Some(TOKEN),
-        "application/jwt",
-        h.compliant_jwt().as_bytes(),
-        &[],
-    );
+    let raw = Put::jwt(h.compliant_jwt()).bytes();
     let r = client.send(&raw).await.expect("answer");
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let (samples, text) = h

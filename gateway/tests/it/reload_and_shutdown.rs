@@ -9,8 +9,8 @@ use crate::common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{assert_rejection, tpp_subject, Harness, CLIENT_ID, TOKEN};
-use dcrgate::sandbox::client::{put_request, TppClient};
+use common::{assert_rejection, tpp_subject, Harness, Put};
+use dcrgate::sandbox::client::TppClient;
 use dcrgate::sandbox::demo::SEED_PROFILE;
 use dcrgate::sandbox::registry::Behaviour;
 use dcrgate_certs::Authority;
@@ -68,13 +68,7 @@ async fn sighup_reloads_and_in_flight_requests_finish_on_their_version() {
     let mut h = Harness::start().await;
     // Start a request and hold its body back.
     let jwt = h.compliant_jwt();
-    let raw = put_request(
-        CLIENT_ID,
-        Some(TOKEN),
-        "application/jwt",
-        jwt.as_bytes(),
-        &[],
-    );
+    let raw = Put::jwt(&jwt).bytes();
     let split = raw.len() - 10;
     let mut tls = h.client.connect().await.expect("connect");
     tls.write_all(&raw[..split]).await.expect("head");
@@ -127,13 +121,7 @@ async fn certificate_and_client_ca_reload_keep_client_authentication_required() 
 
     let new_client = TppClient::new(&server_ca.cert_pem(), Some(&new_tpp), addr).expect("client");
     let r = new_client
-        .send(&put_request(
-            CLIENT_ID,
-            Some(TOKEN),
-            "application/jwt",
-            h.compliant_jwt().as_bytes(),
-            &[],
-        ))
+        .send(&Put::jwt(h.compliant_jwt()).bytes())
         .await
         .expect("the new TPP certificate is accepted");
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -189,13 +177,7 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits() {
     h.registry
         .set_behaviour(Behaviour::Slow(Duration::from_millis(1500)));
     let jwt = h.compliant_jwt();
-    let raw = put_request(
-        CLIENT_ID,
-        Some(TOKEN),
-        "application/jwt",
-        jwt.as_bytes(),
-        &[],
-    );
+    let raw = Put::jwt(&jwt).bytes();
     let client = h.client.clone();
     let in_flight = tokio::spawn(async move { client.send(&raw).await });
     // Let the request reach the registry, then ask the gateway to stop.
@@ -289,13 +271,7 @@ async fn a_resumed_session_from_a_removed_ca_gets_no_identity() {
     h.gateway.signal("HUP");
     reloads(&h, "ok", 1.0).await;
     // Resumption skips certificate verification in rustls; the gateway checks the chain again.
-    let raw = put_request(
-        CLIENT_ID,
-        Some(TOKEN),
-        "application/jwt",
-        h.compliant_jwt().as_bytes(),
-        &[],
-    );
+    let raw = Put::jwt(h.compliant_jwt()).bytes();
     if let Ok(r) = h.client.send(&raw).await {
         assert_rejection(&r, 403, "access_denied");
     }

@@ -5,8 +5,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{assert_rejection, cert_thumbprint, Harness, CLIENT_ID, IO_TIMEOUT, TOKEN};
-use dcrgate::sandbox::client::put_request;
+use common::{assert_rejection, cert_thumbprint, Harness, Put, CLIENT_ID, IO_TIMEOUT, TOKEN};
 use dcrgate::sandbox::http1::read_response;
 use tokio::io::AsyncWriteExt;
 
@@ -23,15 +22,7 @@ async fn accepted_update_is_relayed_unchanged_with_the_verified_identity() {
         ("X-DCRGate-Client-DN", "CN=evil"),
         ("X-DCRGate-Client-Cert-SHA256", "forged-thumbprint"),
     ];
-    let r = h
-        .send(&put_request(
-            CLIENT_ID,
-            Some(TOKEN),
-            "application/jwt",
-            jwt.as_bytes(),
-            &spoofing,
-        ))
-        .await;
+    let r = h.put(Put::jwt(&jwt).headers(&spoofing)).await;
 
     // The registry's answer, relayed as it gave it.
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -98,15 +89,7 @@ async fn accepted_update_is_relayed_unchanged_with_the_verified_identity() {
 async fn application_jose_content_type_is_accepted() {
     let h = Harness::start().await;
     let jwt = h.compliant_jwt();
-    let r = h
-        .send(&put_request(
-            CLIENT_ID,
-            Some(TOKEN),
-            "application/jose",
-            jwt.as_bytes(),
-            &[],
-        ))
-        .await;
+    let r = h.put(Put::jwt(&jwt).content_type("application/jose")).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let seen = h.registry.requests();
     assert_eq!(seen.len(), 1);
@@ -190,15 +173,7 @@ async fn malformed_client_ids_are_refused() {
         "a%20b",
     ];
     for id in ids {
-        let r = h
-            .send(&put_request(
-                id,
-                Some(TOKEN),
-                "application/jwt",
-                jwt.as_bytes(),
-                &[],
-            ))
-            .await;
+        let r = h.put(Put::jwt(&jwt).client_id(id)).await;
         assert!(
             r.status == 400 || r.status == 404,
             "ClientId {id:?}: {} {}",
@@ -210,15 +185,7 @@ async fn malformed_client_ids_are_refused() {
     h.assert_not_forwarded();
     // The longest allowed ClientId passes routing (and then fails the claim comparison).
     let at_limit = "b".repeat(128);
-    let r = h
-        .send(&put_request(
-            &at_limit,
-            Some(TOKEN),
-            "application/jwt",
-            jwt.as_bytes(),
-            &[],
-        ))
-        .await;
+    let r = h.put(Put::jwt(&jwt).client_id(&at_limit)).await;
     let description = assert_rejection(&r, 400, "invalid_client_metadata");
     assert!(description.contains("client_id"), "{description}");
     h.assert_not_forwarded();
@@ -279,7 +246,7 @@ async fn wrong_or_missing_content_type_is_415() {
             )
             .into_bytes()
         } else {
-            put_request(CLIENT_ID, Some(TOKEN), ct, jwt.as_bytes(), &[])
+            Put::jwt(&jwt).content_type(ct).bytes()
         };
         let r = h.send(&raw).await;
         assert_rejection(&r, 415, "invalid_request");
@@ -338,15 +305,7 @@ async fn chunked_body_growing_past_the_limit_is_413() {
 async fn missing_bearer_is_401_with_a_bearer_challenge() {
     let h = Harness::start().await;
     let jwt = h.compliant_jwt();
-    let r = h
-        .send(&put_request(
-            CLIENT_ID,
-            None,
-            "application/jwt",
-            jwt.as_bytes(),
-            &[],
-        ))
-        .await;
+    let r = h.put(Put::jwt(&jwt).no_bearer()).await;
     assert_rejection(&r, 401, "invalid_token");
     let challenge = r.header("www-authenticate").expect("WWW-Authenticate");
     assert!(challenge.starts_with("Bearer"), "{challenge}");
@@ -366,13 +325,11 @@ async fn malformed_bearer_is_401() {
         "Token abc",
     ] {
         let r = h
-            .send(&put_request(
-                CLIENT_ID,
-                None,
-                "application/jwt",
-                jwt.as_bytes(),
-                &[("Authorization", auth)],
-            ))
+            .put(
+                Put::jwt(&jwt)
+                    .no_bearer()
+                    .headers(&[("Authorization", auth)]),
+            )
             .await;
         assert_rejection(&r, 401, "invalid_token");
         let challenge = r.header("www-authenticate").expect("WWW-Authenticate");
@@ -380,13 +337,7 @@ async fn malformed_bearer_is_401() {
     }
     // Two Authorization headers, each well-formed, are refused as well.
     let r = h
-        .send(&put_request(
-            CLIENT_ID,
-            Some(TOKEN),
-            "application/jwt",
-            jwt.as_bytes(),
-            &[("Authorization", "Bearer other")],
-        ))
+        .put(Put::jwt(&jwt).headers(&[("Authorization", "Bearer other")]))
         .await;
     assert_rejection(&r, 401, "invalid_token");
     h.assert_not_forwarded();
@@ -402,30 +353,16 @@ async fn policy_rejection_keeps_the_connection_and_only_the_next_good_request_is
     }));
     let good = h.compliant_jwt();
     let mut tls = h.client.connect().await.expect("connect");
-    tls.write_all(&put_request(
-        CLIENT_ID,
-        Some(TOKEN),
-        "application/jwt",
-        bad.as_bytes(),
-        &[],
-    ))
-    .await
-    .expect("write");
+    tls.write_all(&Put::jwt(&bad).bytes()).await.expect("write");
     let first = tokio::time::timeout(IO_TIMEOUT, read_response(&mut tls))
         .await
         .expect("in time")
         .expect("response");
     assert_rejection(&first, 400, "invalid_client_metadata");
     assert_eq!(h.registry.count(), 0);
-    tls.write_all(&put_request(
-        CLIENT_ID,
-        Some(TOKEN),
-        "application/jwt",
-        good.as_bytes(),
-        &[],
-    ))
-    .await
-    .expect("write");
+    tls.write_all(&Put::jwt(&good).bytes())
+        .await
+        .expect("write");
     let second = tokio::time::timeout(IO_TIMEOUT, read_response(&mut tls))
         .await
         .expect("in time")

@@ -7,7 +7,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{assert_rejection, Harness, Setup, CLIENT_ID};
+use common::{assert_rejection, Harness, Put, Setup, CLIENT_ID};
 use dcrgate::sandbox::demo::{SandboxConfig, JWKS_PATH, UK_PROFILE};
 use dcrgate::sandbox::keyhost::Serve;
 use dcrgate::sandbox::tpp::{now, unsigned, Signer};
@@ -424,26 +424,12 @@ async fn replicas_sharing_redis_refuse_a_jti_used_at_the_other() {
     let jwt = c.compliant();
     let r = c.h.put_jwt(&jwt).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let raw = dcrgate::sandbox::client::put_request(
-        CLIENT_ID,
-        Some(common::TOKEN),
-        "application/jwt",
-        jwt.as_bytes(),
-        &[],
-    );
+    let raw = Put::jwt(&jwt).bytes();
     let r = replica.send(&raw).await;
     let d = assert_rejection(&r, 400, "invalid_client_metadata");
     assert!(d.contains("jti"), "{d}");
     // A new request object is accepted by the replica.
-    let r = replica
-        .send(&dcrgate::sandbox::client::put_request(
-            CLIENT_ID,
-            Some(common::TOKEN),
-            "application/jwt",
-            c.compliant().as_bytes(),
-            &[],
-        ))
-        .await;
+    let r = replica.send(&Put::jwt(c.compliant()).bytes()).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(c.h.registry.count(), 2);
 }

@@ -5,9 +5,11 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{assert_rejection, closed_port, tpp_subject, Harness, CLIENT_ID, IO_TIMEOUT, TOKEN};
+use common::{
+    assert_rejection, closed_port, tpp_subject, Harness, Put, CLIENT_ID, IO_TIMEOUT, TOKEN,
+};
 use dcrgate::config::file::LimitsSection;
-use dcrgate::sandbox::client::{put_request, TppClient};
+use dcrgate::sandbox::client::TppClient;
 use dcrgate::sandbox::http1::read_response;
 use dcrgate::sandbox::registry::Behaviour;
 use dcrgate_certs::Authority;
@@ -124,13 +126,7 @@ async fn a_client_dripping_its_body_gets_408_or_is_closed_and_nothing_is_forward
     })
     .await;
     let jwt = h.compliant_jwt();
-    let raw = put_request(
-        CLIENT_ID,
-        Some(TOKEN),
-        "application/jwt",
-        jwt.as_bytes(),
-        &[],
-    );
+    let raw = Put::jwt(&jwt).bytes();
     let head_len = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4;
     let (head, body) = raw.split_at(head_len);
     let (head, body) = (head.to_vec(), body.to_vec());
@@ -173,13 +169,7 @@ async fn a_client_without_a_certificate_gets_no_answer() {
     let h = Harness::start().await;
     let anonymous =
         TppClient::new(&h.pki.server_ca.cert_pem(), None, h.gateway_addr()).expect("client");
-    let raw = put_request(
-        CLIENT_ID,
-        Some(TOKEN),
-        "application/jwt",
-        h.compliant_jwt().as_bytes(),
-        &[],
-    );
+    let raw = Put::jwt(h.compliant_jwt()).bytes();
     let result = anonymous.send(&raw).await;
     assert!(result.is_err(), "answered without mTLS: {result:?}");
     h.assert_not_forwarded();
@@ -196,13 +186,7 @@ async fn a_certificate_from_another_ca_is_refused() {
         h.gateway_addr(),
     )
     .expect("client");
-    let raw = put_request(
-        CLIENT_ID,
-        Some(TOKEN),
-        "application/jwt",
-        h.compliant_jwt().as_bytes(),
-        &[],
-    );
+    let raw = Put::jwt(h.compliant_jwt()).bytes();
     let result = rogue.send(&raw).await;
     assert!(
         result.is_err(),
@@ -218,13 +202,7 @@ async fn a_resumed_tls_session_still_carries_the_client_identity() {
     for i in 1..=3 {
         let mut tls = h.client.connect().await.expect("handshake");
         kinds.push(tls.get_ref().1.handshake_kind());
-        let raw = put_request(
-            CLIENT_ID,
-            Some(TOKEN),
-            "application/jwt",
-            h.compliant_jwt().as_bytes(),
-            &[],
-        );
+        let raw = Put::jwt(h.compliant_jwt()).bytes();
         tls.write_all(&raw).await.expect("write");
         let r = tokio::time::timeout(IO_TIMEOUT, read_response(&mut tls))
             .await

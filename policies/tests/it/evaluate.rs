@@ -1,59 +1,17 @@
 //! Rule-by-rule tests of the policy evaluation: one compliant request, then one change per rule.
 
-use dcrgate_policies::dn::{Dn, ParseMode};
-use dcrgate_policies::evaluate::{evaluate_json, Evaluation, RequestFacts};
-use dcrgate_policies::{HostAllowlist, Profile, Rule};
+use dcrgate_policies::evaluate::Evaluation;
+use dcrgate_policies::Rule;
 use serde_json::{json, Value};
 
-const NOW: i64 = 1_800_000_000;
-const CERT_DN: &str = "CN=0015800001HQQrZAAX,2.5.4.97=PSDGB-FCA-123456,O=Example TPP Ltd,C=GB";
-
-fn profile() -> Profile {
-    Profile::from_toml_str(include_str!("../../profiles/seed-update.toml")).unwrap()
-}
-
-fn compliant() -> Value {
-    json!({
-        "iss": "0015800001HQQrZAAX",
-        "aud": "https://bank.example/",
-        "iat": NOW - 10,
-        "exp": NOW + 3000,
-        "jti": "3f1c9b2e-5a7d-4c1e-9f2a-0b6d8e4c2a11",
-        "token_endpoint_auth_method": "tls_client_auth",
-        "tls_client_auth_dn": "CN=0015800001HQQrZAAX, organizationIdentifier=PSDGB-FCA-123456, O=Example TPP Ltd, C=GB",
-        "id_token_signed_response_alg": "PS256",
-        "request_object_signing_alg": "PS256",
-        "redirect_uris": ["https://tpp.example/cb"],
-        "jwks_uri": "https://keys.tpp.example/jwks.json",
-        "org_name": "Example TPP Ltd",
-        "scope": "openid accounts payments"
-    })
-}
+use crate::common::{compliant, edit, evaluate, rules, seed, CERT_DN, NOW, TPP_HOSTS};
 
 fn run(payload: &Value) -> Evaluation {
-    let p = profile();
-    let presented = Dn::parse(CERT_DN, ParseMode::Strict).unwrap();
-    let audiences = vec!["https://bank.example/".to_string()];
-    let hosts = HostAllowlist::new(&["*.tpp.example"]).unwrap();
-    let facts = RequestFacts {
-        client_id: Some("client-123"),
-        now: NOW,
-        audiences: &audiences,
-        key_hosts: &hosts,
-        presented_dn: &presented,
-        software_statement: None,
-    };
-    evaluate_json(&p, payload.as_object().unwrap(), &facts)
-}
-
-fn rules(e: &Evaluation) -> Vec<Rule> {
-    e.verdict.violations().iter().map(|v| v.rule).collect()
+    evaluate(&seed(), payload, CERT_DN, TPP_HOSTS, None)
 }
 
 fn with(f: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Value {
-    let mut v = compliant();
-    f(v.as_object_mut().unwrap());
-    v
+    edit(compliant(), f)
 }
 
 #[test]

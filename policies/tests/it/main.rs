@@ -1,6 +1,7 @@
 //! The policy core's integration tests, one binary: rule by rule, the trust chain, hostile
 //! metadata, property tests of the DN machinery, and the DN corpus of real certificates.
 
+mod common;
 mod dn_corpus;
 mod dn_props;
 mod evaluate;

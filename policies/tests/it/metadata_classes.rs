@@ -2,50 +2,25 @@
 //! members OB DCR 3.3 constrains, inline key material, the SAN/DN mix, DN claims with invisible
 //! characters, and which rules a profile may put in shadow.
 
-use dcrgate_policies::dn::{Dn, ParseMode};
-use dcrgate_policies::evaluate::{evaluate_json, Evaluation, RequestFacts};
-use dcrgate_policies::{ErrorCode, HostAllowlist, Profile, ProfileError, Rule};
+use dcrgate_policies::evaluate::Evaluation;
+use dcrgate_policies::{ErrorCode, Profile, ProfileError, Rule};
 use serde_json::{json, Map, Value};
 
-const NOW: i64 = 1_800_000_000;
-const CERT_DN: &str = "CN=0015800001HQQrZAAX,2.5.4.97=PSDGB-FCA-123456,O=Example TPP Ltd,C=GB";
+use crate::common::{edit, evaluate, seed, CERT_DN, TPP_HOSTS};
+
 const CLAIM_DN: &str =
     "CN=0015800001HQQrZAAX,organizationIdentifier=PSDGB-FCA-123456,O=Example TPP Ltd,C=GB";
 
-fn seed() -> Profile {
-    Profile::from_toml_str(include_str!("../../profiles/seed-update.toml")).unwrap()
-}
-
+/// The shared compliant update, without a `jti` and with the DN claim written compactly.
 fn compliant() -> Value {
-    json!({
-        "iss": "0015800001HQQrZAAX",
-        "aud": "https://bank.example/",
-        "iat": NOW - 10,
-        "exp": NOW + 3000,
-        "token_endpoint_auth_method": "tls_client_auth",
-        "tls_client_auth_dn": CLAIM_DN,
-        "id_token_signed_response_alg": "PS256",
-        "request_object_signing_alg": "PS256",
-        "redirect_uris": ["https://tpp.example/cb"],
-        "jwks_uri": "https://keys.tpp.example/jwks.json",
-        "org_name": "Example TPP Ltd",
-        "scope": "openid accounts payments"
+    edit(crate::common::compliant(), |m| {
+        m.remove("jti");
+        m.insert("tls_client_auth_dn".into(), json!(CLAIM_DN));
     })
 }
 
 fn run_with(profile: &Profile, payload: &Value) -> Evaluation {
-    let presented = Dn::parse(CERT_DN, ParseMode::Strict).unwrap();
-    let audiences = vec!["https://bank.example/".to_string()];
-    let hosts = HostAllowlist::new(&["*.tpp.example"]).unwrap();
-    let facts = RequestFacts {
-        client_id: Some("client-123"),
-        now: NOW,
-        audiences: &audiences,
-        key_hosts: &hosts,
-        presented_dn: &presented,
-        software_statement: None,
-    };
-    evaluate_json(profile, payload.as_object().unwrap(), &facts)
+    evaluate(profile, payload, CERT_DN, TPP_HOSTS, None)
 }
 
 fn run(payload: &Value) -> Evaluation {
@@ -53,9 +28,7 @@ fn run(payload: &Value) -> Evaluation {
 }
 
 fn with(f: impl FnOnce(&mut Map<String, Value>)) -> Value {
-    let mut v = compliant();
-    f(v.as_object_mut().unwrap());
-    v
+    edit(compliant(), f)
 }
 
 /// The only rule broken, and its message.
@@ -259,7 +232,7 @@ fn inline_keys_and_the_san_mix_are_refused() {
         m.remove("jwks_uri");
         m.insert("jwks".into(), json!({"keys": []}));
     }));
-    let rules: Vec<Rule> = e.verdict.violations().iter().map(|v| v.rule).collect();
+    let rules = crate::common::rules(&e);
     assert!(rules.contains(&Rule::InlineJwks) && rules.contains(&Rule::KeySetUrl));
     for san in [
         "tls_client_auth_san_dns",

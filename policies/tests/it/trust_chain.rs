@@ -1,23 +1,17 @@
 //! Software statement, replay and rotation rules, against the shipped UK Open Banking profile:
 //! one compliant request, then one change per rule.
 
-use dcrgate_policies::dn::{Dn, ParseMode};
-use dcrgate_policies::evaluate::{evaluate_json, Evaluation, RequestFacts};
-use dcrgate_policies::{HostAllowlist, Profile, RotationDecision, Rule, SoftwareStatement};
+use dcrgate_policies::evaluate::Evaluation;
+use dcrgate_policies::{Profile, RotationDecision, Rule};
 use serde_json::{json, Map, Value};
 
-const NOW: i64 = 1_800_000_000;
+use crate::common::{evaluate, seed, uk, NOW};
+
 const SOFTWARE_ID: &str = "2Xb8gyL7vsNMkS0yGJQ3rZ";
 const CERT_DN: &str = "CN=2Xb8gyL7vsNMkS0yGJQ3rZ,2.5.4.97=PSDGB-FCA-123456,O=Example TPP Ltd,C=GB";
 const OB_LEGACY_DN: &str = "CN=2Xb8gyL7vsNMkS0yGJQ3rZ,OU=0015800001HQQrZAAX,O=OpenBanking,C=GB";
-
-fn uk() -> Profile {
-    Profile::from_toml_str(include_str!("../../profiles/uk-ob-dcr-3.3.toml")).unwrap()
-}
-
-fn seed() -> Profile {
-    Profile::from_toml_str(include_str!("../../profiles/seed-update.toml")).unwrap()
-}
+/// Key set hosts: the directory's key store and the TPP's own.
+const HOSTS: &[&str] = &["keystore.directory.example", "*.tpp.example"];
 
 fn ssa() -> Value {
     json!({
@@ -50,19 +44,7 @@ fn request() -> Value {
 }
 
 fn run_with(profile: &Profile, req: &Value, ssa: Option<&Value>, cert_dn: &str) -> Evaluation {
-    let presented = Dn::parse(cert_dn, ParseMode::Strict).unwrap();
-    let audiences = vec!["https://bank.example/".to_string()];
-    let hosts = HostAllowlist::new(&["keystore.directory.example", "*.tpp.example"]).unwrap();
-    let decoded = ssa.map(|s| SoftwareStatement::from_json(s.as_object().unwrap()).unwrap());
-    let facts = RequestFacts {
-        client_id: Some("client-123"),
-        now: NOW,
-        audiences: &audiences,
-        key_hosts: &hosts,
-        presented_dn: &presented,
-        software_statement: decoded.as_ref(),
-    };
-    evaluate_json(profile, req.as_object().unwrap(), &facts)
+    evaluate(profile, req, cert_dn, HOSTS, ssa)
 }
 
 fn run(req: &Value, ssa: &Value) -> Evaluation {

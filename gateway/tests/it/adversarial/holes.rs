@@ -45,13 +45,7 @@ async fn gateway_with_profile(profile: String) -> Harness {
 
 /// `PUT` of `jwt` with these extra header lines (raw, so any name can be sent).
 fn put_with(jwt: &str, extra: &[(&str, &str)]) -> Vec<u8> {
-    put_request(
-        CLIENT_ID,
-        Some(TOKEN),
-        "application/jwt",
-        jwt.as_bytes(),
-        extra,
-    )
+    Put::jwt(jwt).headers(extra).bytes()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1025,13 +1019,11 @@ async fn trace_logs_hold_no_secret_and_no_forged_line() {
         let r = h.put_jwt(&forging).await;
         assert_rejection(&r, 400, "invalid_client_metadata");
         let refused = h
-            .send(&put_request(
-                CLIENT_ID,
-                Some("secret-token-abc.def"),
-                "application/json",
-                b"{}",
-                &[],
-            ))
+            .put(
+                Put::jwt(b"{}")
+                    .bearer("secret-token-abc.def")
+                    .content_type("application/json"),
+            )
             .await;
         assert_eq!(refused.status, 415);
         assert_unharmed(&mut h).await;

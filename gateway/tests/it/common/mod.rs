@@ -5,7 +5,10 @@
 //! Every module of the one integration-test binary shares it.
 #![allow(dead_code)]
 
+pub mod put;
 pub mod redis;
+
+pub use put::Put;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -15,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use dcrgate::sandbox::client::{put_request, TppClient};
+use dcrgate::sandbox::client::TppClient;
 use dcrgate::sandbox::demo::{free_port, SandboxConfig, AUDIENCE, JWKS_PATH, SEED_PROFILE};
 use dcrgate::sandbox::http1::{read_response, RawResponse};
 use dcrgate::sandbox::keyhost::{KeyHost, Serve};
@@ -405,14 +408,12 @@ impl Harness {
 
     /// `PUT /register/{CLIENT_ID}` with the bearer token and `application/jwt`.
     pub async fn put_jwt(&self, jwt: &str) -> RawResponse {
-        self.send(&put_request(
-            CLIENT_ID,
-            Some(TOKEN),
-            "application/jwt",
-            jwt.as_bytes(),
-            &[],
-        ))
-        .await
+        self.put(Put::jwt(jwt)).await
+    }
+
+    /// Send `put` on a new mTLS connection; the gateway must answer.
+    pub async fn put(&self, put: Put) -> RawResponse {
+        self.send(&put.bytes()).await
     }
 
     /// Send raw request bytes on a new mTLS connection; the gateway must answer.
