@@ -346,6 +346,38 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_header_or_payload_is_not_a_compact_jws() {
+        let ok_h = b64(r#"{"alg":"PS256","kid":"k"}"#);
+        let ok_p = b64("{}");
+        for body in [
+            format!(".{ok_p}.{}", b64("s")),
+            format!("{ok_h}..{}", b64("s")),
+            format!("..{}", b64("s")),
+        ] {
+            assert_eq!(
+                parse_compact(body.as_bytes(), &ps256()).err(),
+                Some(JwsError::NotCompact),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_kid_of_the_longest_length_is_accepted() {
+        let jws_with_kid = |len: usize| {
+            jws(
+                &format!(r#"{{"alg":"PS256","kid":"{}"}}"#, "k".repeat(len)),
+                "{}",
+            )
+        };
+        assert!(parse_compact(&jws_with_kid(MAX_KID_LEN), &ps256()).is_ok());
+        assert_eq!(
+            parse_compact(&jws_with_kid(MAX_KID_LEN + 1), &ps256()).err(),
+            Some(JwsError::KidTooLong)
+        );
+    }
+
+    #[test]
     fn a_multibyte_alg_is_refused_without_panicking() {
         // Found by the jws_parse fuzz target: "P\u{c8c}..." has no char boundary at byte 2.
         let token = jws("{\"alg\":\"P\u{c8c}56\",\"kid\":\"k\"}", "{}");
