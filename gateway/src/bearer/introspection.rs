@@ -13,7 +13,6 @@
 //! `cnf`, expiry) is the caller's job.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,17 +21,21 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
 use http::{header, HeaderValue, Request};
-use http_body_util::Full;
-use hyper_util::rt::TokioIo;
 use moka::future::Cache;
 use moka::Expiry;
-use rustls::pki_types::ServerName;
 use serde_json::Value;
-use tokio_rustls::TlsConnector;
 
 use crate::config::{read_secret_file, ClientSecret, HttpsEndpoint, Introspection};
-use crate::outbound::{connect_any, read_answer, AnswerError};
+use crate::outbound::pool::PoolLimits;
+use crate::outbound::{AnswerError, Expect, HttpsClient, OutboundError, Target};
 use crate::tls::pem::{load_ca_bundle, load_cert_and_key, PemError};
+
+/// Idle connections kept to the introspection endpoint, so cache misses reuse them.
+const INTROSPECTION_POOL: PoolLimits = PoolLimits {
+    per_endpoint: 4,
+    endpoints: 1,
+    idle: Duration::from_secs(60),
+};
 
 /// How long an inactive answer is remembered (bounded by `max_cache_seconds`).
 const INACTIVE_TTL: Duration = Duration::from_secs(2);
@@ -189,7 +192,7 @@ impl Expiry<TokenHash, Entry> for EntryExpiry {
 }
 
 struct Inner {
-    tls: TlsConnector,
+    client: HttpsClient,
     endpoint: HttpsEndpoint,
     authorization: Option<HeaderValue>,
     timeout: Duration,
@@ -258,7 +261,7 @@ impl Introspector {
             .build();
         Ok(Self {
             inner: Arc::new(Inner {
-                tls: TlsConnector::from(Arc::new(tls)),
+                client: HttpsClient::new(tls, INTROSPECTION_POOL),
                 endpoint,
                 authorization,
                 timeout: cfg.timeout,
@@ -329,31 +332,6 @@ impl Inner {
 
     async fn exchange(&self, token: &str) -> Result<Introspected, IntrospectionError> {
         let ep = &self.endpoint;
-        let bare_host = ep.host.trim_matches(|c| c == '[' || c == ']');
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare_host, ep.port))
-            .await
-            .map_err(|_| IntrospectionError::Dns)?
-            .collect();
-        if addrs.is_empty() {
-            return Err(IntrospectionError::Dns);
-        }
-        let tcp = connect_any(&addrs)
-            .await
-            .ok_or(IntrospectionError::Connect)?;
-        let name = ServerName::try_from(bare_host.to_owned())
-            .map_err(|e| IntrospectionError::Tls(e.to_string()))?;
-        let tls = self
-            .tls
-            .connect(name, tcp)
-            .await
-            .map_err(|e| IntrospectionError::Tls(e.to_string()))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| transport_error(&e))?;
-        let driver = tokio::spawn(async move {
-            let _ = conn.await;
-        });
-
         let form = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("token", token)
             .append_pair("token_type_hint", "access_token")
@@ -371,53 +349,37 @@ impl Inner {
             request = request.header(header::AUTHORIZATION, auth.clone());
         }
         let request = request
-            .body(Full::new(Bytes::from(form)))
+            .body(Bytes::from(form))
             .map_err(|_| IntrospectionError::Http)?;
-        let result = self.read_answer(&mut sender, request).await;
-        driver.abort();
-        result
-    }
-
-    async fn read_answer(
-        &self,
-        sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-        request: Request<Full<Bytes>>,
-    ) -> Result<Introspected, IntrospectionError> {
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| transport_error(&e))?;
-        let buf = read_answer(response, &["application/json"], self.max_bytes)
+        // The endpoint is the operator's own: private addresses are fine.
+        let target = Target {
+            host: &ep.host,
+            port: ep.port,
+            allow_private: true,
+        };
+        let expect = Expect {
+            content_types: &["application/json"],
+            max_bytes: self.max_bytes,
+        };
+        let buf = self
+            .client
+            .fetch(target, request, expect)
             .await
             .map_err(|e| match e {
-                AnswerError::Redirect(s) => IntrospectionError::Redirect(s),
-                AnswerError::Status(s) => IntrospectionError::Status(s),
-                AnswerError::ContentType => IntrospectionError::ContentType,
-                AnswerError::TooLarge(n) => IntrospectionError::TooLarge(n),
-                AnswerError::Body(e) => transport_error(&e),
+                OutboundError::Dns | OutboundError::ForbiddenAddress => IntrospectionError::Dns,
+                OutboundError::Connect => IntrospectionError::Connect,
+                OutboundError::Tls(m) => IntrospectionError::Tls(m),
+                OutboundError::Request => IntrospectionError::Http,
+                OutboundError::Answer(AnswerError::Redirect(s)) => IntrospectionError::Redirect(s),
+                OutboundError::Answer(AnswerError::Status(s)) => IntrospectionError::Status(s),
+                OutboundError::Answer(AnswerError::ContentType) => IntrospectionError::ContentType,
+                OutboundError::Answer(AnswerError::TooLarge(n)) => IntrospectionError::TooLarge(n),
+                OutboundError::Transport(_) | OutboundError::Answer(AnswerError::Body(_)) => e
+                    .tls_cause()
+                    .map_or(IntrospectionError::Http, IntrospectionError::Tls),
             })?;
         parse_answer(&buf)
     }
-}
-
-/// A hyper failure, as a TLS error where rustls is the cause (for instance the server refusing
-/// the gateway's certificate, which TLS 1.3 reports only after the handshake).
-fn transport_error(e: &hyper::Error) -> IntrospectionError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
-            return IntrospectionError::Tls(tls.to_string());
-        }
-        if let Some(tls) = s
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return IntrospectionError::Tls(tls.to_string());
-        }
-        source = s.source();
-    }
-    IntrospectionError::Http
 }
 
 /// Parse an introspection answer body.

@@ -3,25 +3,22 @@
 //! The URL has already passed the policy's checks (https, allowlisted host). Here: the host's
 //! addresses are resolved once and, unless configured otherwise, refused if any is loopback,
 //! private, link-local or otherwise non-public (DNS rebinding, cloud metadata); the connection
-//! goes to a vetted address; TLS is verified against the configured roots; redirects are never
-//! followed; the response must be 200 with a JSON content type; the body is read only up to the
-//! size bound; and the whole exchange runs under one deadline.
+//! goes to a vetted address (through the shared [`crate::outbound`] client, which keeps one idle
+//! connection per key host for a short while); TLS is verified against the configured roots;
+//! redirects are never followed; the response must be 200 with a JSON content type; the body is
+//! read only up to the size bound; and the whole exchange runs under one deadline.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, Request};
-use http_body_util::Empty;
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
-use tokio_rustls::TlsConnector;
 use url::Url;
 
 use crate::config::KeySets;
 use crate::jose::jwk::{JwkSet, JwkSetError};
-use crate::outbound::{connect_any, read_answer, AnswerError};
+use crate::outbound::pool::PoolLimits;
+use crate::outbound::{AnswerError, Expect, HttpsClient, OutboundError, Target};
 use crate::tls::pem::{load_ca_bundle, PemError};
 
 /// Why a key set could not be fetched.
@@ -92,10 +89,18 @@ pub enum FetcherSetupError {
     Tls(#[from] rustls::Error),
 }
 
+/// Idle connections kept to key hosts: one per host, for a short while (a TPP's key host is
+/// not the gateway's to hold connections open to).
+const KEY_HOST_POOL: PoolLimits = PoolLimits {
+    per_endpoint: 1,
+    endpoints: 64,
+    idle: Duration::from_secs(30),
+};
+
 /// Fetches key sets under the configured bounds.
 #[derive(Clone)]
 pub struct KeySetFetcher {
-    tls: TlsConnector,
+    client: HttpsClient,
     timeout: Duration,
     max_bytes: usize,
     allow_private: bool,
@@ -119,7 +124,7 @@ impl KeySetFetcher {
         .with_root_certificates(roots)
         .with_no_client_auth();
         Ok(Self {
-            tls: TlsConnector::from(Arc::new(tls)),
+            client: HttpsClient::new(tls, KEY_HOST_POOL),
             timeout: cfg.fetch_timeout,
             max_bytes: cfg.max_bytes,
             allow_private: cfg.allow_private_addresses,
@@ -136,32 +141,7 @@ impl KeySetFetcher {
 
     async fn fetch_within_deadline(&self, url: &Url) -> Result<JwkSet, FetchError> {
         let host = url.host_str().ok_or(FetchError::Dns)?;
-        let bare_host = host.trim_matches(|c| c == '[' || c == ']');
         let port = url.port_or_known_default().unwrap_or(443);
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare_host, port))
-            .await
-            .map_err(|_| FetchError::Dns)?
-            .collect();
-        if addrs.is_empty() {
-            return Err(FetchError::Dns);
-        }
-        if !self.allow_private && addrs.iter().any(|a| !is_public(a.ip())) {
-            return Err(FetchError::ForbiddenAddress);
-        }
-        let tcp = connect_any(&addrs).await.ok_or(FetchError::Connect)?;
-        let name = ServerName::try_from(bare_host.to_owned())
-            .map_err(|e| FetchError::Tls(e.to_string()))?;
-        let tls = self
-            .tls
-            .connect(name, tcp)
-            .await
-            .map_err(|e| FetchError::Tls(e.to_string()))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|_| FetchError::Http)?;
-        let driver = tokio::spawn(async move {
-            let _ = conn.await;
-        });
         let authority = match url.port() {
             Some(p) => format!("{host}:{p}"),
             None => host.to_owned(),
@@ -177,35 +157,33 @@ impl KeySetFetcher {
                 header::USER_AGENT,
                 concat!("dcrgate/", env!("CARGO_PKG_VERSION")),
             )
-            .body(Empty::<Bytes>::new())
+            .body(Bytes::new())
             .map_err(|_| FetchError::Http)?;
-        let result = self.exchange(&mut sender, request).await;
-        driver.abort();
-        result
-    }
-
-    async fn exchange(
-        &self,
-        sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
-        request: Request<Empty<Bytes>>,
-    ) -> Result<JwkSet, FetchError> {
-        let response = sender
-            .send_request(request)
+        let target = Target {
+            host,
+            port,
+            allow_private: self.allow_private,
+        };
+        let expect = Expect {
+            content_types: &["application/json", "application/jwk-set+json"],
+            max_bytes: self.max_bytes,
+        };
+        let buf = self
+            .client
+            .fetch(target, request, expect)
             .await
-            .map_err(|_| FetchError::Http)?;
-        let buf = read_answer(
-            response,
-            &["application/json", "application/jwk-set+json"],
-            self.max_bytes,
-        )
-        .await
-        .map_err(|e| match e {
-            AnswerError::Redirect(s) => FetchError::Redirect(s),
-            AnswerError::Status(s) => FetchError::Status(s),
-            AnswerError::ContentType => FetchError::ContentType,
-            AnswerError::TooLarge(n) => FetchError::TooLarge(n),
-            AnswerError::Body(_) => FetchError::Http,
-        })?;
+            .map_err(|e| match e {
+                OutboundError::Dns => FetchError::Dns,
+                OutboundError::ForbiddenAddress => FetchError::ForbiddenAddress,
+                OutboundError::Connect => FetchError::Connect,
+                OutboundError::Tls(m) => FetchError::Tls(m),
+                OutboundError::Request | OutboundError::Transport(_) => FetchError::Http,
+                OutboundError::Answer(AnswerError::Redirect(s)) => FetchError::Redirect(s),
+                OutboundError::Answer(AnswerError::Status(s)) => FetchError::Status(s),
+                OutboundError::Answer(AnswerError::ContentType) => FetchError::ContentType,
+                OutboundError::Answer(AnswerError::TooLarge(n)) => FetchError::TooLarge(n),
+                OutboundError::Answer(AnswerError::Body(_)) => FetchError::Http,
+            })?;
         Ok(JwkSet::parse_with(&buf, self.rsa_max_bits)?)
     }
 }

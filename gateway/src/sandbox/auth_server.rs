@@ -64,6 +64,7 @@ struct State {
     delay: Mutex<Duration>,
     basic: Option<(String, String)>,
     introspections: AtomicUsize,
+    connections: AtomicUsize,
     saw_client_cert: AtomicBool,
     last_authorization: Mutex<Option<String>>,
     last_form: Mutex<Vec<(String, String)>>,
@@ -121,6 +122,7 @@ impl AuthServer {
             while let Ok((tcp, _)) = listener.accept().await {
                 while connections.try_join_next().is_some() {}
                 let (acceptor, s) = (acceptor.clone(), s.clone());
+                s.connections.fetch_add(1, Ordering::SeqCst);
                 connections.spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
@@ -175,6 +177,11 @@ impl AuthServer {
     /// How many introspection requests have arrived (whatever was answered).
     pub fn introspections(&self) -> usize {
         self.state.introspections.load(Ordering::SeqCst)
+    }
+
+    /// How many TCP connections were accepted.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     /// Whether any introspection request came over a connection with a client certificate.

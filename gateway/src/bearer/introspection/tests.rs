@@ -113,6 +113,68 @@ async fn parses_an_active_answer() {
 }
 
 #[tokio::test]
+async fn cache_misses_share_one_pooled_connection() {
+    let fx = Fixture::start(Default::default()).await;
+    for n in 0..5 {
+        fx.server.set_token(
+            &format!("tok-{n}"),
+            json!({"active": true, "client_id": "c1"}),
+        );
+    }
+    let i = fx.introspector(fx.section());
+    for n in 0..5 {
+        let a = i.introspect(&format!("tok-{n}"), unix_now()).await.unwrap();
+        assert!(a.active);
+    }
+    assert_eq!(fx.server.introspections(), 5, "five cache misses");
+    assert_eq!(
+        fx.server.connections(),
+        1,
+        "one TLS connection for all of them"
+    );
+
+    // An error answer is not read whole: its connection is not reused.
+    fx.server.set_answer(
+        "bad",
+        raw(500, &[("content-type", "application/json")], b"{}", false),
+    );
+    assert!(i.introspect("bad", unix_now()).await.is_err());
+    fx.server
+        .set_token("tok-after", json!({"active": true, "client_id": "c1"}));
+    assert!(i.introspect("tok-after", unix_now()).await.unwrap().active);
+    assert_eq!(fx.server.connections(), 2);
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closes_is_not_reused() {
+    let fx = Fixture::start(Default::default()).await;
+    for n in 0..3 {
+        fx.server.set_answer(
+            &format!("tok-{n}"),
+            raw(
+                200,
+                &[
+                    ("content-type", "application/json"),
+                    ("connection", "close"),
+                ],
+                br#"{"active":true,"client_id":"c1"}"#,
+                false,
+            ),
+        );
+    }
+    let i = fx.introspector(fx.section());
+    for n in 0..3 {
+        assert!(
+            i.introspect(&format!("tok-{n}"), unix_now())
+                .await
+                .unwrap()
+                .active
+        );
+    }
+    assert_eq!(fx.server.connections(), 3);
+}
+
+#[tokio::test]
 async fn sends_a_form_encoded_token() {
     let fx = Fixture::start(Default::default()).await;
     let token = "a+b&c=d/é %";

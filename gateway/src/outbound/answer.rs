@@ -1,14 +1,9 @@
-//! What the gateway's outbound https calls (key set fetches, token introspection) share: connect
-//! to the first reachable vetted address, and read an answer under the same rules — 200 only,
-//! redirects never followed, an accepted JSON content type, and a body bounded before and while
-//! it is read.
-
-use std::net::SocketAddr;
+//! Reading an outbound answer under one set of rules: 200 only, redirects never followed, an
+//! accepted content type, and a body bounded before (declared length) and while it is read.
 
 use http::{header, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::net::TcpStream;
 
 /// Why an answer was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -28,17 +23,6 @@ pub enum AnswerError {
     /// The body could not be read.
     #[error("the answer could not be read: {0}")]
     Body(#[from] hyper::Error),
-}
-
-/// TCP to the first of `addrs` that accepts, with Nagle off; `None` if none does.
-pub async fn connect_any(addrs: &[SocketAddr]) -> Option<TcpStream> {
-    for addr in addrs {
-        if let Ok(s) = TcpStream::connect(addr).await {
-            let _ = s.set_nodelay(true);
-            return Some(s);
-        }
-    }
-    None
 }
 
 /// The body of a 200 answer with one of the `content_types`, at most `max` bytes.
