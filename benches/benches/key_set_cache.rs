@@ -9,9 +9,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use dcrgate::config::KeySets;
 use dcrgate::keyset::{KeySetCache, KeySetError, KeySetFetcher};
 use dcrgate::metrics::Metrics;
-use dcrgate::sandbox::keyhost::{KeyHost, Serve};
-use dcrgate::sandbox::pki::SandboxPki;
 use dcrgate_certs::RsaSigningKey;
+use dcrgate_sandbox::keyhost::{KeyHost, Serve};
+use dcrgate_sandbox::pki::SandboxPki;
 use url::Url;
 
 const KID: &str = "bench-kid-1";

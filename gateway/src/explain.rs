@@ -1436,9 +1436,9 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::pki::SandboxPki;
-    use crate::sandbox::tpp::unsigned;
     use dcrgate_certs::SubjectSpec;
+    use dcrgate_sandbox::pki::SandboxPki;
+    use dcrgate_sandbox::tpp::unsigned;
     use serde_json::json;
 
     const NOW: i64 = 1_750_000_000;

@@ -21,7 +21,8 @@
 //! - [`generation`]: one configuration and everything built from it (services), and its builder.
 //! - [`reload`]: the running generation and reloads without downtime.
 //! - [`server`]: assembling and running the pingora server.
-//! - [`sandbox`]: a stand-in registry, a TPP key host and a TPP client, for the demo and tests.
+//! - [`demo`] (feature `demo`, on by default): `dcrgate demo`, the gateway started in the
+//!   `dcrgate-sandbox` world.
 //! - [`explain`]: `dcrgate explain`, an offline verdict on a request object and certificate.
 // One `unsafe` block remains, in `conn_guard` (borrowing a raw socket descriptor), allowed there
 // with its safety argument; everything else is safe code.
@@ -33,6 +34,8 @@ pub mod audit;
 pub mod bearer;
 pub mod config;
 pub mod conn_guard;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod explain;
 pub mod generation;
 /// JOSE (JWS, JWK sets, verification): the `dcrgate-jose` crate.
@@ -46,7 +49,6 @@ pub mod proxy;
 pub mod rate_limit;
 pub mod reload;
 pub mod replay;
-pub mod sandbox;
 pub mod server;
 pub mod tls;
 pub mod trust;

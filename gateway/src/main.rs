@@ -134,15 +134,23 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
+        #[cfg(feature = "demo")]
         Command::Demo { dir } => {
             init_logging(LogFormat::Text, "warn");
-            match dcrgate::sandbox::demo::run(dir) {
+            match dcrgate::demo::run(dir) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("demo failed: {e}");
                     ExitCode::FAILURE
                 }
             }
+        }
+        #[cfg(not(feature = "demo"))]
+        Command::Demo { .. } => {
+            eprintln!(
+                "dcrgate demo: this build leaves the demo out (built without the `demo` feature)"
+            );
+            ExitCode::from(2)
         }
     }
 }

@@ -30,13 +30,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use dcrgate::sandbox::client::{put_request, TppClient};
-use dcrgate::sandbox::demo::{free_port, wait_for_port, SandboxConfig, AUDIENCE, SEED_PROFILE};
-use dcrgate::sandbox::keyhost::{KeyHost, Serve};
-use dcrgate::sandbox::pki::{signing_key, write_private, SandboxPki};
-use dcrgate::sandbox::tpp::{Signer, Tpp};
-use dcrgate::sandbox::SandboxError;
 use dcrgate_certs::{IssuedCert, SubjectSpec};
+use dcrgate_sandbox::client::{put_request, TppClient};
+use dcrgate_sandbox::keyhost::{KeyHost, Serve};
+use dcrgate_sandbox::pki::{signing_key, write_private, SandboxPki};
+use dcrgate_sandbox::tpp::{Signer, Tpp};
+use dcrgate_sandbox::world::{free_port, wait_for_port, SandboxConfig, AUDIENCE, SEED_PROFILE};
+use dcrgate_sandbox::SandboxError;
 use serde_json::{json, Value};
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -200,7 +200,7 @@ fn hostile_key_set() -> String {
 
 /// A JWS naming [`HOSTILE_KID`] over `claims` with a `len`-byte made-up signature.
 fn forged(claims: &Value, len: usize) -> String {
-    dcrgate::sandbox::tpp::unsigned(
+    dcrgate_sandbox::tpp::unsigned(
         &json!({"alg": "PS256", "kid": HOSTILE_KID, "typ": "JWT"}),
         claims,
         &vec![0x5Au8; len],

@@ -86,7 +86,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::sandbox::tpp::{now, Signer};
+    use dcrgate_sandbox::tpp::{now, Signer};
 
     fn validator(signer: &Signer, dir: &std::path::Path) -> JwtValidator {
         let path = dir.join("as.jwks");

@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::{Harness, CLIENT_ID, KID};
-use dcrgate::sandbox::demo::JWKS_PATH;
+use dcrgate_sandbox::world::JWKS_PATH;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,11 +8,11 @@ use crate::common;
 use std::time::Duration;
 
 use common::{assert_rejection, cert_thumbprint, Harness, Put, CLIENT_ID};
-use dcrgate::sandbox::auth_server::{AuthServer, AuthServerOptions};
-use dcrgate::sandbox::http1::RawResponse;
-use dcrgate::sandbox::pki::{write_private, SandboxPki};
-use dcrgate::sandbox::tpp::{now, Signer};
 use dcrgate_certs::SubjectSpec;
+use dcrgate_sandbox::auth_server::{AuthServer, AuthServerOptions};
+use dcrgate_sandbox::http1::RawResponse;
+use dcrgate_sandbox::pki::{write_private, SandboxPki};
+use dcrgate_sandbox::tpp::{now, Signer};
 use serde_json::{json, Value};
 
 const AS_ISSUER: &str = "https://as.sandbox.example";
@@ -40,17 +40,15 @@ async fn jwt_gateway(profile_binding: bool, client_claim: &'static str) -> (Harn
     let authority = Signer::generate("as-key-1").expect("AS key");
     let jwks = authority.jwks();
     let h = Harness::start_setup(|cfg, s| {
-        s.key_host.set(
-            AS_JWKS,
-            dcrgate::sandbox::keyhost::Serve::Json(jwks.clone()),
-        );
+        s.key_host
+            .set(AS_JWKS, dcrgate_sandbox::keyhost::Serve::Json(jwks.clone()));
         cfg.set("routes.update", "bearer", "jwt");
         cfg.set("bearer", "client_claim", client_claim);
         cfg.set("bearer.jwt", "issuer", AS_ISSUER);
         cfg.set("bearer.jwt", "audiences", vec![AS_AUDIENCE]);
         cfg.set("bearer.jwt", "key_set_url", s.key_host.url(AS_JWKS));
         if profile_binding {
-            let profile = dcrgate::sandbox::demo::SEED_PROFILE.replace(
+            let profile = dcrgate_sandbox::world::SEED_PROFILE.replace(
                 "require_certificate_binding = false",
                 "require_certificate_binding = true",
             );

@@ -8,8 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::Files;
-use dcrgate::sandbox::demo::{SandboxConfig, SEED_PROFILE};
-use dcrgate::sandbox::pki::SandboxPki;
+use dcrgate_sandbox::pki::SandboxPki;
+use dcrgate_sandbox::world::{SandboxConfig, SEED_PROFILE};
 
 /// A sandbox configuration (nothing needs to listen for `check`) written into `files`.
 fn config(files: &Files) -> SandboxConfig {

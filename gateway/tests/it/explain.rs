@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use dcrgate::sandbox::demo::{SandboxConfig, AUDIENCE, SEED_PROFILE, UK_PROFILE};
-use dcrgate::sandbox::pki::{signing_key, SandboxPki};
-use dcrgate::sandbox::tpp::{now, Signer, Tpp};
 use dcrgate_certs::SubjectSpec;
 use dcrgate_policies::Rule;
+use dcrgate_sandbox::pki::{signing_key, SandboxPki};
+use dcrgate_sandbox::tpp::{now, Signer, Tpp};
+use dcrgate_sandbox::world::{SandboxConfig, AUDIENCE, SEED_PROFILE, UK_PROFILE};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 

@@ -6,9 +6,9 @@ use crate::common;
 use std::time::Duration;
 
 use common::{assert_rejection, closed_port, sign_with_key, Harness, KID};
-use dcrgate::sandbox::demo::JWKS_PATH;
-use dcrgate::sandbox::keyhost::Serve;
 use dcrgate_certs::RsaSigningKey;
+use dcrgate_sandbox::keyhost::Serve;
+use dcrgate_sandbox::world::JWKS_PATH;
 use serde_json::json;
 
 /// Compliant claims whose key set URL is `uri`.

@@ -5,9 +5,9 @@
 use crate::common;
 
 use common::{assert_rejection, cert_thumbprint, Harness, CLIENT_ID, TOKEN};
-use dcrgate::sandbox::client::request;
-use dcrgate::sandbox::keyhost::Serve;
-use dcrgate::sandbox::tpp::{now, Signer};
+use dcrgate_sandbox::client::request;
+use dcrgate_sandbox::keyhost::Serve;
+use dcrgate_sandbox::tpp::{now, Signer};
 use serde_json::json;
 
 const AS_ISSUER: &str = "https://as.sandbox.example";

@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{closed_port, Harness};
-use dcrgate::sandbox::demo::free_port;
-use dcrgate::sandbox::keyhost::Serve;
+use dcrgate_sandbox::keyhost::Serve;
+use dcrgate_sandbox::world::free_port;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

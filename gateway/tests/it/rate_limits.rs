@@ -7,8 +7,8 @@ use crate::common;
 use std::net::SocketAddr;
 
 use common::{tpp_subject, Harness, Put};
-use dcrgate::sandbox::client::TppClient;
-use dcrgate::sandbox::http1::RawResponse;
+use dcrgate_sandbox::client::TppClient;
+use dcrgate_sandbox::http1::RawResponse;
 
 fn assert_429(r: &RawResponse, reason: &str) {
     let d = common::assert_rejection(r, 429, "temporarily_unavailable");

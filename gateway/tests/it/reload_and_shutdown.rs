@@ -10,10 +10,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{assert_rejection, tpp_subject, Harness, Put};
-use dcrgate::sandbox::client::TppClient;
-use dcrgate::sandbox::demo::SEED_PROFILE;
-use dcrgate::sandbox::registry::Behaviour;
 use dcrgate_certs::Authority;
+use dcrgate_sandbox::client::TppClient;
+use dcrgate_sandbox::registry::Behaviour;
+use dcrgate_sandbox::world::SEED_PROFILE;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
@@ -86,7 +86,7 @@ async fn sighup_reloads_and_in_flight_requests_finish_on_their_version() {
         .expect("rest of the body");
     let r = tokio::time::timeout(
         Duration::from_secs(10),
-        dcrgate::sandbox::http1::read_response(&mut tls),
+        dcrgate_sandbox::http1::read_response(&mut tls),
     )
     .await
     .expect("in time")
@@ -114,7 +114,7 @@ async fn certificate_and_client_ca_reload_keep_client_authentication_required() 
     let new_tpp = tpp_ca.issue_client(&tpp_subject()).expect("TPP cert");
     let dir = h.files.path();
     std::fs::write(dir.join("client-ca.pem"), tpp_ca.cert_pem()).expect("CA file");
-    dcrgate::sandbox::pki::write_private(&dir.join("gateway.key"), &gateway.key_pem).expect("key");
+    dcrgate_sandbox::pki::write_private(&dir.join("gateway.key"), &gateway.key_pem).expect("key");
     std::fs::write(dir.join("gateway.pem"), &gateway.cert_pem).expect("cert");
     h.gateway.signal("HUP");
     reloads(&h, "ok", 1.0).await;
@@ -160,7 +160,7 @@ async fn an_unusable_certificate_pair_is_refused_and_the_old_one_served() {
     let other = Authority::new("other").expect("CA");
     let stray = other.issue_server(&["localhost"]).expect("cert");
     // A key that does not belong to the certificate.
-    dcrgate::sandbox::pki::write_private(&h.files.path().join("gateway.key"), &stray.key_pem)
+    dcrgate_sandbox::pki::write_private(&h.files.path().join("gateway.key"), &stray.key_pem)
         .expect("key");
     h.gateway.signal("HUP");
     reloads(&h, "invalid", 1.0).await;

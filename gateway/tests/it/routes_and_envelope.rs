@@ -6,7 +6,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::{assert_rejection, cert_thumbprint, Harness, Put, CLIENT_ID, IO_TIMEOUT, TOKEN};
-use dcrgate::sandbox::http1::read_response;
+use dcrgate_sandbox::http1::read_response;
 use tokio::io::AsyncWriteExt;
 
 const MAX_BODY: usize = 64 * 1024;

@@ -7,8 +7,8 @@ use crate::common;
 use std::time::Duration;
 
 use common::{assert_rejection, Harness};
-use dcrgate::sandbox::demo::SEED_PROFILE;
-use dcrgate::sandbox::tpp::Signer;
+use dcrgate_sandbox::tpp::Signer;
+use dcrgate_sandbox::world::SEED_PROFILE;
 use serde_json::{json, Value};
 
 async fn shadow_gateway(shadow: &'static str) -> Harness {
@@ -111,7 +111,7 @@ async fn global_shadow_never_lets_a_bad_signature_through() {
     let stranger = Signer::generate(common::KID).expect("key");
     let forged = stranger.sign(&h.claims());
     assert_rejection(&h.put_jwt(&forged).await, 400, "invalid_client_metadata");
-    let none = dcrgate::sandbox::tpp::unsigned(
+    let none = dcrgate_sandbox::tpp::unsigned(
         &json!({"alg": "none", "kid": common::KID}),
         &h.claims(),
         b"",

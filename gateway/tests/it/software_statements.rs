@@ -8,9 +8,9 @@ use crate::common;
 use std::time::Duration;
 
 use common::{assert_rejection, Harness, Put, Setup, CLIENT_ID};
-use dcrgate::sandbox::demo::{SandboxConfig, JWKS_PATH, UK_PROFILE};
-use dcrgate::sandbox::keyhost::Serve;
-use dcrgate::sandbox::tpp::{now, unsigned, Signer};
+use dcrgate_sandbox::keyhost::Serve;
+use dcrgate_sandbox::tpp::{now, unsigned, Signer};
+use dcrgate_sandbox::world::{SandboxConfig, JWKS_PATH, UK_PROFILE};
 use serde_json::{json, Value};
 
 const DIRECTORY: &str = "Sandbox Directory Ltd";

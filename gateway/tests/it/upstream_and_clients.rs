@@ -9,10 +9,10 @@ use common::{
     assert_rejection, closed_port, tpp_subject, Harness, Put, CLIENT_ID, IO_TIMEOUT, TOKEN,
 };
 use dcrgate::config::file::LimitsSection;
-use dcrgate::sandbox::client::TppClient;
-use dcrgate::sandbox::http1::read_response;
-use dcrgate::sandbox::registry::Behaviour;
 use dcrgate_certs::Authority;
+use dcrgate_sandbox::client::TppClient;
+use dcrgate_sandbox::http1::read_response;
+use dcrgate_sandbox::registry::Behaviour;
 use rustls::HandshakeKind;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 

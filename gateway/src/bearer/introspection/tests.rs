@@ -8,7 +8,7 @@ use crate::config::Validator;
 use dcrgate_certs::{Authority, IssuedCert, SubjectSpec};
 use serde_json::json;
 
-use crate::sandbox::auth_server::{Answer, AuthServer, AuthServerOptions};
+use dcrgate_sandbox::auth_server::{Answer, AuthServer, AuthServerOptions};
 
 struct Fixture {
     server: AuthServer,

@@ -10,10 +10,10 @@
 use super::*;
 
 use common::tpp_subject;
-use dcrgate::sandbox::client::TppClient;
-use dcrgate::sandbox::demo::{JWKS_PATH, SEED_PROFILE};
-use dcrgate::sandbox::tpp::Signer;
 use dcrgate_certs::Authority;
+use dcrgate_sandbox::client::TppClient;
+use dcrgate_sandbox::tpp::Signer;
+use dcrgate_sandbox::world::{JWKS_PATH, SEED_PROFILE};
 
 /// The seed profile with `[shadow]`, `[software_statement]` and `[replay]` replaced.
 fn seed_profile_with(shadow: &str, presence: &str, require_jti: bool) -> String {
@@ -143,7 +143,7 @@ async fn global_shadow_never_forwards_an_unverified_or_replayable_request() {
 
     // A forged request with a jti does not burn it: the genuine one with the same jti passes,
     // and a replay of the genuine one is refused, in shadow as anywhere.
-    let jti = dcrgate::sandbox::tpp::uuid_v4();
+    let jti = dcrgate_sandbox::tpp::uuid_v4();
     let same_jti = h.claims_with(|m| {
         m.insert("jti".into(), json!(jti));
     });

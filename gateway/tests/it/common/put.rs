@@ -3,7 +3,7 @@
 //! names only what differs (another ClientId, no token, a content type, extra headers), then
 //! sends it with [`super::Harness::put`] or takes the raw bytes with [`Put::bytes`].
 
-use dcrgate::sandbox::client::put_request;
+use dcrgate_sandbox::client::put_request;
 
 use super::{CLIENT_ID, TOKEN};
 

@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use crate::sandbox::SandboxError;
+use crate::SandboxError;
 
 /// What the server requires of its clients besides TLS.
 #[derive(Debug, Clone, Default)]
@@ -262,8 +262,15 @@ async fn introspect(req: Request<Incoming>, state: &State, client_cert: bool) ->
             return r;
         }
     }
-    let form_type =
-        crate::media_type::is_one_of(req.headers(), &["application/x-www-form-urlencoded"]);
+    let form_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !form_type {
         return status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
@@ -370,13 +377,9 @@ mod tests {
     use dcrgate_certs::Authority;
     use tokio::io::AsyncWriteExt;
 
-    use crate::sandbox::http1::read_response;
+    use crate::http1::read_response;
 
-    async fn request(
-        server: &AuthServer,
-        ca_pem: &str,
-        raw: &str,
-    ) -> crate::sandbox::http1::RawResponse {
+    async fn request(server: &AuthServer, ca_pem: &str, raw: &str) -> crate::http1::RawResponse {
         let mut roots = rustls::RootCertStore::empty();
         for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
             roots.add(c.unwrap()).unwrap();

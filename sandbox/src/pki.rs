@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use dcrgate_certs::{Authority, IssuedCert, RsaSigningKey, SubjectSpec};
 
-use crate::sandbox::SandboxError;
+use crate::SandboxError;
 
 /// Paths of the files [`SandboxPki::write`] creates.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::sandbox::SandboxError;
+use crate::SandboxError;
 
 /// A response as received.
 #[derive(Debug, Clone, PartialEq, Eq)]

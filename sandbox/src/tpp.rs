@@ -11,8 +11,8 @@ use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PSS_SHA256};
 use serde_json::{json, Value};
 
-use crate::sandbox::pki::SandboxPki;
-use crate::sandbox::SandboxError;
+use crate::pki::SandboxPki;
+use crate::SandboxError;
 
 /// A PS256 signer with a published key: a TPP's request-object key, a directory's SSA key or an
 /// authorization server's token key.
@@ -36,7 +36,7 @@ impl Signer {
 
     /// A signer with a fresh 2048-bit key named `kid`.
     pub fn generate(kid: &str) -> Result<Self, SandboxError> {
-        Self::new(crate::sandbox::pki::signing_key(kid)?)
+        Self::new(crate::pki::signing_key(kid)?)
     }
 
     /// Its public JWK set.

@@ -3,17 +3,26 @@
 //! gateway's fail-closed paths can be shown. Counts fetches per path.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::sandbox::SandboxError;
+use crate::SandboxError;
 
 /// What the key host serves at a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,10 +72,13 @@ impl KeyHost {
             while let Ok((tcp, _)) = listener.accept().await {
                 let (acceptor, r, h) = (acceptor.clone(), r.clone(), h.clone());
                 tokio::spawn(async move {
-                    if let Ok(mut tls) = acceptor.accept(tcp).await {
-                        let _ = serve_one(&mut tls, &r, &h).await;
-                        let _ = tls.shutdown().await;
-                    }
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let svc = service_fn(move |req| handle(req, r.clone(), h.clone()));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .await;
                 });
             }
         });
@@ -116,22 +128,18 @@ impl Drop for KeyHost {
     }
 }
 
-async fn serve_one<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
-    stream: &mut S,
-    routes: &Mutex<HashMap<String, Serve>>,
-    hits: &Mutex<HashMap<String, usize>>,
-) -> std::io::Result<()> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 2048];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let head = String::from_utf8_lossy(&buf);
-    let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+type Body = BoxBody<Bytes, Infallible>;
+
+async fn handle(
+    req: Request<Incoming>,
+    routes: Arc<Mutex<HashMap<String, Serve>>>,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+) -> Result<Response<Body>, Infallible> {
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
     if let Ok(mut g) = hits.lock() {
         *g.entry(path.clone()).or_default() += 1;
     }
@@ -145,44 +153,62 @@ async fn serve_one<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                 .cloned()
         })
         .unwrap_or(Serve::Status(404));
-    let ok = |body: &str, ct: &str| {
-        format!("HTTP/1.1 200 OK\r\ncontent-type: {ct}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
-    };
-    match what {
-        Serve::Json(body) => {
-            stream
-                .write_all(ok(&body, "application/json").as_bytes())
-                .await?
+    let answer = |status: u16, content_type: Option<&str>, body: Body| {
+        let mut r = Response::new(body);
+        *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+        if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(c).ok()) {
+            r.headers_mut().insert(header::CONTENT_TYPE, ct);
         }
-        Serve::Typed(body, ct) => stream.write_all(ok(&body, ct).as_bytes()).await?,
+        r
+    };
+    let full = |text: String| Full::new(Bytes::from(text)).boxed();
+    Ok(match what {
+        Serve::Json(body) => answer(200, Some("application/json"), full(body)),
+        Serve::Typed(body, ct) => answer(200, Some(ct), full(body)),
         Serve::Slow(d, body) => {
             tokio::time::sleep(d).await;
-            stream
-                .write_all(ok(&body, "application/json").as_bytes())
-                .await?
+            answer(200, Some("application/json"), full(body))
         }
         Serve::Redirect(to) => {
-            let r = format!("HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            stream.write_all(r.as_bytes()).await?
-        }
-        Serve::Status(code) => {
-            let r =
-                format!("HTTP/1.1 {code} Status\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            stream.write_all(r.as_bytes()).await?
-        }
-        Serve::Huge(n) => {
-            let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {n}\r\nconnection: close\r\n\r\n");
-            stream.write_all(head.as_bytes()).await?;
-            let block = vec![b' '; 16 * 1024];
-            let mut sent = 0;
-            while sent < n {
-                let k = block.len().min(n - sent);
-                if stream.write_all(&block[..k]).await.is_err() {
-                    break;
-                }
-                sent += k;
+            let mut r = answer(302, None, full(String::new()));
+            if let Ok(v) = HeaderValue::from_str(&to) {
+                r.headers_mut().insert(header::LOCATION, v);
             }
+            r
         }
+        Serve::Status(code) => answer(code, None, full(String::new())),
+        Serve::Huge(n) => answer(200, Some("application/json"), Spaces { left: n }.boxed()),
+    })
+}
+
+/// `left` bytes of spaces, sent in 16 KiB frames, with their exact length declared.
+struct Spaces {
+    left: usize,
+}
+
+impl hyper::body::Body for Spaces {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        const BLOCK: usize = 16 * 1024;
+        let this = self.get_mut();
+        if this.left == 0 {
+            return Poll::Ready(None);
+        }
+        let k = this.left.min(BLOCK);
+        this.left -= k;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b' '; k])))))
     }
-    stream.flush().await
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.left as u64)
+    }
 }

@@ -12,8 +12,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use crate::sandbox::http1::{read_response, RawResponse};
-use crate::sandbox::SandboxError;
+use crate::http1::{read_response, RawResponse};
+use crate::SandboxError;
 
 /// How long one exchange may take.
 pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(15);

@@ -30,7 +30,7 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The first value of a header.
     pub fn header(&self, name: &str) -> Option<&str> {
-        crate::sandbox::http1::find_header(&self.headers, name)
+        crate::http1::find_header(&self.headers, name)
     }
 }
 

@@ -1,15 +1,20 @@
-//! A sandbox around the gateway: a stand-in legacy registry, a TPP key host, a sample TPP that
-//! signs request objects, an mTLS client, and a development PKI written to disk. `dcrgate demo`
-//! runs on it, and so do the integration tests. Everything listens on 127.0.0.1 only.
+//! A sandbox around the gateway: a stand-in legacy registry, a TPP key host, a stand-in
+//! authorization server, a sample TPP that signs request objects, an mTLS client that writes raw
+//! requests (so tests can send malformed ones), and a development PKI written to disk.
+//! `dcrgate demo` runs on it, and so do the tests. Everything listens on 127.0.0.1 only. The
+//! servers are hyper's; only the client's response reader is hand-written, because the tests
+//! need to see exactly what came back on the wire. It does not depend on the gateway.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod auth_server;
 pub mod client;
-pub mod demo;
 pub mod http1;
 pub mod keyhost;
 pub mod pki;
 pub mod registry;
 pub mod tpp;
+pub mod world;
 
 /// A sandbox component failed.
 #[derive(Debug, thiserror::Error)]
