@@ -435,4 +435,138 @@ mod tests {
         // Empty Name is fine.
         assert_eq!(decode_name(&[0x30, 0x00]).map(|r| r.len()).ok(), Some(0));
     }
+
+    /// `tag` and `content` read back from one element.
+    fn tlv_of(bytes: &[u8]) -> Result<(u8, bool, u32, Vec<u8>), String> {
+        read_single(bytes).map(|t| (t.class, t.constructed, t.tag, t.content.to_vec()))
+    }
+
+    #[test]
+    fn high_tag_numbers_are_read_minimal_and_bounded() {
+        // Tag 31 is the smallest that needs the high form; 30 in the high form is non-minimal.
+        assert_eq!(tlv_of(&[0x1f, 0x1f, 0]), Ok((0, false, 31, vec![])));
+        assert_eq!(
+            tlv_of(&[0x1f, 0x1e, 0]).err().as_deref(),
+            Some("non-minimal tag encoding")
+        );
+        // A leading 0x80 group is non-minimal; a later one is not.
+        assert_eq!(
+            tlv_of(&[0x1f, 0x80, 0x20, 0]).err().as_deref(),
+            Some("non-minimal tag encoding")
+        );
+        assert_eq!(
+            tlv_of(&[0x1f, 0x81, 0x80, 0x00, 0]),
+            Ok((0, false, 1 << 14, vec![]))
+        );
+        // Four groups are the most accepted.
+        assert_eq!(
+            tlv_of(&[0x1f, 0x81, 0x80, 0x80, 0x00, 0]),
+            Ok((0, false, 1 << 21, vec![]))
+        );
+        assert_eq!(
+            tlv_of(&[0x1f, 0x81, 0x80, 0x80, 0x80, 0x00, 0])
+                .err()
+                .as_deref(),
+            Some("tag number too large")
+        );
+        // Class and constructed bits.
+        assert_eq!(tlv_of(&[0xbf, 0x1f, 1, 7]), Ok((2, true, 31, vec![7])));
+    }
+
+    #[test]
+    fn lengths_are_read_definite_and_bounded() {
+        assert_eq!(
+            tlv_of(&[0x04, 0x7f]).err().as_deref(),
+            Some("truncated: content shorter than its length")
+        );
+        assert_eq!(
+            tlv_of(&[0x04, 0x80, 0, 0]).err().as_deref(),
+            Some("indefinite length is not supported")
+        );
+        // Up to four length octets.
+        assert_eq!(
+            tlv_of(&[0x04, 0x84, 0, 0, 0, 1, 0x41]),
+            Ok((0, false, 4, vec![0x41]))
+        );
+        assert_eq!(
+            tlv_of(&[0x04, 0x85, 0, 0, 0, 0, 1, 0x41]).err().as_deref(),
+            Some("length too large")
+        );
+        let mut long = vec![0x04, 0x82, 0x01, 0x02];
+        long.extend(std::iter::repeat_n(9u8, 258));
+        assert_eq!(tlv_of(&long).map(|t| t.3.len()), Ok(258));
+    }
+
+    #[test]
+    fn encoding_is_canonical_at_the_boundaries() {
+        let enc = |class, constructed, tag, content: &[u8]| {
+            encode_tlv(&Tlv {
+                class,
+                constructed,
+                tag,
+                content,
+            })
+        };
+        assert_eq!(enc(0, false, 30, &[]), vec![0x1e, 0]);
+        assert_eq!(enc(0, false, 31, &[]), vec![0x1f, 0x1f, 0]);
+        assert_eq!(enc(2, true, 200, &[5]), vec![0xbf, 0x81, 0x48, 1, 5]);
+        let c127 = vec![1u8; 127];
+        assert_eq!(enc(0, false, 4, &c127)[..2], [0x04, 0x7f]);
+        let c128 = vec![1u8; 128];
+        assert_eq!(enc(0, false, 4, &c128)[..3], [0x04, 0x81, 0x80]);
+        let c256 = vec![1u8; 256];
+        assert_eq!(enc(0, false, 4, &c256)[..4], [0x04, 0x82, 0x01, 0x00]);
+        // Whatever is read is written back identically when it was canonical.
+        for canonical in [&[0x9f, 0x81, 0x48, 1, 5][..], &[0x24, 0][..]] {
+            let t = read_single(canonical).unwrap();
+            assert_eq!(encode_tlv(&t), canonical);
+        }
+    }
+
+    #[test]
+    fn oid_arcs_may_reach_u64_max_and_no_further() {
+        fn base128(mut v: u64) -> Vec<u8> {
+            let mut groups = vec![(v & 0x7f) as u8];
+            v >>= 7;
+            while v > 0 {
+                groups.push(0x80 | (v & 0x7f) as u8);
+                v >>= 7;
+            }
+            groups.reverse();
+            groups
+        }
+        let mut max = vec![0x2a];
+        max.extend(base128(u64::MAX));
+        assert_eq!(
+            decode_oid(&max).ok().as_deref(),
+            Some("1.2.18446744073709551615")
+        );
+        let mut over = vec![0x2a, 0x82];
+        over.extend(base128(u64::MAX));
+        assert!(decode_oid(&over).is_err());
+    }
+
+    #[test]
+    fn every_element_of_a_name_needs_its_class_form_and_tag() {
+        // SEQUENCE { SET { SEQUENCE { OID 2.5.4.3, UTF8String "a" } } }, then one identifier
+        // octet changed at a time: the class alone, the constructed bit alone.
+        let good = [
+            0x30, 0x0c, 0x31, 0x0a, 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x01, b'a',
+        ];
+        assert!(decode_name(&good).is_ok());
+        for (at, id) in [
+            (0, 0xb0), // Name: context class
+            (0, 0x10), // Name: primitive
+            (2, 0xb1), // RDN: context class
+            (2, 0x11), // RDN: primitive
+            (4, 0xb0), // AVA: context class
+            (4, 0x10), // AVA: primitive
+            (6, 0x86), // type: context class
+            (6, 0x26), // type: constructed
+        ] {
+            let mut bad = good;
+            bad[at] = id;
+            assert!(decode_name(&bad).is_err(), "{at}: {id:#04x}");
+        }
+    }
 }

@@ -358,3 +358,47 @@ fn profile_keys_are_validated() {
         }
     }
 }
+
+#[test]
+fn software_statement_times_are_bounded_at_their_edges() {
+    let mut p = uk();
+    p.software_statement.max_age_seconds = 7 * 86_400;
+    let leeway = p.request.clock_leeway_seconds;
+    let max_age = p.software_statement.max_age_seconds;
+    let with_iat = |iat: i64| {
+        edit(ssa(), |m| {
+            m.insert("iat".into(), json!(iat));
+        })
+    };
+    let time_rule = |s: &Value| {
+        rules(&run_with(&p, &request(), Some(s), CERT_DN)).contains(&Rule::SoftwareStatementTime)
+    };
+    assert!(
+        !time_rule(&with_iat(NOW + leeway)),
+        "iat ahead by the leeway"
+    );
+    assert!(
+        time_rule(&with_iat(NOW + leeway + 1)),
+        "iat past the leeway"
+    );
+    assert!(
+        !time_rule(&with_iat(NOW - max_age - leeway)),
+        "as old as allowed"
+    );
+    assert!(time_rule(&with_iat(NOW - max_age - leeway - 1)), "older");
+}
+
+#[test]
+fn a_request_key_set_url_equal_to_the_statements_is_no_conflict() {
+    for same in [
+        "https://keystore.directory.example/org/2Xb8.jwks",
+        "https://KEYSTORE.directory.example/org/2Xb8.jwks",
+        "https://keystore.directory.example:443/org/2Xb8.jwks",
+    ] {
+        let req = edit(request(), |m| {
+            m.insert("jwks_uri".into(), json!(same));
+        });
+        let found = rules(&run(&req, &ssa()));
+        assert!(!found.contains(&Rule::KeySetConflict), "{same}: {found:?}");
+    }
+}
