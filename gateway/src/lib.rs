@@ -15,6 +15,9 @@
 //! - [`bearer`]: bearer access tokens (jwt, introspection, upstream).
 //! - [`replay`]: `jti` replay protection (in-process or Redis).
 //! - [`rate_limit`]: per-certificate and global token buckets.
+//! - [`reason`]: why a request was refused: the closed set of ids, statuses and error codes.
+//! - [`rejection`]: the answers the gateway gives itself (RFC 7591 JSON).
+//! - [`checks`]: the offline checks the proxy and `explain` both run.
 //! - [`proxy`]: the pingora `ProxyHttp` phases.
 //! - [`audit`]: one JSON record per decision.
 //! - [`metrics`] and [`admin`]: Prometheus metrics and health on the admin listener.
@@ -32,6 +35,7 @@
 pub mod admin;
 pub mod audit;
 pub mod bearer;
+pub mod checks;
 pub mod config;
 pub mod conn_guard;
 #[cfg(feature = "demo")]
@@ -47,6 +51,8 @@ pub mod metrics;
 pub mod outbound;
 pub mod proxy;
 pub mod rate_limit;
+pub mod reason;
+pub mod rejection;
 pub mod reload;
 pub mod replay;
 pub mod server;

@@ -2,6 +2,10 @@
 //!
 //! Every rule is evaluated and every violation reported, so a TPP fixes its request in one
 //! round trip. Time is an argument, never read from a clock.
+//!
+//! One file on purpose (≈770 lines): every rule the verdict can name, in the order it checks
+//! them, so a reviewer reads the whole registration policy in one place; the parts that stand
+//! alone (claims, DN, URIs, networks) are their own modules.
 
 use serde_json::{Map, Value};
 use url::Url;

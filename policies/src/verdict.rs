@@ -28,7 +28,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The code as it appears in the JSON `error` member.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
@@ -83,8 +83,6 @@ pub enum Rule {
     DnMismatch,
     /// `software_statement` required but absent, refused but present, or not verified.
     SoftwareStatement,
-    /// A known SSA claim has the wrong JSON type.
-    SoftwareStatementClaims,
     /// The SSA's `iat` / `exp` window does not hold.
     SoftwareStatementTime,
     /// `software_id` (or the request's `iss`) does not agree with the SSA.
@@ -119,7 +117,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, for metric pre-registration and documentation.
-    pub const ALL: [Rule; 31] = [
+    pub const ALL: [Rule; 30] = [
         Rule::ClaimsMalformed,
         Rule::TokenEndpointAuthMethod,
         Rule::IdTokenSignedResponseAlg,
@@ -136,7 +134,6 @@ impl Rule {
         Rule::DnClaim,
         Rule::DnMismatch,
         Rule::SoftwareStatement,
-        Rule::SoftwareStatementClaims,
         Rule::SoftwareStatementTime,
         Rule::SoftwareId,
         Rule::SoftwareRedirectUris,
@@ -172,7 +169,6 @@ impl Rule {
             Rule::DnClaim => "tls_client_auth_dn",
             Rule::DnMismatch => "dn_mismatch",
             Rule::SoftwareStatement => "software_statement",
-            Rule::SoftwareStatementClaims => "ssa_claims",
             Rule::SoftwareStatementTime => "ssa_time",
             Rule::SoftwareId => "software_id",
             Rule::SoftwareRedirectUris => "ssa_redirect_uris",
@@ -207,7 +203,6 @@ impl Rule {
                 | Rule::InlineJwks
                 | Rule::DnClaim
                 | Rule::SoftwareStatement
-                | Rule::SoftwareStatementClaims
                 | Rule::SoftwareKeySet
                 | Rule::Jti
         )
@@ -219,7 +214,6 @@ impl Rule {
             Rule::RedirectUris | Rule::SoftwareRedirectUris => ErrorCode::InvalidRedirectUri,
             Rule::DnMismatch => ErrorCode::AccessDenied,
             Rule::SoftwareStatement
-            | Rule::SoftwareStatementClaims
             | Rule::SoftwareStatementTime
             | Rule::SoftwareId
             | Rule::SoftwareKeySet => ErrorCode::InvalidSoftwareStatement,
@@ -325,7 +319,6 @@ mod tests {
                 "jwks_uri",
                 "tls_client_auth_dn",
                 "software_statement",
-                "ssa_claims",
                 "ssa_jwks",
                 "jwks_uri_conflict",
                 "jti",

@@ -15,6 +15,9 @@
 //! and one human line: requests, errors by kind, status counts, req/s, latency percentiles in
 //! µs (HdrHistogram, 3 significant digits: ±0.1 %), and with `--pid` the CPU time
 //! (utime + stime from /proc, `getconf CLK_TCK`) those processes used per request.
+//!
+//! One file on purpose (≈850 lines): a self-contained tool (options, connections, pacing,
+//! histogram, report) that benchmark scripts run as one binary.
 
 use std::collections::BTreeMap;
 use std::io::BufReader;

@@ -164,7 +164,7 @@ mod tests {
             let got = v.validate(&token(&signer, dates), t).await;
             match want {
                 Ok(()) => assert!(got.is_ok(), "{name}: {:?}", got.as_ref().err()),
-                Err(kind) => assert_eq!(got.err().map(|e| e.kind()), Some(kind), "{name}"),
+                Err(kind) => assert_eq!(got.err().map(|e| e.reason().id()), Some(kind), "{name}"),
             }
         }
     }

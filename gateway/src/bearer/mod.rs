@@ -15,6 +15,7 @@ use introspection::{IntrospectionError, Introspector};
 use jwt::JwtValidator;
 
 pub use crate::config::{BearerMode, ClientClaim};
+use crate::reason::Reason;
 
 /// Why a bearer token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,33 +62,24 @@ pub enum BearerError {
 }
 
 impl BearerError {
-    /// A closed-set label for metrics and rejection reasons.
-    pub fn kind(&self) -> &'static str {
+    /// The reason the request is refused with (401 `invalid_token`, or 503 when the gateway
+    /// could not check the token).
+    pub fn reason(&self) -> Reason {
         match self {
-            BearerError::Malformed => "token_malformed",
-            BearerError::Signature => "token_signature",
-            BearerError::KeysUnavailable => "token_keys_unavailable",
-            BearerError::Issuer => "token_issuer",
-            BearerError::Audience => "token_audience",
-            BearerError::Expired => "token_expired",
-            BearerError::NotYetValid => "token_not_yet_valid",
-            BearerError::Inactive => "token_inactive",
-            BearerError::Client => "token_client",
-            BearerError::CertificateMismatch => "token_cnf_mismatch",
-            BearerError::BindingRequired => "token_cnf_missing",
-            BearerError::Introspection(_) => "token_introspection_unavailable",
-            BearerError::NotConfigured => "token_not_configured",
+            BearerError::Malformed => Reason::TokenMalformed,
+            BearerError::Signature => Reason::TokenSignature,
+            BearerError::KeysUnavailable => Reason::TokenKeysUnavailable,
+            BearerError::Issuer => Reason::TokenIssuer,
+            BearerError::Audience => Reason::TokenAudience,
+            BearerError::Expired => Reason::TokenExpired,
+            BearerError::NotYetValid => Reason::TokenNotYetValid,
+            BearerError::Inactive => Reason::TokenInactive,
+            BearerError::Client => Reason::TokenClient,
+            BearerError::CertificateMismatch => Reason::TokenCnfMismatch,
+            BearerError::BindingRequired => Reason::TokenCnfMissing,
+            BearerError::Introspection(_) => Reason::TokenIntrospectionUnavailable,
+            BearerError::NotConfigured => Reason::TokenNotConfigured,
         }
-    }
-
-    /// Whether the failure is the gateway's (its dependencies are down), not the token's.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            BearerError::KeysUnavailable
-                | BearerError::Introspection(_)
-                | BearerError::NotConfigured
-        )
     }
 }
 

@@ -2,6 +2,9 @@
 //! resolved against the configuration file's folder and checked readable (certificates, CA
 //! bundles and key sets parsed), URLs parsed, and the result assembled as the [`Config`] the
 //! runtime reads. The first problem found is the [`ConfigError`], naming the dotted key.
+//!
+//! One file on purpose (≈700 lines): one function per section of the file, in the file's order,
+//! so a setting's bounds are found beside its neighbours'.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};

@@ -20,17 +20,21 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use dcrgate_policies::evaluate::{evaluate, RequestFacts, RotationDecision};
-use dcrgate_policies::{ErrorCode, Presence, RegistrationClaims, Rule, Violation};
+use dcrgate_policies::{Presence, Rule};
 use pingora::proxy::Session;
 
 use crate::bearer::{BearerMode, TokenUse};
+use crate::checks;
 use crate::generation::Generation;
-use crate::jose::jws::parse_compact;
 use crate::jose::verify::{verify, SignatureError, VerifyingKey};
-use crate::proxy::rejection::Rejection;
 use crate::proxy::route::{self, Route};
 use crate::proxy::{envelope, framing, Gateway, RequestCtx};
+use crate::reason::Reason;
+use crate::rejection::Rejection;
 use crate::replay::{OnStoreError, Seen};
 use crate::tls::identity::ClientIdentity;
 use crate::trust::Verified;
@@ -73,13 +77,15 @@ async fn verify_signature(
 }
 
 impl Gateway {
-    /// Decide on a request. On `Ok` the request is forwarded (with `ctx.body` replayed for
-    /// `PUT` / `POST`); on `Err` the rejection is answered and nothing is forwarded.
+    /// Decide on a request. On `Ok` the request is forwarded (with the verified body replayed
+    /// for `PUT` / `POST`); on `Err` the rejection is answered and nothing is forwarded. What
+    /// was learnt on the way (route, ClientId, software_id, rule ids) is kept in `ctx` for the
+    /// audit record either way.
     pub(crate) async fn admit(
         &self,
         session: &mut Session,
         ctx: &mut RequestCtx,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Admitted, Rejection> {
         let generation = ctx.generation.clone();
         let cfg = &generation.config;
         let header = session.req_header();
@@ -101,12 +107,10 @@ impl Gateway {
         )?;
         ctx.route = route.label();
         let client_id = route.client_id().map(str::to_owned);
-        ctx.client_id.clone_from(&client_id);
+        ctx.trail.client_id.clone_from(&client_id);
         let identity = ctx.identity.clone().ok_or_else(|| {
             Rejection::new(
-                403,
-                ErrorCode::AccessDenied,
-                "no_client_identity",
+                Reason::NoClientIdentity,
                 "no verified client certificate identity on this connection",
             )
             .closing()
@@ -136,7 +140,8 @@ impl Gateway {
         }
         let headers = &session.req_header().headers;
         if matches!(route, Route::Read(_) | Route::Delete(_)) {
-            return envelope::check_no_body(headers);
+            envelope::check_no_body(headers)?;
+            return Ok(Admitted::new(identity, None, Vec::new()));
         }
 
         envelope::check_content_type(headers)?;
@@ -145,22 +150,17 @@ impl Gateway {
         // request_body_filter substitutes the verified body, so the two are the same bytes.
         session.as_mut().enable_retry_buffering();
         if expects_continue {
-            session.write_continue_response().await.map_err(|_| {
-                Rejection::new(
-                    400,
-                    ErrorCode::InvalidRequest,
-                    "body_unreadable",
-                    "the request body could not be read",
-                )
-                .closing()
-            })?;
+            session
+                .write_continue_response()
+                .await
+                .map_err(|_| envelope::unreadable())?;
         }
         let body = envelope::read_body(session, cfg.limits.max_body_bytes, cfg.limits.body_timeout)
             .await?;
-        self.check_request_object(&generation, &body, client_id.as_deref(), &identity, ctx)
+        let would_reject = self
+            .check_request_object(&generation, &body, client_id.as_deref(), &identity, ctx)
             .await?;
-        ctx.body = Some(body);
-        Ok(())
+        Ok(Admitted::new(identity, Some(body), would_reject))
     }
 
     fn stage(&self, stage: &str, started: Instant) {
@@ -191,7 +191,7 @@ impl Gateway {
         let result = generation.services.bearer.check(mode, token, &usage).await;
         let label = match &result {
             Ok(()) => "ok",
-            Err(e) => e.kind(),
+            Err(e) => e.reason().id(),
         };
         self.state
             .metrics
@@ -201,6 +201,8 @@ impl Gateway {
         result.map_err(|e| Rejection::from_bearer(&e))
     }
 
+    /// The request object: JWS, claims, software statement, policy, key set, signature and
+    /// replay. Returns the rules broken that are in shadow.
     async fn check_request_object(
         &self,
         generation: &Generation,
@@ -208,14 +210,12 @@ impl Gateway {
         client_id: Option<&str>,
         identity: &ClientIdentity,
         ctx: &mut RequestCtx,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Vec<Rule>, Rejection> {
         let cfg = &generation.config;
         let profile = &cfg.profile;
-        let jws = parse_compact(body, &profile.request.algorithms)
-            .map_err(|e| Rejection::from_jws(&e))?;
-        let claims = RegistrationClaims::from_json(&jws.payload).map_err(|e| {
-            Rejection::from_violations(&[Violation::new(Rule::ClaimsMalformed, e.to_string())])
-        })?;
+        let jws = checks::request_object(body, &profile.request.algorithms)?;
+        let claims = checks::registration_claims(&jws.payload)
+            .map_err(|v| Rejection::from_violations([&v]))?;
         let ssa = match claims.software_statement.as_deref() {
             Some(s) if profile.software_statement.presence != Presence::Refused => {
                 let started = Instant::now();
@@ -237,9 +237,9 @@ impl Gateway {
         let started = Instant::now();
         let evaluation = evaluate(profile, &claims, &facts);
         self.stage("policy", started);
-        ctx.software_id.clone_from(&evaluation.software_id);
+        ctx.trail.software_id.clone_from(&evaluation.software_id);
         if let Some(decision) = evaluation.rotation {
-            ctx.rotation = Some(decision);
+            ctx.trail.rotation = Some(decision);
             self.state
                 .metrics
                 .rotations
@@ -253,50 +253,37 @@ impl Gateway {
                 );
             }
         }
-        if !evaluation.verdict.is_accept() {
-            let violations = evaluation.verdict.violations();
-            ctx.reasons = violations.iter().map(|v| v.rule.id()).collect();
-            let (shadowed, enforced): (Vec<&Violation>, Vec<&Violation>) =
-                violations.iter().partition(|v| profile.is_shadowed(v.rule));
-            if !enforced.is_empty() {
-                // Status, error, description and metric reason come from the enforced
-                // violations only: a rule in shadow is the operator's trial, not the TPP's
-                // problem (it is recorded in the audit record and the shadow metric).
-                let enforced: Vec<Violation> = enforced.into_iter().cloned().collect();
-                return Err(Rejection::from_violations(&enforced));
-            }
+        // The audit record names every rule broken, those in shadow too.
+        ctx.trail.reasons = evaluation
+            .verdict
+            .violations()
+            .iter()
+            .map(|v| v.rule.id())
+            .collect();
+        let pass = checks::policy_decision(profile, &evaluation)?;
+        if !pass.would_reject.is_empty() {
             // Every violation is in shadow: record it, then go on with the checks that are
             // never in shadow (key set, signature, replay).
-            for v in &shadowed {
+            for rule in &pass.would_reject {
                 self.state
                     .metrics
                     .would_reject
-                    .with_label_values(&[v.rule.id()])
+                    .with_label_values(&[rule.id()])
                     .inc();
             }
-            ctx.would_reject = true;
             tracing::info!(
                 request_id = %ctx.request_id,
-                rules = ?ctx.reasons,
+                rules = ?ctx.trail.reasons,
                 "shadow mode: would reject; forwarding"
             );
         }
-        // No request is forwarded without a verified signature, in any mode: without an
-        // acceptable key set URL there is nothing to verify against.
-        let Some(url) = evaluation.key_set_url else {
-            return Err(Rejection::new(
-                400,
-                ErrorCode::InvalidClientMetadata,
-                "jwks_uri",
-                "no acceptable key set URL to verify the request signature with",
-            ));
-        };
+        let url = pass.key_set_url;
         let host = url.host_str().unwrap_or_default().to_owned();
         let started = Instant::now();
         let keys = generation
             .services
             .key_sets
-            .keys(&url, &jws.kid)
+            .keys(url, &jws.kid)
             .await
             .map_err(|e| Rejection::from_key_set(&e, &host))?;
         self.stage("key_set", started);
@@ -310,7 +297,7 @@ impl Gateway {
             self.check_replay(generation, &key.id, Duration::from_secs(ttl.max(1) as u64))
                 .await?;
         }
-        Ok(())
+        Ok(pass.would_reject)
     }
 
     async fn verify_ssa(
@@ -327,7 +314,7 @@ impl Gateway {
         let label = match &result {
             Ok(v) if v.unsigned => "unsigned",
             Ok(_) => "verified",
-            Err(e) => e.kind(),
+            Err(e) => e.reason().id(),
         };
         self.state
             .metrics
@@ -368,6 +355,31 @@ impl Gateway {
                     OnStoreError::Accept => Ok(()),
                 }
             }
+        }
+    }
+}
+
+/// A request the gateway decided to forward: the identity it asserts upstream, the verified
+/// body it replays byte for byte, and the rules in shadow it breaks.
+#[derive(Debug)]
+pub struct Admitted {
+    /// The client certificate identity of the connection.
+    pub identity: Arc<ClientIdentity>,
+    /// The verified body (`PUT` / `POST`), `None` for `GET` / `DELETE`.
+    pub body: Option<Bytes>,
+    /// Policy rules in shadow the request breaks (recorded as `would_reject`).
+    pub would_reject: Vec<Rule>,
+    /// When the request was sent upstream.
+    pub forwarded_at: Option<Instant>,
+}
+
+impl Admitted {
+    fn new(identity: Arc<ClientIdentity>, body: Option<Bytes>, would_reject: Vec<Rule>) -> Self {
+        Self {
+            identity,
+            body,
+            would_reject,
+            forwarded_at: None,
         }
     }
 }

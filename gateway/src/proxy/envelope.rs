@@ -5,11 +5,13 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use dcrgate_policies::ErrorCode;
+
 use http::HeaderMap;
 use pingora::proxy::Session;
 
-use crate::proxy::rejection::Rejection;
+use crate::checks;
+use crate::reason::Reason;
+use crate::rejection::Rejection;
 
 /// Longest accepted bearer token.
 pub const MAX_TOKEN_LEN: usize = 8192;
@@ -26,25 +28,23 @@ pub fn check_bearer(headers: &HeaderMap) -> Result<&str, Rejection> {
         let (challenge, reason, text) = if missing {
             (
                 BEARER_CHALLENGE,
-                "bearer_missing",
+                Reason::BearerMissing,
                 "an Authorization: Bearer access token is required",
             )
         } else {
             (
                 BEARER_INVALID,
-                "bearer_malformed",
+                Reason::BearerMalformed,
                 "exactly one Authorization header is allowed",
             )
         };
-        return Err(Rejection::new(401, ErrorCode::InvalidToken, reason, text)
+        return Err(Rejection::new(reason, text)
             .header("WWW-Authenticate", challenge)
             .closing());
     };
     let malformed = || {
         Rejection::new(
-            401,
-            ErrorCode::InvalidToken,
-            "bearer_malformed",
+            Reason::BearerMalformed,
             "the Authorization header must be `Bearer <token>`",
         )
         .header("WWW-Authenticate", BEARER_INVALID)
@@ -75,9 +75,7 @@ pub fn check_no_body(headers: &HeaderMap) -> Result<(), Rejection> {
         .is_some_and(|v| v.as_bytes().trim_ascii() != b"0");
     if declared || headers.contains_key(http::header::TRANSFER_ENCODING) {
         return Err(Rejection::new(
-            400,
-            ErrorCode::InvalidRequest,
-            "body_not_allowed",
+            Reason::BodyNotAllowed,
             "GET and DELETE on /register/{ClientId} take no body",
         )
         .closing());
@@ -101,9 +99,7 @@ pub fn check_head(
         .sum();
     if headers.len() > max_headers || bytes > max_bytes {
         return Err(Rejection::new(
-            431,
-            ErrorCode::InvalidRequest,
-            "header_too_large",
+        Reason::HeaderTooLarge,
             format!(
                 "the request head is larger than allowed ({} header fields, {bytes} bytes; at most {max_headers} and {max_bytes})",
                 headers.len()
@@ -121,23 +117,11 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), Rejection> {
         Ok(())
     } else {
         Err(Rejection::new(
-            415,
-            ErrorCode::InvalidRequest,
-            "content_type",
+            Reason::ContentType,
             "the body must be a JWT sent as application/jwt or application/jose",
         )
         .closing())
     }
-}
-
-fn too_large(max: usize) -> Rejection {
-    Rejection::new(
-        413,
-        ErrorCode::InvalidRequest,
-        "body_too_large",
-        format!("the request body is larger than {max} bytes"),
-    )
-    .closing()
 }
 
 /// Refuse a declared Content-Length above the bound before reading anything.
@@ -147,9 +131,14 @@ pub fn check_declared_length(headers: &HeaderMap, max: usize) -> Result<(), Reje
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
-        Some(n) if n > max as u64 => Err(too_large(max)),
-        _ => Ok(()),
+        Some(n) => checks::body_size(usize::try_from(n).unwrap_or(usize::MAX), max),
+        None => Ok(()),
     }
+}
+
+/// The answer to a body that could not be read (the connection failed under it).
+pub fn unreadable() -> Rejection {
+    Rejection::new(Reason::BodyUnreadable, "the request body could not be read").closing()
 }
 
 /// Read the whole body, at most `max` bytes, within `deadline`.
@@ -163,30 +152,18 @@ pub async fn read_body(
         loop {
             match session.read_request_body().await {
                 Ok(Some(chunk)) => {
-                    if buf.len() + chunk.len() > max {
-                        return Err(too_large(max));
-                    }
+                    checks::body_size(buf.len().saturating_add(chunk.len()), max)?;
                     buf.extend_from_slice(&chunk);
                 }
                 Ok(None) => return Ok(buf.freeze()),
-                Err(_) => {
-                    return Err(Rejection::new(
-                        400,
-                        ErrorCode::InvalidRequest,
-                        "body_unreadable",
-                        "the request body could not be read",
-                    )
-                    .closing())
-                }
+                Err(_) => return Err(unreadable()),
             }
         }
     };
     match tokio::time::timeout(deadline, read).await {
         Ok(r) => r,
         Err(_) => Err(Rejection::new(
-            408,
-            ErrorCode::InvalidRequest,
-            "body_timeout",
+            Reason::BodyTimeout,
             format!(
                 "the request body did not arrive within {} ms",
                 deadline.as_millis()
@@ -216,16 +193,23 @@ mod tests {
             "Bearerabc",
         ] {
             let r = check_bearer(&headers(&[("authorization", bad)])).unwrap_err();
-            assert_eq!((r.status, r.reason), (401, "bearer_malformed"), "{bad}");
+            assert_eq!(
+                (r.status(), r.reason.id()),
+                (401, "bearer_malformed"),
+                "{bad}"
+            );
             assert!(r
                 .headers
                 .iter()
                 .any(|(n, v)| *n == "WWW-Authenticate" && v.starts_with("Bearer")));
         }
         let r = check_bearer(&headers(&[])).unwrap_err();
-        assert_eq!(r.reason, "bearer_missing");
+        assert_eq!(r.reason.id(), "bearer_missing");
         let two = headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]);
-        assert_eq!(check_bearer(&two).unwrap_err().reason, "bearer_malformed");
+        assert_eq!(
+            check_bearer(&two).unwrap_err().reason.id(),
+            "bearer_malformed"
+        );
         let long = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN + 1));
         assert!(check_bearer(&headers(&[("authorization", &long)])).is_err());
     }
@@ -246,11 +230,11 @@ mod tests {
             assert_eq!(
                 check_content_type(&headers(&[("content-type", bad)]))
                     .unwrap_err()
-                    .status,
+                    .status(),
                 415
             );
         }
-        assert_eq!(check_content_type(&headers(&[])).unwrap_err().status, 415);
+        assert_eq!(check_content_type(&headers(&[])).unwrap_err().status(), 415);
     }
 
     #[test]
@@ -259,7 +243,7 @@ mod tests {
         assert_eq!(
             check_declared_length(&headers(&[("content-length", "65537")]), 65536)
                 .unwrap_err()
-                .status,
+                .status(),
             413
         );
     }

@@ -12,11 +12,11 @@
 //! - `Expect`: only `100-continue`, answered by the gateway itself before it reads the body
 //!   (any other expectation gets 417); it is never forwarded.
 
-use dcrgate_policies::ErrorCode;
 use http::HeaderMap;
 
 use crate::config::ForwardHeaders;
-use crate::proxy::rejection::Rejection;
+use crate::reason::Reason;
+use crate::rejection::Rejection;
 
 /// End-to-end headers the gateway reads to decide on a request.
 const CHECKED: [&str; 7] = [
@@ -29,8 +29,8 @@ const CHECKED: [&str; 7] = [
     "x-request-id",
 ];
 
-fn bad_request(reason: &'static str, text: String) -> Rejection {
-    Rejection::new(400, ErrorCode::InvalidRequest, reason, text).closing()
+fn bad_request(reason: Reason, text: String) -> Rejection {
+    Rejection::new(reason, text).closing()
 }
 
 /// Refuse a `Content-Length` that is not one plain decimal number. Repeats of the same number
@@ -47,7 +47,7 @@ pub fn check_content_length(headers: &HeaderMap) -> Result<(), Rejection> {
                 && member.bytes().all(|b| b.is_ascii_digit());
             if !digits || value.is_some_and(|v| v != member) {
                 return Err(bad_request(
-                    "content_length_invalid",
+                    Reason::ContentLengthInvalid,
                     "Content-Length must be one decimal number".into(),
                 ));
             }
@@ -73,9 +73,7 @@ pub fn check_transfer_encoding(headers: &HeaderMap) -> Result<(), Rejection> {
         return Ok(());
     }
     Err(Rejection::new(
-        501,
-        ErrorCode::InvalidRequest,
-        "transfer_encoding_unsupported",
+        Reason::TransferEncodingUnsupported,
         "only Transfer-Encoding: chunked is supported",
     )
     .closing())
@@ -91,7 +89,7 @@ pub fn check_connection(headers: &HeaderMap, forwarded: &ForwardHeaders) -> Resu
                 || forwarded.allows(&token);
             if end_to_end {
                 return Err(bad_request(
-                    "connection_nominates_header",
+                    Reason::ConnectionNominatesHeader,
                     format!(
                         "the Connection header nominates `{}`, an end-to-end header this gateway checks; it cannot be hop-by-hop",
                         crate::logsafe::clip(&token, 64)
@@ -115,9 +113,7 @@ pub fn expects_continue(headers: &HeaderMap) -> Result<bool, Rejection> {
             continue_ = true;
         } else {
             return Err(Rejection::new(
-                417,
-                ErrorCode::InvalidRequest,
-                "expectation_failed",
+                Reason::ExpectationFailed,
                 "only Expect: 100-continue is supported",
             )
             .closing());
@@ -149,7 +145,7 @@ mod tests {
         ] {
             let r = check_content_length(&headers(&[("content-length", bad)])).unwrap_err();
             assert_eq!(
-                (r.status, r.reason),
+                (r.status(), r.reason.id()),
                 (400, "content_length_invalid"),
                 "{bad}"
             );
@@ -172,13 +168,13 @@ mod tests {
             "chunked, chunked",
         ] {
             let r = check_transfer_encoding(&headers(&[("transfer-encoding", bad)])).unwrap_err();
-            assert_eq!(r.status, 501, "{bad}");
+            assert_eq!(r.status(), 501, "{bad}");
         }
         let split = headers(&[
             ("transfer-encoding", "gzip"),
             ("transfer-encoding", "chunked"),
         ]);
-        assert_eq!(check_transfer_encoding(&split).unwrap_err().status, 501);
+        assert_eq!(check_transfer_encoding(&split).unwrap_err().status(), 501);
     }
 
     #[test]
@@ -211,7 +207,7 @@ mod tests {
         ] {
             let r = check_connection(&headers(&[("connection", bad)]), &f).unwrap_err();
             assert_eq!(
-                (r.status, r.reason),
+                (r.status(), r.reason.id()),
                 (400, "connection_nominates_header"),
                 "{bad}"
             );
@@ -227,7 +223,7 @@ mod tests {
         assert_eq!(
             expects_continue(&headers(&[("expect", "200-ok")]))
                 .unwrap_err()
-                .status,
+                .status(),
             417
         );
     }

@@ -1,4 +1,5 @@
-//! The pingora `ProxyHttp` implementation: one method per phase, state in [`RequestCtx`].
+//! The pingora `ProxyHttp` implementation: one method per phase, state in [`RequestCtx`]
+//! (the connection's identity, then the [`Decision`]: pending, admitted or rejected).
 //!
 //! - `early_request_filter`: the request head has arrived; stop the connection's head clock.
 //! - `request_filter`: route, bearer token, envelope, body, JWS, software statement, policy,
@@ -13,7 +14,7 @@ pub mod admit;
 pub mod envelope;
 pub mod forward;
 pub mod framing;
-pub mod rejection;
+
 pub mod route;
 
 use std::sync::Arc;
@@ -22,7 +23,6 @@ use std::time::Instant;
 use async_trait::async_trait;
 use bytes::Bytes;
 use dcrgate_policies::evaluate::RotationDecision;
-use dcrgate_policies::ErrorCode;
 use pingora::http::RequestHeader;
 use pingora::protocols::l4::socket::SocketAddr as PingoraAddr;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -32,32 +32,107 @@ use pingora::{Error, ErrorSource, ErrorType};
 use crate::audit::{now_rfc3339, AuditRecord};
 use crate::conn_guard::ConnGuards;
 pub use crate::generation::{Generation, Services};
+use crate::reason::Reason;
+use crate::rejection::Rejection;
 use crate::reload::SharedState;
 use crate::tls::identity::ClientIdentity;
-use rejection::Rejection;
+use admit::Admitted;
 
 const ROUTE_OTHER: &str = "other";
 
 /// Sent upstream with the gateway's request id, so registry logs and audit records correlate.
 pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
 
-/// Per-request state.
+/// Per-request state: what each phase established.
 pub struct RequestCtx {
     started: Instant,
     generation: Arc<Generation>,
-    forwarded_at: Option<Instant>,
-    would_reject: bool,
     request_id: String,
-    route: &'static str,
+    /// The connection's verified client certificate (`early_request_filter`).
     identity: Option<Arc<ClientIdentity>>,
-    client_id: Option<String>,
-    body: Option<Bytes>,
-    admitted: bool,
-    rejected: Option<&'static str>,
-    reasons: Vec<&'static str>,
+    /// The route's metric label (`admit`).
+    route: &'static str,
+    /// What the audit record reports, learnt on the way.
+    trail: Trail,
+    /// Whether the request is admitted, rejected, or not decided yet.
+    decision: Decision,
+    /// The answer's status: the gateway's own, or the registry's.
     status: u16,
-    software_id: Option<String>,
-    rotation: Option<RotationDecision>,
+}
+
+/// What the audit record says about a request, learnt phase by phase (a rejected request
+/// keeps what was known when it was refused).
+#[derive(Debug, Default)]
+pub struct Trail {
+    /// The ClientId of the path.
+    pub client_id: Option<String>,
+    /// The software's id, from the software statement or the request.
+    pub software_id: Option<String>,
+    /// The certificate rotation decision, when the DN differs.
+    pub rotation: Option<RotationDecision>,
+    /// Rule and check ids: every rule broken (in shadow too), then the refusal's reason.
+    pub reasons: Vec<&'static str>,
+}
+
+/// Where a request stands.
+#[derive(Debug)]
+pub enum Decision {
+    /// Not decided: the client went away first (`aborted`).
+    Pending,
+    /// Admitted, and forwarded or about to be.
+    Admitted(Admitted),
+    /// Answered by the gateway itself, before forwarding or when forwarding failed.
+    Rejected(Reason),
+}
+
+/// A request's outcome: the `outcome` label of the request metrics and the audit verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Forwarded, every enforced rule holding.
+    Accepted,
+    /// Forwarded, breaking rules in shadow.
+    WouldReject,
+    /// Answered by the gateway.
+    Rejected,
+    /// Admitted, but the registry could not be reached or was too slow.
+    UpstreamError,
+    /// The client went away before a decision.
+    Aborted,
+}
+
+impl Outcome {
+    /// Every outcome, for metric pre-registration and documentation.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Accepted,
+        Outcome::WouldReject,
+        Outcome::Rejected,
+        Outcome::UpstreamError,
+        Outcome::Aborted,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::WouldReject => "would_reject",
+            Outcome::Rejected => "rejected",
+            Outcome::UpstreamError => "upstream_error",
+            Outcome::Aborted => "aborted",
+        }
+    }
+}
+
+impl Decision {
+    /// The outcome this decision ends in.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Decision::Pending => Outcome::Aborted,
+            Decision::Admitted(a) if a.would_reject.is_empty() => Outcome::Accepted,
+            Decision::Admitted(_) => Outcome::WouldReject,
+            Decision::Rejected(reason) if reason.is_upstream() => Outcome::UpstreamError,
+            Decision::Rejected(_) => Outcome::Rejected,
+        }
+    }
 }
 
 /// The gateway's proxy logic.
@@ -83,15 +158,22 @@ impl Gateway {
         Ok(())
     }
 
-    fn reject_metrics(&self, route: &'static str, reason: &'static str) {
+    /// Record a rejection in the context (decision, status, reasons) and the metrics.
+    fn rejected(&self, ctx: &mut RequestCtx, rejection: &Rejection) {
+        let id = rejection.reason.id();
+        ctx.decision = Decision::Rejected(rejection.reason);
+        ctx.status = rejection.status();
+        if !ctx.trail.reasons.contains(&id) {
+            ctx.trail.reasons.push(id);
+        }
         self.state
             .metrics
             .rejections
-            .with_label_values(&[route, reason])
+            .with_label_values(&[ctx.route, id])
             .inc();
     }
 
-    fn audit(&self, ctx: &RequestCtx, outcome: &'static str) {
+    fn audit(&self, ctx: &RequestCtx, outcome: Outcome) {
         let sink = &ctx.generation.services.audit;
         if !sink.is_on() {
             return;
@@ -101,14 +183,14 @@ impl Gateway {
             time: now_rfc3339(),
             request_id: &ctx.request_id,
             route: ctx.route,
-            client_id: ctx.client_id.as_deref(),
+            client_id: ctx.trail.client_id.as_deref(),
             cert_thumbprint: identity.map(|i| i.thumbprint.as_str()),
             cert_dn: identity.map(|i| i.canonical_dn.as_str()),
-            software_id: ctx.software_id.as_deref(),
-            verdict: outcome,
+            software_id: ctx.trail.software_id.as_deref(),
+            verdict: outcome.as_str(),
             status: ctx.status,
-            reasons: &ctx.reasons,
-            rotation: ctx.rotation.map(RotationDecision::as_str),
+            reasons: &ctx.trail.reasons,
+            rotation: ctx.trail.rotation.map(RotationDecision::as_str),
             latency_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
         });
     }
@@ -142,19 +224,12 @@ impl ProxyHttp for Gateway {
         RequestCtx {
             started: Instant::now(),
             generation: self.state.current(),
-            forwarded_at: None,
-            would_reject: false,
             request_id: request_id(),
-            route: ROUTE_OTHER,
             identity: None,
-            client_id: None,
-            body: None,
-            admitted: false,
-            rejected: None,
-            reasons: Vec::new(),
+            route: ROUTE_OTHER,
+            trail: Trail::default(),
+            decision: Decision::Pending,
             status: 0,
-            software_id: None,
-            rotation: None,
         }
     }
 
@@ -186,12 +261,12 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
         match self.admit(session, ctx).await {
-            Ok(()) => {
-                ctx.admitted = true;
+            Ok(admitted) => {
+                ctx.decision = Decision::Admitted(admitted);
                 Ok(false)
             }
             Err(rejection) => {
-                if rejection.reason == "body_timeout" {
+                if rejection.reason == Reason::BodyTimeout {
                     self.state
                         .metrics
                         .client_timeouts
@@ -199,17 +274,12 @@ impl ProxyHttp for Gateway {
                         .inc();
                 }
                 tracing::info!(
-                    status = rejection.status,
-                    reason = rejection.reason,
+                    status = rejection.status(),
+                    reason = rejection.reason.id(),
                     description = %rejection.description,
                     "rejected"
                 );
-                ctx.rejected = Some(rejection.reason);
-                ctx.status = rejection.status;
-                if !ctx.reasons.contains(&rejection.reason) {
-                    ctx.reasons.push(rejection.reason);
-                }
-                self.reject_metrics(ctx.route, rejection.reason);
+                self.rejected(ctx, &rejection);
                 self.answer(session, &rejection).await?;
                 Ok(true)
             }
@@ -240,21 +310,21 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        match &ctx.identity {
-            Some(identity) if ctx.admitted => {
-                ctx.forwarded_at = Some(Instant::now());
+        match &mut ctx.decision {
+            Decision::Admitted(admitted) => {
+                admitted.forwarded_at = Some(Instant::now());
                 forward::rewrite(
                     upstream_request,
-                    identity,
+                    &admitted.identity,
                     &ctx.generation.config.upstream.forward_headers,
-                    ctx.body.as_ref().map(Bytes::len),
+                    admitted.body.as_ref().map(Bytes::len),
                 )?;
                 upstream_request.insert_header(REQUEST_ID_HEADER, ctx.request_id.as_str())
             }
-            // admit() refuses requests without an identity; never forward one regardless.
+            // Only an admitted request reaches this phase; never forward another regardless.
             _ => Error::e_explain(
                 ErrorType::InternalError,
-                "no admitted client identity at forward time",
+                "no admitted request at forward time",
             ),
         }
     }
@@ -267,10 +337,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         // The body was read whole and verified in request_filter; send exactly those bytes.
-        *body = if end_of_stream {
-            ctx.body.clone()
-        } else {
-            None
+        *body = match &ctx.decision {
+            Decision::Admitted(admitted) if end_of_stream => admitted.body.clone(),
+            _ => None,
         };
         Ok(())
     }
@@ -282,7 +351,11 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         ctx.status = upstream_response.status.as_u16();
-        if let Some(at) = ctx.forwarded_at {
+        if let Decision::Admitted(Admitted {
+            forwarded_at: Some(at),
+            ..
+        }) = &ctx.decision
+        {
             self.state
                 .metrics
                 .stages
@@ -332,15 +405,11 @@ impl ProxyHttp for Gateway {
                     can_reuse_downstream: false,
                 };
             }
-            _ => Rejection::new(500, ErrorCode::InvalidRequest, "internal", "internal error")
-                .closing(),
+            _ => Rejection::new(Reason::Internal, "internal error").closing(),
         };
-        ctx.rejected = Some(rejection.reason);
-        ctx.status = rejection.status;
-        ctx.reasons.push(rejection.reason);
-        self.reject_metrics(ctx.route, rejection.reason);
-        tracing::warn!(reason = rejection.reason, error = %e, "forwarding failed");
-        let code = rejection.status;
+        self.rejected(ctx, &rejection);
+        tracing::warn!(reason = rejection.reason.id(), error = %e, "forwarding failed");
+        let code = rejection.status();
         if self.answer(session, &rejection).await.is_err() {
             return FailToProxy {
                 error_code: 0,
@@ -357,23 +426,17 @@ impl ProxyHttp for Gateway {
         if let Some(peer) = inet(session.client_addr()) {
             self.guards.rearm(&peer);
         }
-        let outcome = match ctx.rejected {
-            Some("upstream_timeout" | "upstream_unavailable") => "upstream_error",
-            Some(_) => "rejected",
-            None if ctx.admitted && ctx.would_reject => "would_reject",
-            None if ctx.admitted => "accepted",
-            None => "aborted",
-        };
+        let outcome = ctx.decision.outcome();
         self.audit(ctx, outcome);
         self.state
             .metrics
             .requests
-            .with_label_values(&[ctx.route, outcome])
+            .with_label_values(&[ctx.route, outcome.as_str()])
             .inc();
         self.state
             .metrics
             .duration
-            .with_label_values(&[ctx.route, outcome])
+            .with_label_values(&[ctx.route, outcome.as_str()])
             .observe(ctx.started.elapsed().as_secs_f64());
     }
 }

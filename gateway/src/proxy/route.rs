@@ -4,11 +4,12 @@
 //! empty, too long, or not made of RFC 3986 unreserved characters (which rules out encoded `/`,
 //! `..`, `%00` and every other path trick before anything is parsed further).
 
-use dcrgate_policies::ErrorCode;
 use http::{Method, Uri};
 
+use crate::checks;
 use crate::config::Routes;
-use crate::proxy::rejection::Rejection;
+use crate::reason::Reason;
+use crate::rejection::Rejection;
 
 const COLLECTION: &str = "/register";
 const PREFIX: &str = "/register/";
@@ -85,34 +86,15 @@ pub fn route<'a>(
         }
     };
     no_query(uri)?;
-    if !is_valid_client_id(id, max_len) {
-        return Err(Rejection::new(
-            400,
-            ErrorCode::InvalidRequest,
-            "bad_client_id",
-            format!("ClientId must be 1 to {max_len} characters from A-Z a-z 0-9 - . _ ~"),
-        )
-        .closing());
-    }
+    checks::client_id(id, max_len)?;
     Ok(route)
-}
-
-/// A ClientId is 1 to `max_len` RFC 3986 unreserved characters, and not only dots.
-pub fn is_valid_client_id(id: &str, max_len: usize) -> bool {
-    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
-    !id.is_empty()
-        && id.len() <= max_len
-        && id.bytes().all(unreserved)
-        && !id.bytes().all(|b| b == b'.')
 }
 
 fn no_query(uri: &Uri) -> Result<(), Rejection> {
     match uri.query() {
         None => Ok(()),
         Some(_) => Err(Rejection::new(
-            400,
-            ErrorCode::InvalidRequest,
-            "query_not_allowed",
+            Reason::QueryNotAllowed,
             "registration endpoints take no query string",
         )
         .closing()),
@@ -122,9 +104,7 @@ fn no_query(uri: &Uri) -> Result<(), Rejection> {
 fn not_allowed(method: &Method, resource: &str, allow: &'static str) -> Rejection {
     let served = if allow.is_empty() { "none" } else { allow };
     Rejection::new(
-        405,
-        ErrorCode::InvalidRequest,
-        "method_not_allowed",
+        Reason::MethodNotAllowed,
         format!("{method} is not allowed on {resource} (served: {served})"),
     )
     .header("Allow", allow)
@@ -143,9 +123,7 @@ pub fn origin_form(raw_target: &[u8]) -> Result<(), Rejection> {
 
 fn absolute_form() -> Rejection {
     Rejection::new(
-        400,
-        ErrorCode::InvalidRequest,
-        "absolute_form",
+        Reason::AbsoluteForm,
         "absolute-form request targets are not accepted",
     )
     .closing()
@@ -153,9 +131,7 @@ fn absolute_form() -> Rejection {
 
 fn not_found() -> Rejection {
     Rejection::new(
-        404,
-        ErrorCode::InvalidRequest,
-        "route_not_found",
+        Reason::RouteNotFound,
         "no such endpoint; registrations are managed at /register and /register/{ClientId}",
     )
     .closing()
@@ -184,7 +160,7 @@ mod tests {
         let uri: Uri = target.parse().unwrap();
         route(&method.parse().unwrap(), &uri, 64, routes)
             .map(|r| format!("{}:{}", r.label(), r.client_id().unwrap_or("-")))
-            .map_err(|r| r.status)
+            .map_err(|r| r.status())
     }
 
     fn run(method: &str, target: &str) -> Result<String, u16> {
@@ -200,7 +176,7 @@ mod tests {
         ] {
             let uri: Uri = target.parse().unwrap();
             let r = route(&method.parse().unwrap(), &uri, 64, &UPDATE_ONLY).unwrap_err();
-            assert_eq!(r.status, 405, "{method} {target}");
+            assert_eq!(r.status(), 405, "{method} {target}");
         }
         assert_eq!(
             route_on(&ALL, "POST", "/register"),
@@ -259,7 +235,7 @@ mod tests {
             b"*",
             b"",
         ] {
-            assert_eq!(origin_form(raw).unwrap_err().status, 400);
+            assert_eq!(origin_form(raw).unwrap_err().status(), 400);
         }
     }
 }

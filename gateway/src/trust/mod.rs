@@ -2,7 +2,10 @@
 //! bank's authorization server, and the verification of software statements against them.
 
 pub mod anchor;
+pub mod error;
+pub mod form;
 pub mod ssa;
 
 pub use anchor::{AnchorError, TrustedKeys};
-pub use ssa::{Directory, SsaError, SsaVerifier, Verified};
+pub use error::SsaError;
+pub use ssa::{Directory, SsaVerifier, Verified};

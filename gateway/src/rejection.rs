@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use dcrgate_policies::{ErrorCode, Violation};
+use dcrgate_policies::Violation;
 use pingora::http::ResponseHeader;
 
 use crate::bearer::BearerError;
@@ -12,6 +12,7 @@ use crate::jose::jws::JwsError;
 use crate::jose::verify::SignatureError;
 use crate::keyset::{FetchError, KeySetError};
 use crate::rate_limit::{LimitScope, RateLimited};
+use crate::reason::{Reason, TEMPORARILY_UNAVAILABLE};
 use crate::trust::SsaError;
 
 /// `WWW-Authenticate` for a token that was presented and refused (RFC 6750 §3.1).
@@ -20,14 +21,10 @@ pub const BEARER_INVALID_TOKEN: &str = "Bearer realm=\"dcrgate\", error=\"invali
 /// A request the gateway answers itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    /// HTTP status.
-    pub status: u16,
-    /// The `error` member.
-    pub error: &'static str,
+    /// Why: decides the status, the `error` member and the metric's `reason` label.
+    pub reason: Reason,
     /// The `error_description` member.
     pub description: String,
-    /// Closed-set reason id (metric label, log field).
-    pub reason: &'static str,
     /// Extra response headers.
     pub headers: Vec<(&'static str, Cow<'static, str>)>,
     /// Close the connection after answering (the request body may be unread).
@@ -36,29 +33,23 @@ pub struct Rejection {
 
 impl Rejection {
     /// A rejection with no extra headers that keeps the connection.
-    pub fn new(
-        status: u16,
-        error: ErrorCode,
-        reason: &'static str,
-        description: impl Into<String>,
-    ) -> Self {
-        Self::with_code(status, error.as_str(), reason, description)
-    }
-
-    fn with_code(
-        status: u16,
-        error: &'static str,
-        reason: &'static str,
-        description: impl Into<String>,
-    ) -> Self {
+    pub fn new(reason: Reason, description: impl Into<String>) -> Self {
         Self {
-            status,
-            error,
-            description: description.into(),
             reason,
+            description: description.into(),
             headers: Vec::new(),
             close: false,
         }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.reason.status()
+    }
+
+    /// The `error` member.
+    pub fn error(&self) -> &'static str {
+        self.reason.error()
     }
 
     /// Add a response header.
@@ -74,69 +65,36 @@ impl Rejection {
     }
 
     /// The policy's verdict: the first violation decides status and code; all are described.
-    pub fn from_violations(violations: &[Violation]) -> Self {
-        let Some(first) = violations.first() else {
-            return Self::new(
-                500,
-                ErrorCode::InvalidClientMetadata,
-                "internal",
-                "empty verdict",
-            );
+    pub fn from_violations<'a>(violations: impl IntoIterator<Item = &'a Violation>) -> Self {
+        let mut violations = violations.into_iter().peekable();
+        let Some(first) = violations.peek().map(|v| v.rule) else {
+            return Self::new(Reason::Internal, "empty verdict");
         };
         let description = violations
-            .iter()
             .map(|v| v.message.as_str())
             .collect::<Vec<_>>()
             .join("; ");
-        Self::new(
-            first.rule.status(),
-            first.rule.error_code(),
-            first.rule.id(),
-            description,
-        )
+        Self::new(Reason::Rule(first), description)
     }
 
     /// The request body is not an acceptable JWS.
     pub fn from_jws(e: &JwsError) -> Self {
-        let reason = match e {
-            JwsError::NotCompact
-            | JwsError::Base64(_)
-            | JwsError::Json { .. }
-            | JwsError::EmptySignature => "jws_malformed",
-            JwsError::MissingAlg | JwsError::AlgNotAllowed { .. } => "jws_alg",
-            JwsError::AlgNone => "jws_alg_none",
-            JwsError::AlgSymmetric(_) => "jws_alg_symmetric",
-            JwsError::MissingKid | JwsError::KidTooLong => "jws_kid",
-            JwsError::Crit | JwsError::Unencoded | JwsError::Nested => "jws_unsupported",
-            JwsError::HeaderKey(_) => "jws_header_key",
-        };
-        Self::new(
-            400,
-            ErrorCode::InvalidClientMetadata,
-            reason,
-            format!("request object: {e}"),
-        )
+        Self::new(Reason::from_jws(e), format!("request object: {e}"))
     }
 
     /// No key could be had for the request.
     pub fn from_key_set(e: &KeySetError, host: &str) -> Self {
         match e {
             KeySetError::UnknownKid => Self::new(
-                400,
-                ErrorCode::InvalidClientMetadata,
-                "unknown_kid",
+                Reason::UnknownKid,
                 format!("request object: the key set at {host} has no usable key with this kid"),
             ),
-            KeySetError::Unavailable(FetchError::Timeout) => Self::with_code(
-                504,
-                "temporarily_unavailable",
-                "key_set_timeout",
+            KeySetError::Unavailable(FetchError::Timeout) => Self::new(
+                Reason::KeySetTimeout,
                 format!("the key set at {host} did not answer in time; try again later"),
             ),
-            KeySetError::Unavailable(f) => Self::with_code(
-                502,
-                "temporarily_unavailable",
-                "key_set_unavailable",
+            KeySetError::Unavailable(f) => Self::new(
+                Reason::KeySetUnavailable,
                 format!("the key set at {host} could not be used: {f}"),
             ),
         }
@@ -144,62 +102,35 @@ impl Rejection {
 
     /// The signature did not verify with any key named by the `kid`.
     pub fn from_signature(e: &SignatureError) -> Self {
-        Self::new(
-            400,
-            ErrorCode::InvalidClientMetadata,
-            "signature_invalid",
-            format!("request object: {e}"),
-        )
+        Self::new(Reason::SignatureInvalid, format!("request object: {e}"))
     }
 
     /// A refused bearer token: 401 `invalid_token`, the same for every client (a valid token
     /// of another client included), or 503 when the gateway could not check it.
     pub fn from_bearer(e: &BearerError) -> Self {
-        if e.is_unavailable() {
-            return Self::with_code(
-                503,
-                "temporarily_unavailable",
-                e.kind(),
-                format!("{e}; try again later"),
-            );
+        let reason = e.reason();
+        if reason.error() == TEMPORARILY_UNAVAILABLE {
+            return Self::new(reason, format!("{e}; try again later"));
         }
-        Self::new(401, ErrorCode::InvalidToken, e.kind(), e.to_string())
-            .header("WWW-Authenticate", BEARER_INVALID_TOKEN)
+        Self::new(reason, e.to_string()).header("WWW-Authenticate", BEARER_INVALID_TOKEN)
     }
 
     /// A software statement that did not verify.
     pub fn from_ssa(e: &SsaError) -> Self {
-        match e {
-            SsaError::UntrustedIssuer => Self::new(
-                400,
-                ErrorCode::UnapprovedSoftwareStatement,
-                e.kind(),
-                e.to_string(),
-            ),
-            SsaError::KeysUnavailable(_) => Self::with_code(
-                503,
-                "temporarily_unavailable",
-                e.kind(),
-                format!("{e}; try again later"),
-            ),
-            _ => Self::new(
-                400,
-                ErrorCode::InvalidSoftwareStatement,
-                e.kind(),
-                e.to_string(),
-            ),
+        let reason = e.reason();
+        if reason.error() == TEMPORARILY_UNAVAILABLE {
+            return Self::new(reason, format!("{e}; try again later"));
         }
+        Self::new(reason, e.to_string())
     }
 
     /// Over a rate limit: 429 with `Retry-After` (whole seconds until a request may succeed).
     pub fn rate_limited(limit: &RateLimited) -> Self {
         let (reason, who) = match limit.scope {
-            LimitScope::Client => ("rate_limited_client", "this client certificate"),
-            LimitScope::Global => ("rate_limited_global", "the gateway"),
+            LimitScope::Client => (Reason::RateLimitedClient, "this client certificate"),
+            LimitScope::Global => (Reason::RateLimitedGlobal, "the gateway"),
         };
-        Self::with_code(
-            429,
-            "temporarily_unavailable",
+        Self::new(
             reason,
             format!(
                 "too many requests for {who}; retry after {} s",
@@ -212,19 +143,15 @@ impl Rejection {
     /// A request object whose `jti` was seen before.
     pub fn replayed() -> Self {
         Self::new(
-            400,
-            ErrorCode::InvalidClientMetadata,
-            "jti_replayed",
+            Reason::JtiReplayed,
             "request object: this jti has been used before; sign a new request object",
         )
     }
 
     /// The replay store could not answer and the configuration says to fail closed.
     pub fn replay_unavailable() -> Self {
-        Self::with_code(
-            503,
-            "temporarily_unavailable",
-            "replay_store_unavailable",
+        Self::new(
+            Reason::ReplayStoreUnavailable,
             "the replay check could not be made; try again later",
         )
     }
@@ -232,17 +159,13 @@ impl Rejection {
     /// The upstream registry could not be reached (502) or was too slow (504).
     pub fn upstream(timeout: bool) -> Self {
         if timeout {
-            Self::with_code(
-                504,
-                "temporarily_unavailable",
-                "upstream_timeout",
+            Self::new(
+                Reason::UpstreamTimeout,
                 "the registry did not answer in time",
             )
         } else {
-            Self::with_code(
-                502,
-                "temporarily_unavailable",
-                "upstream_unavailable",
+            Self::new(
+                Reason::UpstreamUnavailable,
                 "the registry could not be reached",
             )
         }
@@ -250,13 +173,13 @@ impl Rejection {
 
     /// The JSON body.
     pub fn body(&self) -> Bytes {
-        let v = serde_json::json!({ "error": self.error, "error_description": self.description });
+        let v = serde_json::json!({ "error": self.error(), "error_description": self.description });
         Bytes::from(v.to_string())
     }
 
     /// The response head for [`Self::body`] of `len` bytes.
     pub fn response_header(&self, len: usize) -> pingora::Result<ResponseHeader> {
-        let mut h = ResponseHeader::build(self.status, Some(6 + self.headers.len()))?;
+        let mut h = ResponseHeader::build(self.status(), Some(6 + self.headers.len()))?;
         h.insert_header("Content-Type", "application/json")?;
         h.insert_header("Cache-Control", "no-store")?;
         h.insert_header("Pragma", "no-cache")?;
@@ -285,7 +208,7 @@ mod tests {
             ),
             Violation::new(Rule::Scope, "scope must include openid"),
         ]);
-        assert_eq!(r.status, 400);
+        assert_eq!(r.status(), 400);
         let v: serde_json::Value = serde_json::from_slice(&r.body()).unwrap();
         assert_eq!(v["error"], "invalid_redirect_uri");
         assert!(v["error_description"].as_str().unwrap().contains("openid"));
