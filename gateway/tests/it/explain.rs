@@ -7,10 +7,12 @@ use std::process::{Command, Output};
 use dcrgate_certs::SubjectSpec;
 use dcrgate_policies::Rule;
 use dcrgate_sandbox::pki::{signing_key, SandboxPki};
-use dcrgate_sandbox::tpp::{now, Signer, Tpp};
+use dcrgate_sandbox::tpp::{now, unsigned, Signer, Tpp};
 use dcrgate_sandbox::world::{SandboxConfig, AUDIENCE, SEED_PROFILE, UK_PROFILE};
 use serde_json::{json, Value};
 use tempfile::TempDir;
+
+use crate::common::{Harness, Samples};
 
 const CLIENT_ID: &str = "tpp-client-7Qx4";
 const KID: &str = "tpp-signing-key-1";
@@ -478,4 +480,149 @@ fn explain_refuses_unusable_inputs_naming_the_file() {
     let der = desk.dir.path().join("tpp-transport.cer");
     std::fs::write(&der, &desk.tpp.transport.cert_der).expect("write DER");
     assert_code(&explain(&jwt, &der, &[]), 0);
+}
+
+/// The reason ids whose `dcrgate_rejections_total` series grew between two scrapes.
+fn grown(before: &Samples, after: &Samples) -> Vec<String> {
+    let mut ids: Vec<String> = after
+        .0
+        .iter()
+        .filter(|(series, value)| {
+            series.starts_with("dcrgate_rejections_total{")
+                && before.get(series).unwrap_or(0.0) < **value
+        })
+        .filter_map(|(series, _)| {
+            let rest = series.split("reason=\"").nth(1)?;
+            Some(rest.split('"').next()?.to_owned())
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// `explain` runs the gateway's own checks: on the same request object and certificate, with
+/// the gateway's configuration, it reaches the gateway's verdict (accept, or the status, `error`
+/// and reason id the gateway answers and counts) for every class of request it can decide
+/// offline.
+#[tokio::test]
+async fn explain_decides_as_the_gateway_does() {
+    let h = Harness::start().await;
+    let config = h.files.path().join("dcrgate.toml");
+    let cert = h.files.path().join("explain-tpp.pem");
+    std::fs::write(&cert, &h.tpp.transport.cert_pem).expect("certificate");
+    let kid = h.tpp.signer.key.kid.clone();
+    let too_large = "x".repeat(dcrgate::config::Limits::default().max_body_bytes);
+    let claims = |f: &dyn Fn(&mut serde_json::Map<String, Value>)| h.claims_with(|c| f(c));
+    let cases: Vec<(&str, String)> = vec![
+        ("compliant", h.tpp.sign(&h.claims())),
+        (
+            "scope",
+            h.tpp.sign(&claims(&|c| {
+                c.insert("scope".into(), json!("openid admin"));
+            })),
+        ),
+        (
+            "redirect",
+            h.tpp.sign(&claims(&|c| {
+                c.insert("redirect_uris".into(), json!(["http://tpp.example/cb"]));
+            })),
+        ),
+        (
+            "dn",
+            h.tpp.sign(&claims(&|c| {
+                let other = SubjectSpec::obwac("Other Ltd", "PSDGB-FCA-999999", "001580000OTHER");
+                c.insert("tls_client_auth_dn".into(), json!(other.to_rfc4514()));
+            })),
+        ),
+        (
+            "aud",
+            h.tpp.sign(&claims(&|c| {
+                c.insert("aud".into(), json!("https://another-bank.example/"));
+            })),
+        ),
+        (
+            "client_id",
+            h.tpp.sign(&claims(&|c| {
+                c.insert("client_id".into(), json!("someone-else"));
+            })),
+        ),
+        (
+            "exp",
+            h.tpp.sign(&claims(&|c| {
+                c.insert("exp".into(), json!(now() - 3600));
+            })),
+        ),
+        (
+            "inline jwks",
+            h.tpp.sign(&claims(&|c| {
+                c.insert("jwks".into(), json!({"keys": []}));
+            })),
+        ),
+        (
+            "two violations",
+            h.tpp.sign(&claims(&|c| {
+                c.insert("scope".into(), json!("openid admin"));
+                c.insert("exp".into(), json!(now() - 3600));
+            })),
+        ),
+        (
+            "alg none",
+            unsigned(&json!({"alg": "none"}), &h.claims(), b""),
+        ),
+        (
+            "RS256",
+            unsigned(&json!({"alg": "RS256", "kid": kid}), &h.claims(), b"sig"),
+        ),
+        (
+            "no kid",
+            unsigned(&json!({"alg": "PS256"}), &h.claims(), b"sig"),
+        ),
+        (
+            "too large",
+            h.tpp.sign(&claims(&|c| {
+                c.insert("org_name".into(), json!(too_large));
+            })),
+        ),
+    ];
+    for (name, jwt) in cases {
+        let before = Samples::parse(&h.metrics_text().await);
+        let answer = h.put_jwt(&jwt).await;
+        let file = h.files.path().join("explain-request.jwt");
+        std::fs::write(&file, &jwt).expect("request object");
+        let args = dcrgate::explain::ExplainArgs {
+            jwt: file,
+            cert: cert.clone(),
+            client_id: Some(CLIENT_ID.to_owned()),
+            config: Some(config.clone()),
+            ..Default::default()
+        };
+        let inputs = dcrgate::explain::Inputs::load(&args).expect("explainable inputs");
+        let report = dcrgate::explain::explain(&inputs, now());
+        if answer.status == 200 {
+            assert!(
+                report.accepted(),
+                "{name}: the gateway forwarded it\n{}",
+                report.render_text()
+            );
+            continue;
+        }
+        let body = answer.json().unwrap_or_default();
+        let verdict = &report.verdict;
+        assert_eq!(
+            verdict.status,
+            Some(answer.status),
+            "{name}: {body}\n{}",
+            report.render_text()
+        );
+        assert_eq!(verdict.error, body["error"].as_str(), "{name}: {body}");
+        let (after, _) = h.metrics_when(|s| !grown(&before, s).is_empty()).await;
+        let counted = grown(&before, &after);
+        assert_eq!(
+            counted,
+            [verdict.decided_by.unwrap_or("-")],
+            "{name}: {body}"
+        );
+    }
+    // The compliant request alone reached the registry.
+    assert_eq!(h.registry.count(), 1, "{:?}", h.registry.requests());
 }
