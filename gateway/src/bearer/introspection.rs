@@ -25,7 +25,9 @@ use moka::future::Cache;
 use moka::Expiry;
 use serde_json::Value;
 
-use crate::config::{read_secret_file, ClientSecret, HttpsEndpoint, Introspection};
+use crate::config::{
+    read_secret_file, ClientSecret, HttpsEndpoint, Introspection, SecretFileError,
+};
 use crate::outbound::pool::PoolLimits;
 use crate::outbound::{AnswerError, Expect, HttpsClient, OutboundError, Target};
 use crate::tls::pem::{load_ca_bundle, load_cert_and_key, PemError};
@@ -136,12 +138,12 @@ pub enum IntrospectionSetupError {
     #[error(transparent)]
     Pem(#[from] PemError),
     /// The client secret file is unusable.
-    #[error("{path}: {reason}")]
+    #[error("{path}: {source}")]
     Secret {
         /// The file.
         path: PathBuf,
         /// Why.
-        reason: String,
+        source: SecretFileError,
     },
     /// The client id and secret cannot form a header.
     #[error("bearer.introspection: the client credentials cannot be sent in a header")]
@@ -245,10 +247,10 @@ impl Introspector {
                 client_id,
                 secret_file,
             }) => {
-                let secret = read_secret_file(secret_file).map_err(|reason| {
+                let secret = read_secret_file(secret_file).map_err(|source| {
                     IntrospectionSetupError::Secret {
                         path: secret_file.clone(),
-                        reason,
+                        source,
                     }
                 })?;
                 Some(basic_authorization(client_id, &secret)?)

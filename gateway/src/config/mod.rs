@@ -4,9 +4,11 @@
 //! is what the runtime reads. The first problem is reported as a [`ConfigError`] naming the
 //! file, the key and what is wrong. This module depends on no runtime module.
 
+pub mod endpoint;
 pub mod file;
 pub mod forward_headers;
 pub mod redis_url;
+pub mod secret_file;
 pub mod settings;
 pub mod validate;
 
@@ -14,15 +16,17 @@ use std::path::{Path, PathBuf};
 
 use dcrgate_policies::{HostAllowlist, Profile};
 
+pub use endpoint::{https_endpoint, EndpointError};
 pub use file::ConfigFile;
 pub use forward_headers::{AllowlistError, ForwardHeaders};
 pub use redis_url::{RedisUrl, RedisUrlError};
+pub use secret_file::{read_secret_file, SecretFileError};
 pub use settings::{
     Audit, Bearer, BearerMode, ClientClaim, ClientSecret, DirectoryConfig, HttpsEndpoint,
     Introspection, JwtBearer, KeySets, KeySource, Limits, LogFormat, OnStoreError, RateLimits,
     Replay, ReplayBackend, Routes, Server, StoreKind, Upstream,
 };
-pub use validate::{read_secret_file, Validator};
+pub use validate::Validator;
 
 /// The largest request body the gateway will hold (the whole body is verified before it is
 /// forwarded, and replayed to the upstream from memory).

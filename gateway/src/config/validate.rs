@@ -2,9 +2,6 @@
 //! resolved against the configuration file's folder and checked readable (certificates, CA
 //! bundles and key sets parsed), URLs parsed, and the result assembled as the [`Config`] the
 //! runtime reads. The first problem found is the [`ConfigError`], naming the dotted key.
-//!
-//! One file on purpose (≈700 lines): one function per section of the file, in the file's order,
-//! so a setting's bounds are found beside its neighbours'.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -18,11 +15,13 @@ use super::file::{
     RateLimitSection, ReplaySection, RoutesSection, UpstreamSection,
 };
 use super::settings::{
-    Audit, Bearer, BearerMode, ClientSecret, DirectoryConfig, HttpsEndpoint, Introspection,
-    JwtBearer, KeySets, KeySource, Limits, RateLimits, Replay, ReplayBackend, Routes, Server,
-    StoreKind, Upstream,
+    Audit, Bearer, BearerMode, ClientSecret, DirectoryConfig, Introspection, JwtBearer, KeySets,
+    KeySource, Limits, RateLimits, Replay, ReplayBackend, Routes, Server, StoreKind, Upstream,
 };
-use super::{Config, ConfigError, ForwardHeaders, RedisUrl, MAX_BODY_CEILING};
+use super::{
+    https_endpoint, read_secret_file, Config, ConfigError, ForwardHeaders, RedisUrl,
+    MAX_BODY_CEILING,
+};
 use crate::tls::pem;
 
 /// The longest accepted `replay.timeout_ms`.
@@ -31,16 +30,6 @@ const MAX_REPLAY_TIMEOUT_MS: u64 = 10_000;
 const MAX_MEMORY_CAPACITY: u64 = 10_000_000;
 /// The longest accepted `replay.key_prefix`, bytes.
 const MAX_KEY_PREFIX_LEN: usize = 128;
-
-/// The client secret in `path`, surrounding whitespace trimmed; an empty file is refused.
-pub fn read_secret_file(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let secret = text.trim();
-    if secret.is_empty() {
-        return Err("the client secret file is empty".into());
-    }
-    Ok(secret.to_owned())
-}
 
 /// Validates one file's contents (or one section of it); relative paths resolve against the
 /// file's folder.
@@ -430,7 +419,7 @@ impl<'a> Validator<'a> {
     /// and/or a certificate with its key), every file readable and usable, bounds in range.
     pub fn introspection(&self, i: &IntrospectionSection) -> Result<Introspection, ConfigError> {
         let endpoint = https_endpoint(&i.endpoint)
-            .map_err(|e| self.invalid("bearer.introspection.endpoint", e))?;
+            .map_err(|e| self.invalid("bearer.introspection.endpoint", e.to_string()))?;
         let file = |key: &'static str, p: &Option<PathBuf>| match p {
             Some(p) => self.file(key, p).map(Some),
             None => Ok(None),
@@ -454,8 +443,9 @@ impl<'a> Validator<'a> {
                         "must be non-empty and free of control characters",
                     ));
                 }
-                read_secret_file(&secret_file)
-                    .map_err(|e| self.invalid("bearer.introspection.client_secret_file", e))?;
+                read_secret_file(&secret_file).map_err(|e| {
+                    self.invalid("bearer.introspection.client_secret_file", e.to_string())
+                })?;
                 Some(ClientSecret {
                     client_id: id.clone(),
                     secret_file,
@@ -678,34 +668,4 @@ impl<'a> Validator<'a> {
                 .map_err(|e| self.invalid("upstream.forward_headers", e.to_string()))?,
         })
     }
-}
-
-/// An https URL without credentials or fragment, split for a request to it.
-fn https_endpoint(text: &str) -> Result<HttpsEndpoint, String> {
-    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL ({e})"))?;
-    if url.scheme() != "https" {
-        return Err("must be an https URL".into());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not carry credentials; use client_secret_file".into());
-    }
-    if url.fragment().is_some() {
-        return Err("must not have a fragment".into());
-    }
-    let host = url.host_str().ok_or("must name a host")?.to_owned();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let authority = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.clone(),
-    };
-    let target = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    };
-    Ok(HttpsEndpoint {
-        host,
-        port,
-        authority,
-        target,
-    })
 }
