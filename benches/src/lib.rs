@@ -2,6 +2,8 @@
 //! registration payload, so every benchmark measures the same request. Also what the
 //! end-to-end binaries share: HTTP/1.1 message framing ([`http1`]) and process CPU and memory
 //! readings from `/proc` ([`procstat`]).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod http1;
 pub mod procstat;
