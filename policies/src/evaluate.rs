@@ -75,6 +75,9 @@ pub struct Evaluation {
     pub key_set_url: Option<Url>,
     /// Set when `tls_client_auth_dn` differs from the presented certificate's subject.
     pub rotation: Option<RotationDecision>,
+    /// Which of the profile's `rotation.attributes` alternatives decided the rotation (an
+    /// index into [`Profile::rotation_alternatives`]); `None` when none applied.
+    pub rotation_alternative: Option<usize>,
     /// Set when the profile requires replay protection and the `jti` is acceptable.
     pub replay: Option<ReplayKey>,
     /// The software's id, from the software statement or else the request, for audit records.
@@ -96,6 +99,7 @@ pub fn evaluate_json(
             )]),
             key_set_url: None,
             rotation: None,
+            rotation_alternative: None,
             replay: None,
             software_id: None,
         },
@@ -158,7 +162,11 @@ pub fn evaluate(
         Some(ssa) => ssa_key_set_url(&mut v, profile, claims, ssa, facts.key_hosts),
         None => request_key_set_url(&mut v, claims, facts.key_hosts),
     };
-    let rotation = check_dn(&mut v, profile, claims, facts.presented_dn);
+    let (rotation, rotation_alternative) =
+        match check_dn(&mut v, profile, claims, facts.presented_dn) {
+            Some((decision, alternative)) => (Some(decision), alternative),
+            None => (None, None),
+        };
     let replay = check_jti(&mut v, profile, claims, facts);
     let software_id = ssa
         .and_then(|s| s.software_id.clone())
@@ -167,6 +175,7 @@ pub fn evaluate(
         verdict: Verdict::from_violations(v),
         key_set_url,
         rotation,
+        rotation_alternative,
         replay,
         software_id,
     }
@@ -699,7 +708,7 @@ fn check_dn(
     profile: &Profile,
     claims: &RegistrationClaims,
     presented: &Dn,
-) -> Option<RotationDecision> {
+) -> Option<(RotationDecision, Option<usize>)> {
     let Some(raw) = claims.tls_client_auth_dn.as_deref() else {
         v.push(Violation::new(
             Rule::DnClaim,
@@ -744,27 +753,54 @@ fn check_dn(
     let mut message = format!(
         "tls_client_auth_dn does not match the client certificate subject {presented}: {mismatch}"
     );
+    let mut alternative = None;
     if profile.rotation == RotationMode::SameOrganisation {
-        match same_organisation(&claimed, presented, &profile.rotation_attributes) {
-            Ok(()) => return Some(RotationDecision::Accepted),
-            Err(why) => message.push_str(&format!(
-                "; not accepted as a certificate rotation either: {why}"
-            )),
+        match same_organisation(&claimed, presented, &profile.rotation_alternatives) {
+            Ok(index) => return Some((RotationDecision::Accepted, Some(index))),
+            Err((index, why)) => {
+                alternative = index;
+                message.push_str(&format!(
+                    "; not accepted as a certificate rotation either: {why}"
+                ));
+            }
         }
     }
     v.push(Violation::new(Rule::DnMismatch, message));
-    Some(RotationDecision::Denied)
+    Some((RotationDecision::Denied, alternative))
 }
 
-/// A rotation keeps the organisation: every configured attribute is present in the presented
-/// certificate (so two certificates that both lack it never count as the same organisation)
-/// and has the same values in the claimed DN.
-fn same_organisation(claimed: &Dn, presented: &Dn, oids: &[String]) -> Result<(), String> {
-    if let Some(absent) = oids.iter().find(|o| presented.values_of(o).is_empty()) {
-        let name = crate::dn::attribute_name(absent).unwrap_or(absent.as_str());
-        return Err(format!("the certificate subject has no {name}"));
-    }
-    match_dn(claimed, presented, &MatchMode::AttributeSubset, oids).map_err(|m| m.to_string())
+/// A rotation keeps the organisation. The first alternative whose attributes are all present
+/// in the presented certificate decides (so two certificates that both lack an attribute never
+/// count as the same organisation on it): the claimed DN must have the same values for each.
+/// Returns the deciding alternative's index, or why none accepts (with the index of the one
+/// that decided, if any).
+fn same_organisation(
+    claimed: &Dn,
+    presented: &Dn,
+    alternatives: &[Vec<String>],
+) -> Result<usize, (Option<usize>, String)> {
+    let names = |oids: &[String]| {
+        oids.iter()
+            .map(|o| crate::dn::attribute_name(o).unwrap_or(o.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let present = |oids: &Vec<String>| oids.iter().all(|o| !presented.values_of(o).is_empty());
+    let Some(index) = alternatives.iter().position(present) else {
+        let wanted: Vec<String> = alternatives.iter().map(|a| names(a)).collect();
+        let why = match wanted.as_slice() {
+            [one] => format!("the certificate subject does not carry all of {one}"),
+            _ => format!(
+                "the certificate subject carries none of the rotation attribute sets ({})",
+                wanted.join("; ")
+            ),
+        };
+        return Err((None, why));
+    };
+    let oids = &alternatives[index];
+    match_dn(claimed, presented, &MatchMode::AttributeSubset, oids)
+        .map(|()| index)
+        .map_err(|m| (Some(index), format!("{m} (compared on {})", names(oids))))
 }
 
 /// Cap echoed client values so an error description stays short.

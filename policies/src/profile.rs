@@ -369,15 +369,38 @@ pub enum RotationMode {
 pub struct RotationSection {
     /// `deny` or `same-organisation`.
     pub mode: RotationMode,
-    /// For `same-organisation`: attributes that must be equal in both DNs (names or OIDs).
-    pub attributes: Vec<String>,
+    /// For `same-organisation`: the attributes that must be equal in both DNs (names or OIDs).
+    pub attributes: RotationAttributes,
+}
+
+/// `rotation.attributes`: one set of attributes, or ordered alternatives of which the first
+/// whose attributes are all present in the presented certificate decides (e.g.
+/// `[["organizationIdentifier", "O"], ["OU", "O"]]` for OBWAC/eIDAS and legacy Open Banking
+/// certificates).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum RotationAttributes {
+    /// One set: `["organizationIdentifier", "O"]`.
+    One(Vec<String>),
+    /// Ordered alternatives: `[["organizationIdentifier", "O"], ["OU", "O"]]`.
+    Alternatives(Vec<Vec<String>>),
+}
+
+impl RotationAttributes {
+    /// The alternatives, in order (one set is one alternative).
+    pub fn alternatives(&self) -> Vec<&[String]> {
+        match self {
+            RotationAttributes::One(set) => vec![set.as_slice()],
+            RotationAttributes::Alternatives(sets) => sets.iter().map(Vec::as_slice).collect(),
+        }
+    }
 }
 
 impl Default for RotationSection {
     fn default() -> Self {
         Self {
             mode: RotationMode::Deny,
-            attributes: vec!["organizationIdentifier".into(), "O".into()],
+            attributes: RotationAttributes::One(vec!["organizationIdentifier".into(), "O".into()]),
         }
     }
 }
@@ -418,8 +441,9 @@ pub struct Profile {
     pub replay: ReplaySection,
     /// Rotation mode.
     pub rotation: RotationMode,
-    /// Attribute OIDs compared in `same-organisation` rotation.
-    pub rotation_attributes: Vec<String>,
+    /// Attribute OID sets compared in `same-organisation` rotation, in order: the first set
+    /// whose attributes are all present in the presented certificate decides.
+    pub rotation_alternatives: Vec<Vec<String>>,
     /// `[bearer]`.
     pub bearer: BearerSection,
     /// Rules in shadow: evaluated and recorded, not enforced.
@@ -532,11 +556,24 @@ impl Profile {
                 "`match = \"attribute-subset\"` needs at least one attribute".into(),
             ));
         }
-        let rotation_attributes = oids("rotation.attributes", &file.rotation.attributes)?;
-        if file.rotation.mode == RotationMode::SameOrganisation && rotation_attributes.is_empty() {
+        let rotation_alternatives = file
+            .rotation
+            .attributes
+            .alternatives()
+            .into_iter()
+            .map(|set| oids("rotation.attributes", set))
+            .collect::<Result<Vec<_>, _>>()?;
+        let same_org = file.rotation.mode == RotationMode::SameOrganisation;
+        if same_org && rotation_alternatives.iter().all(Vec::is_empty) {
             return Err(invalid(
                 "rotation.attributes",
                 "`mode = \"same-organisation\"` needs at least one attribute".into(),
+            ));
+        }
+        if rotation_alternatives.iter().any(Vec::is_empty) && rotation_alternatives.len() > 1 {
+            return Err(invalid(
+                "rotation.attributes",
+                "every alternative needs at least one attribute".into(),
             ));
         }
         let ssa = &file.software_statement;
@@ -622,7 +659,7 @@ impl Profile {
             software_statement: file.software_statement,
             replay: file.replay,
             rotation: file.rotation.mode,
-            rotation_attributes,
+            rotation_alternatives,
             bearer: file.bearer,
             shadow,
         })

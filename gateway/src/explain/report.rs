@@ -114,6 +114,9 @@ pub struct RotationReport {
     pub mode: &'static str,
     /// `accepted` or `denied`.
     pub decision: &'static str,
+    /// The `rotation.attributes` alternative that decided (its attribute names), when one
+    /// applied to the presented certificate.
+    pub compared_on: Option<String>,
 }
 
 /// How one rule fared.
@@ -354,7 +357,14 @@ impl Report {
             )?,
         }
         if let Some(r) = &self.rotation {
-            writeln!(out, "Certificate rotation ({}): {}", r.mode, r.decision)?;
+            match &r.compared_on {
+                Some(on) => writeln!(
+                    out,
+                    "Certificate rotation ({}): {}, compared on {on}",
+                    r.mode, r.decision
+                )?,
+                None => writeln!(out, "Certificate rotation ({}): {}", r.mode, r.decision)?,
+            }
         }
         writeln!(out)?;
 

@@ -52,8 +52,12 @@ fn seed() -> Profile {
 }
 
 fn inputs_for(jwt: &str, profile: Profile) -> Inputs {
+    inputs_with_subject(jwt, profile, &subject())
+}
+
+fn inputs_with_subject(jwt: &str, profile: Profile, subject: &SubjectSpec) -> Inputs {
     let pki = SandboxPki::generate().expect("PKI");
-    let cert = pki.transport_cert(&subject()).expect("certificate");
+    let cert = pki.transport_cert(subject).expect("certificate");
     Inputs::from_parts(
         jwt.as_bytes(),
         Path::new("request.jwt"),
@@ -261,4 +265,45 @@ fn json_report_has_the_rules_and_verdict() {
     assert_eq!(v["rules"][0]["id"], "claims_malformed");
     assert_eq!(v["rules"][0]["result"], "pass");
     assert_eq!(v["signature"], SIGNATURE_NOTE);
+}
+
+#[test]
+fn rotation_names_the_alternative_that_decided() {
+    let text = SEED_PROFILE.replace(
+        "mode = \"deny\"\nattributes = [\"organizationIdentifier\", \"O\"]",
+        "mode = \"same-organisation\"\nattributes = [[\"organizationIdentifier\", \"O\"], [\"OU\", \"O\"]]",
+    );
+    assert_ne!(
+        text, SEED_PROFILE,
+        "the seed profile's rotation section changed"
+    );
+    let profile = Profile::from_toml_str(&text).expect("profile");
+    let mut c = claims();
+    // A legacy Open Banking certificate rotating to another of the same organisation: OU, O.
+    let legacy = SubjectSpec::ob_legacy("0015800001HQQrZAAX", "2Xb8gyL7vsNMkS0yGJQ3rZ");
+    let next = SubjectSpec::ob_legacy("0015800001HQQrZAAX", "new-software-cert");
+    c["tls_client_auth_dn"] = json!(next.to_rfc4514());
+    let report = explain(
+        &inputs_with_subject(&jwt(&c), profile.clone(), &legacy),
+        NOW,
+    );
+    assert!(report.accepted(), "{}", report.render_text());
+    let rotation = report.rotation.as_ref().expect("a rotation");
+    assert_eq!(
+        (rotation.decision, rotation.compared_on.as_deref()),
+        ("accepted", Some("OU, O"))
+    );
+    assert!(report
+        .render_text()
+        .contains("Certificate rotation (same-organisation): accepted, compared on OU, O"));
+    // An OBWAC certificate of another organisation: the first alternative decides, and refuses.
+    let other = SubjectSpec::obwac("Example TPP Ltd", "PSDGB-FCA-999999", "0015800001HQQrZAAX");
+    c["tls_client_auth_dn"] = json!(other.to_rfc4514());
+    let report = explain(&inputs_for(&jwt(&c), profile), NOW);
+    assert_eq!(report.verdict.decided_by, Some("dn_mismatch"));
+    let rotation = report.rotation.as_ref().expect("a rotation");
+    assert_eq!(
+        (rotation.decision, rotation.compared_on.as_deref()),
+        ("denied", Some("organizationIdentifier, O"))
+    );
 }

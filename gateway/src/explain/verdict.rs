@@ -200,16 +200,19 @@ pub fn explain(inputs: &Inputs, now: i64) -> Report {
     let verdict = decide(profile, &findings, evaluation);
     let key_set_url = evaluation.ok().and_then(|e| e.key_set_url.as_ref());
 
-    let rotation = evaluation
-        .ok()
-        .and_then(|e| e.rotation)
-        .map(|decision| RotationReport {
+    let rotation = evaluation.ok().and_then(|e| {
+        Some(RotationReport {
             mode: match profile.rotation {
                 RotationMode::Deny => "deny",
                 RotationMode::SameOrganisation => "same-organisation",
             },
-            decision: decision.as_str(),
-        });
+            decision: e.rotation?.as_str(),
+            compared_on: e
+                .rotation_alternative
+                .and_then(|i| profile.rotation_alternatives.get(i))
+                .map(|oids| attribute_names(oids)),
+        })
+    });
     let cert = &inputs.certificate;
     Report {
         signature: SIGNATURE_NOTE,

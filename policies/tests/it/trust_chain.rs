@@ -295,35 +295,162 @@ fn rotation_deny_refuses_any_other_dn() {
     assert_eq!(e.rotation, Some(RotationDecision::Denied));
 }
 
+/// The UK profile with `rotation.attributes` replaced by `attributes`.
+fn uk_rotating_on(attributes: &str) -> Profile {
+    let shipped = "attributes = [[\"organizationIdentifier\", \"O\"], [\"OU\", \"O\"]]";
+    let text = include_str!("../../profiles/uk-ob-dcr-3.3.toml");
+    assert!(
+        text.contains(shipped),
+        "the UK profile ships both alternatives"
+    );
+    Profile::from_toml_str(&text.replace(shipped, &format!("attributes = {attributes}"))).unwrap()
+}
+
 #[test]
 fn rotation_never_matches_on_attributes_both_certificates_lack() {
     // Open Banking legacy certificates carry no organizationIdentifier and all share
-    // O=OpenBanking: with the eIDAS attributes configured they must not count as one org.
+    // O=OpenBanking: with only the eIDAS attributes configured they must not count as one org.
+    let eidas_only = uk_rotating_on("[\"organizationIdentifier\", \"O\"]");
     let req = edit(request(), |m| {
         m.insert(
             "tls_client_auth_dn".into(),
             json!("CN=other,OU=0015800001ZZZZZZZZ,O=OpenBanking,C=GB"),
         );
     });
-    let e = run_with(&uk(), &req, Some(&ssa()), OB_LEGACY_DN);
-    assert_eq!(rules(&e), vec![Rule::DnMismatch]);
-    // With OU (the legacy organisation id) configured, the same organisation rotates.
-    let text = include_str!("../../profiles/uk-ob-dcr-3.3.toml").replace(
-        "attributes = [\"organizationIdentifier\", \"O\"]",
-        "attributes = [\"OU\", \"O\"]",
-    );
-    let legacy = Profile::from_toml_str(&text).unwrap();
     let same_org = edit(request(), |m| {
         m.insert(
             "tls_client_auth_dn".into(),
             json!("CN=new-software-cert,OU=0015800001HQQrZAAX,O=OpenBanking,C=GB"),
         );
     });
+    for r in [&req, &same_org] {
+        let e = run_with(&eidas_only, r, Some(&ssa()), OB_LEGACY_DN);
+        assert_eq!(rules(&e), vec![Rule::DnMismatch]);
+        assert_eq!(
+            (e.rotation, e.rotation_alternative),
+            (Some(RotationDecision::Denied), None)
+        );
+        let msg = &e.verdict.violations()[0].message;
+        assert!(
+            msg.contains("does not carry all of organizationIdentifier, O"),
+            "{msg}"
+        );
+    }
+    // With OU (the legacy organisation id) configured, the same organisation rotates.
+    let legacy = uk_rotating_on("[\"OU\", \"O\"]");
     let e = run_with(&legacy, &same_org, Some(&ssa()), OB_LEGACY_DN);
     assert!(e.verdict.is_accept(), "{:?}", e.verdict);
     assert_eq!(e.rotation, Some(RotationDecision::Accepted));
     let e = run_with(&legacy, &req, Some(&ssa()), OB_LEGACY_DN);
     assert_eq!(e.rotation, Some(RotationDecision::Denied));
+}
+
+#[test]
+fn one_profile_rotates_both_certificate_generations_the_first_applicable_alternative_deciding() {
+    let p = uk();
+    assert_eq!(p.rotation_alternatives.len(), 2);
+    // OBWAC / eIDAS: the first alternative (organizationIdentifier, O).
+    let obwac = edit(request(), |m| {
+        m.insert(
+            "tls_client_auth_dn".into(),
+            json!("CN=new-cert-2026,2.5.4.97=PSDGB-FCA-123456,O=Example TPP Ltd,C=GB"),
+        );
+    });
+    let e = run_with(&p, &obwac, Some(&ssa()), CERT_DN);
+    assert!(e.verdict.is_accept(), "{:?}", e.verdict);
+    assert_eq!(
+        (e.rotation, e.rotation_alternative),
+        (Some(RotationDecision::Accepted), Some(0))
+    );
+    // Another organisation under OBWAC: the first alternative decides, and refuses.
+    let other_org = edit(request(), |m| {
+        m.insert(
+            "tls_client_auth_dn".into(),
+            json!("CN=x,2.5.4.97=PSDGB-FCA-999999,O=Example TPP Ltd,C=GB"),
+        );
+    });
+    let e = run_with(&p, &other_org, Some(&ssa()), CERT_DN);
+    assert_eq!(
+        (e.rotation, e.rotation_alternative),
+        (Some(RotationDecision::Denied), Some(0))
+    );
+    let msg = &e.verdict.violations()[0].message;
+    assert!(
+        msg.contains("compared on organizationIdentifier, O"),
+        "{msg}"
+    );
+    // Legacy Open Banking: no organizationIdentifier, so the second alternative (OU, O).
+    let legacy = edit(request(), |m| {
+        m.insert(
+            "tls_client_auth_dn".into(),
+            json!("CN=new-software-cert,OU=0015800001HQQrZAAX,O=OpenBanking,C=GB"),
+        );
+    });
+    let e = run_with(&p, &legacy, Some(&ssa()), OB_LEGACY_DN);
+    assert!(e.verdict.is_accept(), "{:?}", e.verdict);
+    assert_eq!(
+        (e.rotation, e.rotation_alternative),
+        (Some(RotationDecision::Accepted), Some(1))
+    );
+    let other_legacy = edit(request(), |m| {
+        m.insert(
+            "tls_client_auth_dn".into(),
+            json!("CN=other,OU=0015800001ZZZZZZZZ,O=OpenBanking,C=GB"),
+        );
+    });
+    let e = run_with(&p, &other_legacy, Some(&ssa()), OB_LEGACY_DN);
+    assert_eq!(
+        (e.rotation, e.rotation_alternative),
+        (Some(RotationDecision::Denied), Some(1))
+    );
+    // A certificate carrying neither set cannot rotate at all.
+    let bare_dn = "CN=2Xb8gyL7vsNMkS0yGJQ3rZ,C=GB";
+    let bare = edit(request(), |m| {
+        m.insert("tls_client_auth_dn".into(), json!("CN=other,C=GB"));
+    });
+    let e = run_with(&p, &bare, Some(&ssa()), bare_dn);
+    assert_eq!(
+        (e.rotation, e.rotation_alternative),
+        (Some(RotationDecision::Denied), None)
+    );
+    let msg = &e.verdict.violations()[0].message;
+    assert!(
+        msg.contains(
+            "carries none of the rotation attribute sets (organizationIdentifier, O; OU, O)"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn rotation_alternatives_are_validated() {
+    for (text, names) in [
+        (
+            "name = \"x\"\n[rotation]\nmode = \"same-organisation\"\nattributes = [[]]",
+            "rotation.attributes",
+        ),
+        (
+            "name = \"x\"\n[rotation]\nattributes = [[\"OU\"], []]",
+            "rotation.attributes",
+        ),
+        (
+            "name = \"x\"\n[rotation]\nattributes = [[\"OU\"], [\"bogus\"]]",
+            "rotation.attributes",
+        ),
+        // Neither one set nor alternatives: TOML's message quotes the line.
+        (
+            "name = \"x\"\n[rotation]\nattributes = [[\"OU\"], \"O\"]",
+            "attributes = [[\"OU\"], \"O\"]",
+        ),
+    ] {
+        let e = Profile::from_toml_str(text).expect_err(text);
+        assert!(e.to_string().contains(names), "{text}: {e}");
+    }
+    let one = Profile::from_toml_str("name = \"x\"\n[rotation]\nattributes = [\"OU\", \"O\"]");
+    assert_eq!(
+        one.unwrap().rotation_alternatives,
+        [["2.5.4.11", "2.5.4.10"]]
+    );
 }
 
 #[test]
