@@ -1,9 +1,11 @@
 //! Certificate authorities and the certificates they issue (ECDSA P-256 keys, SHA-256 signatures).
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason,
+    RevokedCertParams, SerialNumber,
 };
+use ring::rand::{SecureRandom, SystemRandom};
 use time::{Duration, OffsetDateTime};
 
 use crate::{PkiError, SubjectSpec};
@@ -19,12 +21,15 @@ pub struct IssuedCert {
     pub key_pem: String,
     /// The private key, PKCS#8 DER.
     pub key_der: Vec<u8>,
+    /// The serial number (big-endian), to revoke it in a CRL.
+    pub serial: Vec<u8>,
 }
 
 /// A self-signed certificate authority that issues server and client certificates.
 pub struct Authority {
     cert: rcgen::Certificate,
     key: KeyPair,
+    serial: Vec<u8>,
 }
 
 impl Authority {
@@ -38,9 +43,10 @@ impl Authority {
             KeyUsagePurpose::DigitalSignature,
         ];
         set_validity(&mut params, Duration::days(3650));
+        let serial = serial(&mut params)?;
         let key = KeyPair::generate()?;
         let cert = params.self_signed(&key)?;
-        Ok(Self { cert, key })
+        Ok(Self { cert, key, serial })
     }
 
     /// An intermediate CA under this one. `key_cert_sign: false` leaves `keyCertSign` out of
@@ -55,9 +61,10 @@ impl Authority {
             vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::CrlSign]
         };
         set_validity(&mut params, Duration::days(1825));
+        let serial = serial(&mut params)?;
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.cert, &self.key)?;
-        Ok(Self { cert, key })
+        Ok(Self { cert, key, serial })
     }
 
     /// The CA certificate, PEM.
@@ -68,6 +75,37 @@ impl Authority {
     /// The CA certificate, DER.
     pub fn cert_der(&self) -> Vec<u8> {
         self.cert.der().to_vec()
+    }
+
+    /// This CA's serial number (big-endian), to revoke it in its issuer's CRL.
+    pub fn serial(&self) -> &[u8] {
+        &self.serial
+    }
+
+    /// A CRL signed by this CA (PEM) listing `revoked` serial numbers, issued an hour ago, with
+    /// its nextUpdate `next_update` from now (negative: already past, a stale CRL).
+    pub fn crl(&self, revoked: &[&[u8]], next_update: Duration) -> Result<String, PkiError> {
+        let now = OffsetDateTime::now_utc();
+        let next_update = now + next_update;
+        // thisUpdate precedes nextUpdate, also for a stale CRL.
+        let this_update = (now - Duration::hours(1)).min(next_update - Duration::hours(1));
+        let params = CertificateRevocationListParams {
+            this_update,
+            next_update,
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|serial| RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(serial),
+                    revocation_time: this_update,
+                    reason_code: Some(RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.cert, &self.key)?.pem()?)
     }
 
     /// A TLS server certificate for the given DNS names and IP addresses.
@@ -104,7 +142,8 @@ impl Authority {
         self.sign(params)
     }
 
-    fn sign(&self, params: CertificateParams) -> Result<IssuedCert, PkiError> {
+    fn sign(&self, mut params: CertificateParams) -> Result<IssuedCert, PkiError> {
+        let serial = serial(&mut params)?;
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.cert, &self.key)?;
         Ok(IssuedCert {
@@ -112,8 +151,20 @@ impl Authority {
             cert_der: cert.der().to_vec(),
             key_pem: key.serialize_pem(),
             key_der: key.serialize_der(),
+            serial,
         })
     }
+}
+
+/// A random 16-byte positive serial number, set on `params` and returned.
+fn serial(params: &mut CertificateParams) -> Result<Vec<u8>, PkiError> {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| PkiError::Random)?;
+    bytes[0] = (bytes[0] & 0x7f) | 0x01;
+    params.serial_number = Some(SerialNumber::from_slice(&bytes));
+    Ok(bytes.to_vec())
 }
 
 /// The subject every development CA has: its common name and the PKI's organisation.

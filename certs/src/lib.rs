@@ -23,6 +23,9 @@ pub enum PkiError {
     /// The RSA key could not be generated or encoded.
     #[error("RSA key generation failed: {0}")]
     Rsa(String),
+    /// The system random number generator failed.
+    #[error("no random bytes for a serial number")]
+    Random,
     /// A subject attribute value is not valid for its string type.
     #[error("invalid subject attribute {attribute}: {reason}")]
     Subject {

@@ -48,6 +48,23 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     /// `dcrgate_config_last_reload_success_timestamp_seconds`.
     pub last_reload: prometheus::IntGauge,
+    /// `dcrgate_revocation_checks_total{result}`.
+    pub revocation_checks: IntCounterVec,
+    /// `dcrgate_crl_this_update_timestamp_seconds{issuer}`.
+    pub crl_this_update: IntGaugeVec,
+    /// `dcrgate_crl_next_update_timestamp_seconds{issuer}`.
+    pub crl_next_update: IntGaugeVec,
+}
+
+fn gauges(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntGaugeVec, MetricsError> {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(g.clone()))?;
+    Ok(g)
 }
 
 /// Metric registration failed (a programming error: names clash or are invalid).
@@ -226,9 +243,32 @@ impl Metrics {
                 registry.register(Box::new(g.clone()))?;
                 g
             },
+            revocation_checks: counter(
+                &registry,
+                "dcrgate_revocation_checks_total",
+                "Client certificate revocation checks at the handshake by result (good, revoked, unknown: no CRL for the issuer, unavailable: the CRL is past its nextUpdate).",
+                &["result"],
+            )?,
+            crl_this_update: gauges(
+                &registry,
+                "dcrgate_crl_this_update_timestamp_seconds",
+                "thisUpdate of each configured CRL by issuer name, seconds since the epoch.",
+                &["issuer"],
+            )?,
+            crl_next_update: gauges(
+                &registry,
+                "dcrgate_crl_next_update_timestamp_seconds",
+                "nextUpdate of each configured CRL by issuer name, seconds since the epoch.",
+                &["issuer"],
+            )?,
             duration,
             registry,
         };
+        for r in crate::tls::revocation::RevocationResult::ALL {
+            m.revocation_checks
+                .with_label_values(&[r.as_str()])
+                .inc_by(0);
+        }
         for r in ["ok", "invalid"] {
             m.reloads.with_label_values(&[r]).inc_by(0);
         }

@@ -86,6 +86,8 @@ reasons! {
     // The connection (proxy::admit).
     /// No verified client certificate on the connection.
     NoClientIdentity => ("no_client_identity", 403, ErrorCode::AccessDenied.as_str()),
+    /// The connection's certificate was revoked, or its CA removed, since its handshake.
+    CertificateNoLongerTrusted => ("certificate_no_longer_trusted", 403, ErrorCode::AccessDenied.as_str()),
     /// The client certificate's rate limit.
     RateLimitedClient => ("rate_limited_client", 429, UNAVAILABLE),
     /// The gateway's rate limit.

@@ -63,7 +63,11 @@ impl SharedState {
     /// The first generation, from `config`.
     pub fn new(config: Config, metrics: Arc<Metrics>) -> Result<Arc<Self>, StartError> {
         let cert = ReloadableCert::load(&config.certificate, &config.private_key)?;
-        let client_verifier = ReloadableClientVerifier::load(&config.client_ca)?;
+        let client_verifier = ReloadableClientVerifier::load_with(
+            &config.client_ca,
+            &config.revocation,
+            Some(metrics.clone()),
+        )?;
         metrics.served_cert_expiry.set(cert.not_after());
         let generation = Generation {
             services: services(&config, &metrics, None)?,
@@ -114,9 +118,10 @@ impl SharedState {
         let upstream_ca = upstream_ca(&config)?;
         // Validate both TLS files before touching either, so a bad pair changes nothing.
         ReloadableCert::load(&config.certificate, &config.private_key)?;
-        ReloadableClientVerifier::load(&config.client_ca)?;
+        ReloadableClientVerifier::load_with(&config.client_ca, &config.revocation, None)?;
         self.cert.reload(&config.certificate, &config.private_key)?;
-        self.client_verifier.reload(&config.client_ca)?;
+        self.client_verifier
+            .reload_with(&config.client_ca, &config.revocation)?;
         self.metrics.served_cert_expiry.set(self.cert.not_after());
         for (what, before, after) in restart_only(&old.config, &config) {
             tracing::warn!(
@@ -149,6 +154,9 @@ impl SharedState {
             c.private_key.clone(),
             c.client_ca.clone(),
         ]
+        .into_iter()
+        .chain(c.revocation.crls.iter().map(|crl| crl.path.clone()))
+        .collect()
     }
 }
 

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{BearerMode, ClientClaim, LogFormat, OnStoreError, StoreKind, MAX_BODY_CEILING};
+use super::{
+    BearerMode, ClientClaim, LogFormat, OnStoreError, RevocationMode, RevocationScope, StoreKind,
+    MAX_BODY_CEILING,
+};
 
 /// The configuration file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +47,34 @@ pub struct ConfigFile {
     /// `[server]`: process settings.
     #[serde(default)]
     pub server: ServerSection,
+    /// `[revocation]`: certificate revocation lists for client certificates.
+    #[serde(default)]
+    pub revocation: RevocationSection,
+}
+
+/// `[revocation]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationSection {
+    /// `off` (default), `prefer` or `require`.
+    #[serde(default)]
+    pub mode: RevocationMode,
+    /// `chain` (default: the leaf and every intermediate) or `leaf`.
+    #[serde(default)]
+    pub scope: RevocationScope,
+    /// `[[revocation.crl]]`: the CRL files, one per issuing CA.
+    #[serde(default)]
+    pub crl: Vec<CrlSection>,
+}
+
+/// `[[revocation.crl]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrlSection {
+    /// A name for the issuing CA, the `issuer` label of the CRL metrics.
+    pub issuer: String,
+    /// The CRL, PEM (`X509 CRL`) or DER; read again on every reload.
+    pub file: PathBuf,
 }
 
 /// `[listener]`.

@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod file;
 pub mod forward_headers;
 pub mod redis_url;
+pub mod revocation;
 pub mod secret_file;
 pub mod settings;
 pub mod validate;
@@ -22,9 +23,10 @@ pub use forward_headers::{AllowlistError, ForwardHeaders};
 pub use redis_url::{RedisUrl, RedisUrlError};
 pub use secret_file::{read_secret_file, SecretFileError};
 pub use settings::{
-    Audit, Bearer, BearerMode, ClientClaim, ClientSecret, DirectoryConfig, HttpsEndpoint,
+    Audit, Bearer, BearerMode, ClientClaim, ClientSecret, CrlFile, DirectoryConfig, HttpsEndpoint,
     Introspection, JwtBearer, KeySets, KeySource, Limits, LogFormat, OnStoreError, RateLimits,
-    Replay, ReplayBackend, Routes, Server, StoreKind, Upstream,
+    Replay, ReplayBackend, Revocation, RevocationMode, RevocationScope, Routes, Server, StoreKind,
+    Upstream,
 };
 pub use validate::Validator;
 
@@ -94,6 +96,8 @@ pub struct Config {
     pub private_key: PathBuf,
     /// Client CA bundle.
     pub client_ca: PathBuf,
+    /// Client certificate revocation (CRLs).
+    pub revocation: Revocation,
     /// Admin listener address.
     pub admin_listen: String,
     /// The upstream registry.

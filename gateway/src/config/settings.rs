@@ -73,6 +73,63 @@ pub enum OnStoreError {
     Accept,
 }
 
+/// `revocation.mode`: what a client certificate's revocation status decides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RevocationMode {
+    /// CRLs are not consulted.
+    #[default]
+    Off,
+    /// A revoked certificate is refused; an unknown status (no CRL for its issuer) or a CRL
+    /// past its nextUpdate lets the handshake through, counted and logged (fail open).
+    Prefer,
+    /// A revoked certificate, an unknown status or a CRL past its nextUpdate fails the
+    /// handshake (fail closed).
+    Require,
+}
+
+impl RevocationMode {
+    /// The configured spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationMode::Off => "off",
+            RevocationMode::Prefer => "prefer",
+            RevocationMode::Require => "require",
+        }
+    }
+}
+
+/// `revocation.scope`: which certificates of the chain are checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RevocationScope {
+    /// The leaf and every intermediate.
+    #[default]
+    Chain,
+    /// The leaf only.
+    Leaf,
+}
+
+/// A CRL file and the name of its issuing CA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlFile {
+    /// The `issuer` label.
+    pub issuer: String,
+    /// The file, resolved.
+    pub path: PathBuf,
+}
+
+/// Client certificate revocation, validated (every CRL file parsed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revocation {
+    /// What the status decides.
+    pub mode: RevocationMode,
+    /// Which certificates are checked.
+    pub scope: RevocationScope,
+    /// The CRL files (none when `mode` is `off`).
+    pub crls: Vec<CrlFile>,
+}
+
 /// Operational log format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -55,7 +55,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn invalid(&self, key: &'static str, reason: impl Into<String>) -> ConfigError {
+    pub(super) fn invalid(&self, key: &'static str, reason: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             path: self.path.to_owned(),
             key,
@@ -63,7 +63,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn file(&self, key: &'static str, p: &Path) -> Result<PathBuf, ConfigError> {
+    pub(super) fn file(&self, key: &'static str, p: &Path) -> Result<PathBuf, ConfigError> {
         let full = self.resolve(p);
         if !full.is_file() {
             return Err(self.invalid(key, format!("{} is not a readable file", full.display())));
@@ -106,6 +106,7 @@ impl<'a> Validator<'a> {
             .map_err(|e| self.invalid("listener.certificate", e.to_string()))?;
 
         let upstream = self.upstream(&f.upstream)?;
+        let revocation = self.revocation(&f.revocation)?;
 
         let profile_path = self.file("policy.profile", &f.policy.profile)?;
         let profile_text =
@@ -243,6 +244,7 @@ impl<'a> Validator<'a> {
             certificate,
             private_key,
             client_ca,
+            revocation,
             admin_listen,
             upstream,
             profile,

@@ -116,6 +116,21 @@ impl Gateway {
             .closing()
         })?;
 
+        // A CA removed or a certificate revoked since this connection's handshake: its next
+        // request is refused, and the connection closed.
+        if !self
+            .state
+            .client_verifier
+            .trusts_now(&identity.chain, identity.trust_generation)
+        {
+            return Err(Rejection::new(
+                Reason::CertificateNoLongerTrusted,
+                "the client certificate is no longer trusted (revoked, or its CA removed) since \
+                 this connection was opened",
+            )
+            .closing());
+        }
+
         if let Err(limited) = generation.services.rate_limits.check(&identity.thumbprint) {
             self.state
                 .metrics

@@ -15,6 +15,7 @@ use base64::Engine;
 use dcrgate_policies::dn::Dn;
 use pingora::listeners::TlsAccept;
 use pingora::protocols::tls::TlsRef;
+use rustls::pki_types::CertificateDer;
 
 use crate::metrics::Metrics;
 use crate::tls::reload::ReloadableClientVerifier;
@@ -32,6 +33,11 @@ pub struct ClientIdentity {
     pub not_after: i64,
     /// When the handshake completed.
     pub handshake_at: Instant,
+    /// The chain the client presented (leaf first), to verify again after a reload.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The client verifier's generation the chain was last verified under
+    /// ([`ReloadableClientVerifier::trusts_now`]).
+    pub trust_generation: u64,
     first_request_seen: AtomicBool,
 }
 
@@ -59,6 +65,8 @@ impl ClientIdentity {
             thumbprint: URL_SAFE_NO_PAD.encode(digest.as_ref()),
             not_after: cert.validity().not_after.timestamp(),
             handshake_at: Instant::now(),
+            chain: Vec::new(),
+            trust_generation: 0,
             first_request_seen: AtomicBool::new(false),
         })
     }
@@ -101,13 +109,13 @@ impl TlsAccept for IdentityCallback {
                 .inc();
             return None;
         };
-        // A resumed session skips certificate verification: after a client CA reload, check
-        // the chain against the current bundle (a session from a removed CA gets no identity,
-        // so its requests are refused).
-        if !self
-            .verifier
-            .still_trusted(tls.peer_cert_chain_der().unwrap_or_default())
-        {
+        // A resumed session skips certificate verification: after a client CA or CRL reload,
+        // check the chain against the current bundle and CRLs (a session from a removed CA or of
+        // a revoked certificate gets no identity, so its requests are refused). The generation
+        // is read first, so the chain is verified under it or a newer one.
+        let generation = self.verifier.generation();
+        let chain = tls.peer_cert_chain_der().unwrap_or_default();
+        if !self.verifier.still_trusted(chain) {
             self.metrics
                 .handshakes
                 .with_label_values(&["untrusted_after_reload"])
@@ -115,7 +123,9 @@ impl TlsAccept for IdentityCallback {
             return None;
         }
         match ClientIdentity::from_der(der) {
-            Ok(identity) => {
+            Ok(mut identity) => {
+                identity.chain = chain.to_vec();
+                identity.trust_generation = generation;
                 self.metrics.handshakes.with_label_values(&["ok"]).inc();
                 // Stored as Arc<ClientIdentity> so each request takes a reference, not a copy.
                 Some(Arc::new(Arc::new(identity)))

@@ -2,7 +2,9 @@
 //! handshake.
 
 pub mod ca_usage;
+pub mod crl;
 pub mod identity;
 pub mod listener;
 pub mod pem;
 pub mod reload;
+pub mod revocation;

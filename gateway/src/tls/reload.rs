@@ -13,21 +13,28 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
+use crate::config::Revocation;
+use crate::metrics::Metrics;
+use crate::tls::crl::{self, CrlError};
 use crate::tls::pem::{load_cert_and_key, load_client_ca_bundle, PemError};
+use crate::tls::revocation::RevocationVerifier;
 
 /// How many distinct sets of CA hints a verifier keeps for its whole life (see
 /// [`ReloadableClientVerifier::root_hint_subjects`]).
 const MAX_HINT_SETS: usize = 64;
+
+/// How many recently verified leaves are remembered (see `ReloadableClientVerifier::verified`).
+const VERIFIED_LEAVES: u64 = 10_000;
 
 /// Marks "no hint set published": send an empty list of CA hints.
 const NO_HINTS: usize = usize::MAX;
@@ -57,6 +64,9 @@ pub enum TlsReloadError {
         /// Why.
         reason: String,
     },
+    /// A CRL file is unusable.
+    #[error(transparent)]
+    Crl(#[from] CrlError),
     /// rustls refused to build a client certificate verifier over the bundle.
     #[error("{path}: client certificate verifier: {source}")]
     Verifier {
@@ -165,39 +175,68 @@ impl fmt::Debug for ReloadableCert {
 /// The client certificate verifier, swappable at run time; always mandatory.
 pub struct ReloadableClientVerifier {
     current: RwLock<Arc<dyn ClientCertVerifier>>,
+    /// Counts the loads: a connection whose identity was verified under an older one has its
+    /// chain checked again on its next request (a CA removed or a certificate revoked since).
+    generation: AtomicU64,
+    /// Leaves (by SHA-256) verified in a full handshake, with the generation they were verified
+    /// under: a completed handshake whose leaf is here at the current generation was verified
+    /// now, not resumed, and need not be verified again.
+    verified: moka::sync::Cache<[u8; 32], u64>,
+    metrics: Option<Arc<Metrics>>,
     hints: HintArena,
     /// Serialises reloads, so the hint arena is filled by one writer at a time.
     reload_lock: Mutex<()>,
-    /// Set by the first reload: from then on a resumed session may carry a certificate the
-    /// current bundle no longer trusts (see [`ReloadableClientVerifier::still_trusted`]).
-    reloaded: std::sync::atomic::AtomicBool,
 }
 
 impl ReloadableClientVerifier {
-    /// Load the client CA bundle (PEM, at least one certificate, every one a usable anchor).
+    /// Load the client CA bundle (PEM, at least one certificate, every one a usable anchor),
+    /// without revocation checks.
     pub fn load(client_ca: &Path) -> Result<Arc<Self>, TlsReloadError> {
-        let inner = Self::build(client_ca)?;
+        Self::load_with(client_ca, &Revocation::default(), None)
+    }
+
+    /// Load the client CA bundle and the CRLs of `revocation`; revocation checks and CRL
+    /// freshness are counted in `metrics` when given.
+    pub fn load_with(
+        client_ca: &Path,
+        revocation: &Revocation,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<Arc<Self>, TlsReloadError> {
+        let inner = Self::build(client_ca, revocation, metrics.as_ref())?;
         let hints = HintArena::new();
         hints.publish(inner.root_hint_subjects());
         Ok(Arc::new(Self {
             current: RwLock::new(inner),
+            generation: AtomicU64::new(0),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_LEAVES)
+                .time_to_live(std::time::Duration::from_secs(60))
+                .build(),
+            metrics,
             hints,
             reload_lock: Mutex::new(()),
-            reloaded: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
-    /// Replace the client CA bundle. An empty or invalid bundle is an error and the current
-    /// verifier stays in place.
+    /// Replace the client CA bundle, without revocation checks.
     pub fn reload(&self, client_ca: &Path) -> Result<(), TlsReloadError> {
-        let inner = Self::build(client_ca)?;
+        self.reload_with(client_ca, &Revocation::default())
+    }
+
+    /// Replace the client CA bundle and the CRLs. An empty or invalid bundle or CRL is an
+    /// error and the current verifier (with its CRLs) stays in place.
+    pub fn reload_with(
+        &self,
+        client_ca: &Path,
+        revocation: &Revocation,
+    ) -> Result<(), TlsReloadError> {
+        let inner = Self::build(client_ca, revocation, self.metrics.as_ref())?;
         let _reloading = self
             .reload_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         *write(&self.current) = Arc::clone(&inner);
-        self.reloaded
-            .store(true, std::sync::atomic::Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if !self.hints.publish(inner.root_hint_subjects()) {
             tracing::warn!(
                 bundle = %client_ca.display(),
@@ -212,30 +251,75 @@ impl ReloadableClientVerifier {
     ///
     /// rustls does not run the verifier again when a session is resumed, so after a reload a
     /// client holding a session from before it could keep using a certificate from a CA that was
-    /// removed. Until the first reload every handshake was verified against the one bundle, so
-    /// this costs nothing then.
-    pub fn still_trusted(&self, chain: &[rustls::pki_types::CertificateDer<'static>]) -> bool {
-        if !self.reloaded.load(std::sync::atomic::Ordering::Acquire) {
+    /// removed, or one revoked since. A chain verified in this very handshake (its leaf recorded
+    /// at the current generation) is not verified twice; until the first reload every handshake
+    /// was verified against the one bundle, so this costs nothing then.
+    pub fn still_trusted(&self, chain: &[CertificateDer<'static>]) -> bool {
+        let generation = self.generation();
+        if generation == 0 {
+            return true;
+        }
+        let Some((leaf, intermediates)) = chain.split_first() else {
+            return false;
+        };
+        if self.verified.get(&leaf_key(leaf)) == Some(generation) {
+            return true;
+        }
+        read(&self.current)
+            .verify_client_cert(leaf, intermediates, UnixTime::now())
+            .is_ok()
+    }
+
+    /// The number of reloads so far; see [`ReloadableClientVerifier::trusts_now`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether a chain verified at generation `verified_at` is still trusted: at once when
+    /// nothing was reloaded since, else by verifying it again with the current bundle and CRLs.
+    pub fn trusts_now(&self, chain: &[CertificateDer<'static>], verified_at: u64) -> bool {
+        if self.generation() == verified_at {
             return true;
         }
         let Some((leaf, intermediates)) = chain.split_first() else {
             return false;
         };
         read(&self.current)
-            .verify_client_cert(leaf, intermediates, rustls::pki_types::UnixTime::now())
+            .verify_client_cert(leaf, intermediates, UnixTime::now())
             .is_ok()
     }
 
-    fn build(client_ca: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsReloadError> {
+    fn build(
+        client_ca: &Path,
+        revocation: &Revocation,
+        metrics: Option<&Arc<Metrics>>,
+    ) -> Result<Arc<dyn ClientCertVerifier>, TlsReloadError> {
         let roots = load_client_ca_bundle(client_ca)?;
+        let crls = crl::load_all(&revocation.crls)?;
+        if let Some(m) = metrics {
+            m.crl_this_update.reset();
+            m.crl_next_update.reset();
+            for c in &crls {
+                m.crl_this_update
+                    .with_label_values(&[c.issuer.as_str()])
+                    .set(c.this_update);
+                if let Some(next) = c.next_update {
+                    m.crl_next_update
+                        .with_label_values(&[c.issuer.as_str()])
+                        .set(next);
+                }
+            }
+        }
+        let ders = crls.into_iter().map(|c| c.der).collect();
         // The builder's default already makes a certificate mandatory; this type enforces it
         // again on its own, whatever the inner verifier says.
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), ring_provider())
-            .build()
-            .map_err(|source| TlsReloadError::Verifier {
-                path: client_ca.to_owned(),
-                source,
-            })
+        let verifier =
+            RevocationVerifier::build(Arc::new(roots), revocation, ders, metrics.cloned())
+                .map_err(|source| TlsReloadError::Verifier {
+                    path: client_ca.to_owned(),
+                    source,
+                })?;
+        Ok(Arc::new(verifier))
     }
 
     fn inner(&self) -> Arc<dyn ClientCertVerifier> {
@@ -276,10 +360,12 @@ impl ClientCertVerifier for ReloadableClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
+        let generation = self.generation();
         let verified = self
             .inner()
             .verify_client_cert(end_entity, intermediates, now)?;
         crate::tls::ca_usage::check_intermediates(intermediates)?;
+        self.verified.insert(leaf_key(end_entity), generation);
         Ok(verified)
     }
 
@@ -313,6 +399,14 @@ impl fmt::Debug for ReloadableClientVerifier {
             .field("hint_subjects", &self.hints.current().len())
             .finish_non_exhaustive()
     }
+}
+
+/// The key of a leaf in the verified cache: the SHA-256 of its DER.
+fn leaf_key(leaf: &CertificateDer<'_>) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, leaf.as_ref());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(digest.as_ref());
+    key
 }
 
 /// Write-once slots of CA hint sets; the current one is chosen by index.

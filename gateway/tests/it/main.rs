@@ -17,6 +17,7 @@ mod observability;
 mod rate_limits;
 mod reload_and_shutdown;
 mod replay_redis;
+mod revocation;
 mod routes_and_envelope;
 mod shadow_mode;
 mod software_statements;

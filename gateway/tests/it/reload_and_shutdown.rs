@@ -19,9 +19,7 @@ use tokio::io::AsyncWriteExt;
 
 /// Wait (bounded) until `dcrgate_config_reloads_total{result}` reaches `n`.
 async fn reloads(h: &Harness, result: &str, n: f64) {
-    let series = format!("dcrgate_config_reloads_total{{result=\"{result}\"}}");
-    let (samples, text) = h.metrics_when(|s| s.get(&series) == Some(n)).await;
-    assert_eq!(samples.get(&series), Some(n), "{text}");
+    h.wait_reloads(result, n).await;
 }
 
 /// The seed profile with request objects limited to 10 minutes (the harness signs 50-minute

@@ -457,6 +457,13 @@ impl Harness {
         last
     }
 
+    /// Wait (bounded) until `dcrgate_config_reloads_total{result}` reaches `n`.
+    pub async fn wait_reloads(&self, result: &str, n: f64) {
+        let series = format!("dcrgate_config_reloads_total{{result=\"{result}\"}}");
+        let (samples, text) = self.metrics_when(|s| s.get(&series) == Some(n)).await;
+        assert_eq!(samples.get(&series), Some(n), "{text}");
+    }
+
     /// The registry has not seen any request.
     pub fn assert_not_forwarded(&self) {
         assert_eq!(

@@ -1,0 +1,291 @@
+//! Client certificate revocation from CRLs (`[revocation]`), with real CRLs signed by the test
+//! CAs: a revoked transport certificate fails the handshake in `require` and `prefer` mode; an
+//! unknown status or a stale CRL fails closed under `require` and open under `prefer`; a revoked
+//! intermediate refuses every certificate under it (scope `chain`, not `leaf`); a CRL reload
+//! reaches connections already open; and the checks and CRL times are in the metrics. Nothing
+//! refused reaches the registry.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use dcrgate_certs::{Authority, IssuedCert};
+use dcrgate_sandbox::client::TppClient;
+use dcrgate_sandbox::http1::read_response;
+use time::Duration;
+use tokio::io::AsyncWriteExt;
+
+use crate::common::{assert_rejection, tpp_subject, Harness, Put};
+
+const DAY: Duration = Duration::days(1);
+
+/// Write each `(issuer, crl_pem)` into the config folder, set `[revocation]` to `mode` and
+/// `scope`, and reload (SIGHUP); waits for reload number `n` to succeed.
+async fn revoke(h: &mut Harness, mode: &str, scope: &str, crls: &[(&str, String)], n: f64) {
+    let dir = h.files.path().to_owned();
+    let mut entries = Vec::new();
+    for (issuer, pem) in crls {
+        let file = format!("{issuer}.crl.pem");
+        std::fs::write(dir.join(&file), pem).expect("CRL file");
+        let mut t = toml::Table::new();
+        t.insert("issuer".into(), (*issuer).into());
+        t.insert("file".into(), file.into());
+        entries.push(toml::Value::Table(t));
+    }
+    h.config
+        .set("revocation", "mode", mode)
+        .set("revocation", "scope", scope)
+        .set("revocation", "crl", toml::Value::Array(entries));
+    h.config.write(&dir, "dcrgate.toml").expect("config");
+    h.gateway.signal("HUP");
+    h.wait_reloads("ok", n).await;
+}
+
+fn addr(h: &Harness) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], h.gateway.listen))
+}
+
+/// A client presenting `cert` (issued directly by the sandbox TPP CA).
+fn client(h: &Harness, cert: &IssuedCert) -> TppClient {
+    TppClient::new(&h.pki.server_ca.cert_pem(), Some(cert), addr(h)).expect("client")
+}
+
+/// Whether a compliant update over `client` is answered 200. A refused certificate fails the
+/// handshake, or (a session resumed from before the reload, which rustls does not verify
+/// again) gets no identity: 403 `access_denied`.
+async fn accepted(h: &Harness, client: &TppClient) -> bool {
+    match client.send(&Put::jwt(h.compliant_jwt()).bytes()).await {
+        Ok(r) if r.status == 200 => true,
+        Ok(r) => {
+            let description = assert_rejection(&r, 403, "access_denied");
+            assert!(
+                description.contains("no verified client certificate"),
+                "{description}"
+            );
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+async fn checks(h: &Harness, result: &str) -> f64 {
+    let series = format!("dcrgate_revocation_checks_total{{result=\"{result}\"}}");
+    let (samples, _) = h.metrics_when(|s| s.get(&series).is_some()).await;
+    samples.get(&series).unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_transport_certificate_fails_the_handshake_in_require_and_prefer_mode() {
+    let mut h = Harness::start().await;
+    assert!(accepted(&h, &h.client).await, "before any CRL");
+    let ca = &h.pki.client_ca;
+    let crl = ca.crl(&[&h.tpp.transport.serial], DAY).expect("CRL");
+    let sibling = ca
+        .issue_client(&tpp_subject())
+        .expect("another certificate");
+    revoke(&mut h, "require", "chain", &[("tpp-ca", crl.clone())], 1.0).await;
+
+    assert!(
+        !accepted(&h, &h.client).await,
+        "a revoked certificate was served"
+    );
+    assert!(
+        accepted(&h, &client(&h, &sibling)).await,
+        "an unrevoked one was refused"
+    );
+    assert_eq!(checks(&h, "revoked").await, 1.0);
+    assert_eq!(checks(&h, "good").await, 1.0);
+    // The CRL's times are exported under the configured issuer name.
+    let (samples, text) = h.metrics_when(|_| true).await;
+    let next = samples.get(r#"dcrgate_crl_next_update_timestamp_seconds{issuer="tpp-ca"}"#);
+    let this = samples.get(r#"dcrgate_crl_this_update_timestamp_seconds{issuer="tpp-ca"}"#);
+    let now = dcrgate_sandbox::tpp::now() as f64;
+    assert!(next.is_some_and(|t| t > now + 80_000.0), "{text}");
+    assert!(this.is_some_and(|t| t < now), "{text}");
+
+    // prefer fails open on unknown status only: a revoked certificate stays refused.
+    revoke(&mut h, "prefer", "chain", &[("tpp-ca", crl)], 2.0).await;
+    assert!(
+        !accepted(&h, &h.client).await,
+        "prefer let a revoked certificate through"
+    );
+    assert_eq!(h.registry.count(), 2, "{:?}", h.registry.requests());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_status_and_a_stale_crl_fail_closed_under_require_and_open_under_prefer() {
+    let mut h = Harness::start().await;
+    // A CRL of another CA only: the TPP certificate's issuer has none (unknown status).
+    let other = Authority::new("another CA").expect("CA");
+    let unrelated = vec![("other-ca", other.crl(&[], DAY).expect("CRL"))];
+    revoke(&mut h, "require", "chain", &unrelated, 1.0).await;
+    assert!(
+        !accepted(&h, &h.client).await,
+        "require accepted an unknown status"
+    );
+    assert_eq!(checks(&h, "unknown").await, 1.0);
+    revoke(&mut h, "prefer", "chain", &unrelated, 2.0).await;
+    assert!(
+        accepted(&h, &h.client).await,
+        "prefer refused an unknown status"
+    );
+    assert_eq!(checks(&h, "unknown").await, 2.0);
+
+    // The issuer's CRL is past its nextUpdate.
+    let stale = vec![(
+        "tpp-ca",
+        h.pki.client_ca.crl(&[], -Duration::hours(1)).expect("CRL"),
+    )];
+    revoke(&mut h, "require", "chain", &stale, 3.0).await;
+    assert!(
+        !accepted(&h, &h.client).await,
+        "require accepted a stale CRL"
+    );
+    assert_eq!(checks(&h, "unavailable").await, 1.0);
+    revoke(&mut h, "prefer", "chain", &stale, 4.0).await;
+    assert!(accepted(&h, &h.client).await, "prefer refused a stale CRL");
+    assert_eq!(checks(&h, "unavailable").await, 2.0);
+    assert_eq!(h.registry.count(), 2, "{:?}", h.registry.requests());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_intermediate_refuses_every_certificate_under_it() {
+    let mut h = Harness::start().await;
+    let issuing = h
+        .pki
+        .client_ca
+        .intermediate("TPP issuing CA", true)
+        .expect("CA");
+    let leaf = issuing.issue_client(&tpp_subject()).expect("leaf");
+    let chained = TppClient::with_chain(
+        &h.pki.server_ca.cert_pem(),
+        &[leaf.cert_der.clone(), issuing.cert_der()],
+        &leaf.key_der,
+        addr(&h),
+    )
+    .expect("client");
+    assert!(
+        accepted(&h, &chained).await,
+        "the chain is trusted before any CRL"
+    );
+    let crls = vec![
+        (
+            "tpp-root",
+            h.pki.client_ca.crl(&[issuing.serial()], DAY).expect("CRL"),
+        ),
+        ("tpp-issuing", issuing.crl(&[], DAY).expect("CRL")),
+    ];
+    revoke(&mut h, "require", "chain", &crls, 1.0).await;
+    assert!(
+        !accepted(&h, &chained).await,
+        "a certificate under a revoked CA was served"
+    );
+    // Scope leaf checks the leaf alone (against its issuing CA's CRL, which lists nothing).
+    revoke(&mut h, "require", "leaf", &crls, 2.0).await;
+    assert!(
+        accepted(&h, &chained).await,
+        "scope leaf checked the intermediate"
+    );
+    assert_eq!(h.registry.count(), 2, "{:?}", h.registry.requests());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crl_reload_reaches_connections_already_open() {
+    let mut h = Harness::start().await;
+    let ca_crl = |revoked: &[&[u8]]| h.pki.client_ca.crl(revoked, DAY).expect("CRL");
+    let nothing = vec![("tpp-ca", ca_crl(&[]))];
+    let revoked = vec![("tpp-ca", ca_crl(&[&h.tpp.transport.serial]))];
+    revoke(&mut h, "require", "chain", &nothing, 1.0).await;
+    let mut tls = h.client.connect().await.expect("handshake");
+    let raw = Put::jwt(h.compliant_jwt()).bytes();
+    tls.write_all(&raw).await.expect("write");
+    let first = read_response(&mut tls).await.expect("first answer");
+    assert_eq!(
+        first.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+
+    // The certificate is revoked while the connection stays open: its next request is refused.
+    revoke(&mut h, "require", "chain", &revoked, 2.0).await;
+    let raw = Put::jwt(h.compliant_jwt()).bytes();
+    tls.write_all(&raw).await.expect("write");
+    let second = read_response(&mut tls).await.expect("second answer");
+    let description = assert_rejection(&second, 403, "access_denied");
+    assert!(description.contains("no longer trusted"), "{description}");
+    assert_eq!(second.header("connection"), Some("close"));
+    assert_eq!(h.registry.count(), 1, "{:?}", h.registry.requests());
+    let series = r#"dcrgate_rejections_total{reason="certificate_no_longer_trusted",route="register_update"}"#;
+    let (samples, text) = h.metrics_when(|s| s.get(series).is_some()).await;
+    assert_eq!(samples.get(series), Some(1.0), "{text}");
+}
+
+#[tokio::test]
+async fn dcrgate_check_refuses_unusable_revocation_settings() {
+    let h = Harness::start().await;
+    let dir = h.files.path();
+    std::fs::write(dir.join("not-a-crl.pem"), h.pki.client_ca.cert_pem()).expect("file");
+    let crl = h.pki.client_ca.crl(&[], DAY).expect("CRL");
+    std::fs::write(dir.join("ok.crl.pem"), &crl).expect("file");
+    let entry = |issuer: &str, file: &str| {
+        let mut t = toml::Table::new();
+        t.insert("issuer".into(), issuer.into());
+        t.insert("file".into(), file.into());
+        toml::Value::Table(t)
+    };
+    let cases: Vec<(&str, Vec<toml::Value>, &str)> = vec![
+        ("require", vec![], "revocation.mode"),
+        (
+            "require",
+            vec![entry("x", "missing.crl")],
+            "revocation.crl.file",
+        ),
+        (
+            "require",
+            vec![entry("x", "not-a-crl.pem")],
+            "revocation.crl.file",
+        ),
+        (
+            "prefer",
+            vec![entry("bad name", "ok.crl.pem")],
+            "revocation.crl.issuer",
+        ),
+        (
+            "prefer",
+            vec![entry("a", "ok.crl.pem"), entry("a", "ok.crl.pem")],
+            "revocation.crl.issuer",
+        ),
+    ];
+    for (mode, crls, key) in cases {
+        let mut cfg = h.config.clone();
+        cfg.set("revocation", "mode", mode)
+            .set("revocation", "crl", toml::Value::Array(crls));
+        let path = cfg.write(dir, "check.toml").expect("config");
+        let out = check(&path);
+        assert!(!out.status.success(), "{mode} {key}: accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(key), "{key}: {stderr}");
+    }
+    let mut cfg = h.config.clone();
+    cfg.set("revocation", "mode", "require").set(
+        "revocation",
+        "crl",
+        toml::Value::Array(vec![entry("tpp-ca", "ok.crl.pem")]),
+    );
+    let path = cfg.write(dir, "check.toml").expect("config");
+    let out = check(&path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn check(config: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_dcrgate"))
+        .arg("check")
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("dcrgate check")
+}
