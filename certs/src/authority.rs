@@ -83,10 +83,10 @@ impl Authority {
     }
 
     /// A CRL signed by this CA (PEM) listing `revoked` serial numbers, issued an hour ago, with
-    /// its nextUpdate `next_update` from now (negative: already past, a stale CRL).
-    pub fn crl(&self, revoked: &[&[u8]], next_update: Duration) -> Result<String, PkiError> {
+    /// its nextUpdate `next_update_secs` from now (negative: already past, a stale CRL).
+    pub fn crl(&self, revoked: &[&[u8]], next_update_secs: i64) -> Result<String, PkiError> {
         let now = OffsetDateTime::now_utc();
-        let next_update = now + next_update;
+        let next_update = now + Duration::seconds(next_update_secs);
         // thisUpdate precedes nextUpdate, also for a stale CRL.
         let this_update = (now - Duration::hours(1)).min(next_update - Duration::hours(1));
         let params = CertificateRevocationListParams {

@@ -139,6 +139,13 @@ pub fn run(dir: Option<PathBuf>) -> Result<(), DemoError> {
         signing_key("demo-signing-key-1")?,
     )?;
     std::fs::write(dir.join("tpp.pem"), &tpp.transport.cert_pem).map_err(SandboxError::from)?;
+    // A second certificate of the same TPP, revoked on the TPP CA's CRL.
+    let revoked = pki.transport_cert(&tpp.subject)?;
+    let crl = pki
+        .client_ca
+        .crl(&[&revoked.serial], 86_400)
+        .map_err(SandboxError::from)?;
+    std::fs::write(dir.join("tpp-ca.crl.pem"), crl).map_err(SandboxError::from)?;
     write_private(&dir.join("tpp.key"), &tpp.transport.key_pem)?;
     std::fs::write(dir.join("seed-update.toml"), SEED_PROFILE).map_err(SandboxError::from)?;
 
@@ -156,8 +163,13 @@ pub fn run(dir: Option<PathBuf>) -> Result<(), DemoError> {
         free_port().map_err(SandboxError::from)?,
         free_port().map_err(SandboxError::from)?,
     );
+    let mut crl_entry = toml::Table::new();
+    crl_entry.insert("issuer".into(), "tpp-ca".into());
+    crl_entry.insert("file".into(), "tpp-ca.crl.pem".into());
     let config_path =
         SandboxConfig::new(listen, admin, registry.addr(), &files, "seed-update.toml")
+            .set("revocation", "mode", "require")
+            .push("revocation", "crl", crl_entry)
             .write(&dir, "dcrgate.toml")
             .map_err(SandboxError::from)?;
     let request_path = dir.join("request.jwt");
@@ -172,6 +184,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<(), DemoError> {
         Some(&tpp.transport),
         gateway_addr,
     )?;
+    let revoked_client = TppClient::new(&pki.server_ca.cert_pem(), Some(&revoked), gateway_addr)?;
     let cases = scenarios(&tpp, &jwks_uri);
     let client_id = tpp.client_id.clone();
     let d = dir.clone();
@@ -192,6 +205,12 @@ pub fn run(dir: Option<PathBuf>) -> Result<(), DemoError> {
             };
             println!("  {:>2}. {:<48} -> {result}", i + 1, case.title);
         }
+        // The compliant update again, from the TPP's revoked certificate.
+        let result = match revoked_client.send(&cases[0].request).await {
+            Ok(r) => summary(&r),
+            Err(_) => "refused at the TLS handshake: revoked on the TPP CA's CRL (revocation.mode = require)".to_owned(),
+        };
+        println!("  {:>2}. {:<48} -> {result}", cases.len() + 1, "compliant update, revoked transport certificate");
         let seen = registry.requests();
         println!("\n  The stand-in registry received {} request(s):", seen.len());
         for r in &seen {

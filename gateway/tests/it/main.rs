@@ -8,6 +8,7 @@ mod admin_metrics;
 mod adversarial;
 mod bearer_tokens;
 mod cli;
+mod demo;
 mod explain;
 mod jws_and_policy;
 mod jws_props;

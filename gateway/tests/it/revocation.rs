@@ -11,12 +11,12 @@ use std::path::Path;
 use dcrgate_certs::{Authority, IssuedCert};
 use dcrgate_sandbox::client::TppClient;
 use dcrgate_sandbox::http1::read_response;
-use time::Duration;
 use tokio::io::AsyncWriteExt;
 
 use crate::common::{assert_rejection, tpp_subject, Harness, Put};
 
-const DAY: Duration = Duration::days(1);
+/// A day, in seconds: the nextUpdate of a current CRL.
+const DAY: i64 = 86_400;
 
 /// Write each `(issuer, crl_pem)` into the config folder, set `[revocation]` to `mode` and
 /// `scope`, and reload (SIGHUP); waits for reload number `n` to succeed.
@@ -108,7 +108,17 @@ async fn a_revoked_transport_certificate_fails_the_handshake_in_require_and_pref
         !accepted(&h, &h.client).await,
         "prefer let a revoked certificate through"
     );
-    assert_eq!(h.registry.count(), 2, "{:?}", h.registry.requests());
+
+    // A CRL file that no longer parses is refused (no SIGHUP: the file watch sees it) and the
+    // previous CRL stays in force.
+    std::fs::write(h.files.path().join("tpp-ca.crl.pem"), "not a CRL").expect("CRL file");
+    h.wait_reloads("invalid", 1.0).await;
+    assert!(
+        !accepted(&h, &client(&h, &h.tpp.transport)).await,
+        "the old CRL was dropped"
+    );
+    assert!(accepted(&h, &client(&h, &sibling)).await);
+    assert_eq!(h.registry.count(), 3, "{:?}", h.registry.requests());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,10 +141,7 @@ async fn unknown_status_and_a_stale_crl_fail_closed_under_require_and_open_under
     assert_eq!(checks(&h, "unknown").await, 2.0);
 
     // The issuer's CRL is past its nextUpdate.
-    let stale = vec![(
-        "tpp-ca",
-        h.pki.client_ca.crl(&[], -Duration::hours(1)).expect("CRL"),
-    )];
+    let stale = vec![("tpp-ca", h.pki.client_ca.crl(&[], -3600).expect("CRL"))];
     revoke(&mut h, "require", "chain", &stale, 3.0).await;
     assert!(
         !accepted(&h, &h.client).await,
