@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::decode::decode_tolerant;
 use super::SEED_PROFILE;
-use crate::config::{Config, ConfigError, ConfigFile, Limits};
+use crate::config::{Config, ConfigError, ConfigFile, Limits, Revocation};
 use crate::jose::jws::JwsError;
 use crate::tls::identity::{ClientIdentity, IdentityError};
 
@@ -111,6 +111,10 @@ pub struct Deployment {
     pub directories: Vec<(String, Vec<String>)>,
     /// `[limits]`.
     pub limits: Limits,
+    /// `listener.client_ca`.
+    pub client_ca: PathBuf,
+    /// `[revocation]`.
+    pub revocation: Revocation,
 }
 
 /// Everything an explanation is made from, read and checked.
@@ -124,6 +128,8 @@ pub struct Inputs {
     pub jwt_payload: Map<String, Value>,
     /// The transport certificate.
     pub certificate: ClientIdentity,
+    /// Its DER.
+    pub certificate_der: Vec<u8>,
     /// The policy profile.
     pub profile: Profile,
     /// Where the profile came from.
@@ -204,12 +210,13 @@ impl Inputs {
             path: jwt_path.to_owned(),
             source,
         })?;
-        let certificate = certificate(cert, cert_path)?;
+        let (certificate, certificate_der) = certificate(cert, cert_path)?;
         Ok(Self {
             jwt,
             jwt_header: decoded.header,
             jwt_payload: decoded.payload,
             certificate,
+            certificate_der,
             profile,
             profile_source,
             client_id: None,
@@ -240,6 +247,8 @@ impl Deployment {
                 .map(|d| (d.issuer.clone(), d.algorithms.clone()))
                 .collect(),
             limits: config.limits.clone(),
+            client_ca: config.client_ca.clone(),
+            revocation: config.revocation.clone(),
         }
     }
 }
@@ -252,7 +261,7 @@ fn read(path: &Path) -> Result<Vec<u8>, ExplainError> {
 }
 
 /// The first certificate of a PEM file, or a DER certificate.
-fn certificate(bytes: &[u8], path: &Path) -> Result<ClientIdentity, ExplainError> {
+fn certificate(bytes: &[u8], path: &Path) -> Result<(ClientIdentity, Vec<u8>), ExplainError> {
     let pem = bytes.windows(11).any(|w| w == b"-----BEGIN ");
     let der = if pem {
         match rustls_pemfile::certs(&mut &bytes[..]).next() {
@@ -272,8 +281,10 @@ fn certificate(bytes: &[u8], path: &Path) -> Result<ClientIdentity, ExplainError
     } else {
         bytes.to_vec()
     };
-    ClientIdentity::from_der(&der).map_err(|source| ExplainError::NotCertificate {
-        path: path.to_owned(),
-        source,
-    })
+    let identity =
+        ClientIdentity::from_der(&der).map_err(|source| ExplainError::NotCertificate {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok((identity, der))
 }

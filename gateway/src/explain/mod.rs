@@ -12,12 +12,14 @@
 //! - [`inputs`]: the command line and the files it names, read and checked.
 //! - [`decode`]: lenient decoding of what was sent.
 //! - [`ssa`]: the software statement's offline checks.
+//! - [`revocation`]: the transport certificate against the configured CRLs.
 //! - [`verdict`]: the checks and the policy run, rule by rule, and the verdict.
 //! - [`report`]: the result, as JSON or text.
 
 pub mod decode;
 pub mod inputs;
 pub mod report;
+pub mod revocation;
 pub mod ssa;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::revocation::RevocationReport;
 use super::SIGNATURE_NOTE;
 use crate::rejection::Rejection;
 
@@ -81,6 +82,8 @@ pub struct CertificateReport {
     pub not_after: String,
     /// Whether notAfter has passed.
     pub expired: bool,
+    /// Its revocation status under the configuration's CRLs.
+    pub revocation: RevocationReport,
 }
 
 /// The `tls_client_auth_dn` claim.
@@ -322,6 +325,11 @@ impl Report {
         )?;
         writeln!(
             out,
+            "Certificate revocation: {}: {}",
+            c.revocation.status, c.revocation.detail
+        )?;
+        writeln!(
+            out,
             "Certificate subject (canonical RFC 4514): {}",
             c.subject
         )?;
@@ -421,6 +429,11 @@ impl Report {
             (Some(status), Some(error), Some(by)) => {
                 writeln!(out, "Verdict: REJECT — {status} {error} ({by})")?
             }
+            (None, None, Some(by)) => writeln!(
+                out,
+                "Verdict: REJECT — the TLS handshake fails ({by}): {}",
+                v.description.as_deref().unwrap_or_default()
+            )?,
             _ => {
                 writeln!(out, "Verdict: ACCEPT (offline checks)")?;
                 if !v.would_reject.is_empty() {

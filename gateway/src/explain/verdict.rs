@@ -197,7 +197,21 @@ pub fn explain(inputs: &Inputs, now: i64) -> Report {
         .map(|&rule| rule_result(rule, &violations, &applicability))
         .collect();
     let evaluation = evaluation.as_ref();
-    let verdict = decide(profile, &findings, evaluation);
+    let revocation =
+        super::revocation::examine(&inputs.certificate_der, inputs.deployment.as_ref(), now);
+    let verdict = if revocation.refuses_handshake {
+        // Nothing else matters: the request never gets past the handshake.
+        VerdictReport {
+            outcome: "reject",
+            status: None,
+            error: None,
+            decided_by: Some("revocation"),
+            description: Some(revocation.detail.clone()),
+            would_reject: Vec::new(),
+        }
+    } else {
+        decide(profile, &findings, evaluation)
+    };
     let key_set_url = evaluation.ok().and_then(|e| e.key_set_url.as_ref());
 
     let rotation = evaluation.ok().and_then(|e| {
@@ -234,6 +248,7 @@ pub fn explain(inputs: &Inputs, now: i64) -> Report {
             sha256_thumbprint: cert.thumbprint.clone(),
             not_after: rfc3339_seconds(cert.not_after),
             expired: cert.not_after < now,
+            revocation,
         },
         tls_client_auth_dn,
         dn_match,

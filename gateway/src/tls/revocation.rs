@@ -103,6 +103,23 @@ impl RevocationVerifier {
         })
     }
 
+    /// The revocation status of a chain under the strict policy (whatever the mode lets
+    /// through); `Err` when the chain fails for another reason (untrusted issuer, expiry, ...).
+    pub fn status(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<RevocationResult, rustls::Error> {
+        match self
+            .strict
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            Ok(_) => Ok(RevocationResult::Good),
+            Err(e) => revocation_failure(&e).ok_or(e),
+        }
+    }
+
     fn count(&self, result: RevocationResult) {
         if let Some(m) = &self.metrics {
             m.revocation_checks

@@ -296,3 +296,51 @@ fn check(config: &Path) -> std::process::Output {
         .output()
         .expect("dcrgate check")
 }
+
+#[tokio::test]
+async fn explain_reports_the_certificate_revocation_status_from_the_configured_crls() {
+    let mut h = Harness::start().await;
+    let crl = h
+        .pki
+        .client_ca
+        .crl(&[&h.tpp.transport.serial], DAY)
+        .expect("CRL");
+    let sibling = h
+        .pki
+        .client_ca
+        .issue_client(&tpp_subject())
+        .expect("certificate");
+    revoke(&mut h, "require", "chain", &[("tpp-ca", crl)], 1.0).await;
+    let dir = h.files.path();
+    let jwt = dir.join("explain.jwt");
+    std::fs::write(&jwt, h.compliant_jwt()).expect("JWT");
+    let explain = |cert: &IssuedCert, name: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, &cert.cert_pem).expect("certificate");
+        std::process::Command::new(env!("CARGO_BIN_EXE_dcrgate"))
+            .args(["explain", "--jwt"])
+            .arg(&jwt)
+            .arg("--cert")
+            .arg(&path)
+            .arg("--config")
+            .arg(dir.join("dcrgate.toml"))
+            .args(["--client-id", crate::common::CLIENT_ID])
+            .output()
+            .expect("dcrgate explain")
+    };
+    let out = explain(&h.tpp.transport, "revoked.pem");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("Certificate revocation: revoked: REVOKED"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Verdict: REJECT — the TLS handshake fails (revocation)"),
+        "{text}"
+    );
+    let out = explain(&sibling, "sibling.pem");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Certificate revocation: good"), "{text}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+}
