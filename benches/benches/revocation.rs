@@ -47,7 +47,7 @@ fn revocation(c: &mut Criterion) {
         })
         .collect();
     let other_refs: Vec<&[u8]> = others.iter().map(Vec::as_slice).collect();
-    let mut with = |name: &str, revoked: &[&[u8]]| {
+    let with = |name: &str, revoked: &[&[u8]]| {
         let path = dir.join(format!("{name}.crl.pem"));
         std::fs::write(&path, ca.crl(revoked, 86_400).expect("CRL")).expect("write CRL");
         Revocation {
