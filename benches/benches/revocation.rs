@@ -18,12 +18,9 @@ fn verifier(ca: &Authority, revocation: &Revocation) -> RevocationVerifier {
     roots
         .add(CertificateDer::from(ca.cert_der()))
         .expect("anchor");
-    let crls = crl::load_all(&revocation.crls)
-        .expect("CRLs")
-        .into_iter()
-        .map(|c| c.der)
-        .collect();
-    RevocationVerifier::build(Arc::new(roots), revocation, crls, None).expect("verifier")
+    let crls = crl::load_all(&revocation.crls).expect("CRLs");
+    RevocationVerifier::build(Arc::new(roots), &[ca.cert_der()], revocation, &crls, None)
+        .expect("verifier")
 }
 
 fn revocation(c: &mut Criterion) {

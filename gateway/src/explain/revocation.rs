@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::inputs::Deployment;
 use crate::config::RevocationMode;
 use crate::tls::crl;
-use crate::tls::pem::load_client_ca_bundle;
+use crate::tls::pem::{load_certs, load_client_ca_bundle};
 use crate::tls::revocation::{RevocationResult, RevocationVerifier};
 
 /// What revocation says of the transport certificate.
@@ -43,11 +43,12 @@ pub fn examine(der: &[u8], deployment: Option<&Deployment>, now: i64) -> Revocat
         return not_checked(format!("revocation.mode = off in {}", d.path.display()));
     }
     let built = load_client_ca_bundle(&d.client_ca)
+        .and_then(|roots| Ok((roots, load_certs(&d.client_ca)?)))
         .map_err(|e| e.to_string())
-        .and_then(|roots| {
+        .and_then(|(roots, cas)| {
+            let cas: Vec<Vec<u8>> = cas.iter().map(|c| c.as_ref().to_vec()).collect();
             let crls = crl::load_all(&d.revocation.crls).map_err(|e| e.to_string())?;
-            let ders = crls.into_iter().map(|c| c.der).collect();
-            RevocationVerifier::build(Arc::new(roots), &d.revocation, ders, None)
+            RevocationVerifier::build(Arc::new(roots), &cas, &d.revocation, &crls, None)
                 .map_err(|e| e.to_string())
         });
     let verifier = match built {

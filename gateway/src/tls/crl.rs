@@ -46,6 +46,8 @@ pub enum CrlError {
 pub struct LoadedCrl {
     /// The configured issuer name (the metric label).
     pub issuer: String,
+    /// The file it was read from.
+    pub path: PathBuf,
     /// The issuer's DN as the CRL names it (RFC 4514).
     pub issuer_dn: String,
     /// thisUpdate, seconds since the epoch.
@@ -82,6 +84,7 @@ pub fn load(file: &CrlFile) -> Result<LoadedCrl, CrlError> {
     }
     let loaded = LoadedCrl {
         issuer: file.issuer.clone(),
+        path: file.path.clone(),
         issuer_dn: crl.issuer().to_string(),
         this_update: crl.last_update().timestamp(),
         next_update: crl.next_update().map(|t| t.timestamp()),

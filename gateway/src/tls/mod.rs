@@ -3,6 +3,7 @@
 
 pub mod ca_usage;
 pub mod crl;
+pub mod crl_index;
 pub mod identity;
 pub mod listener;
 pub mod pem;

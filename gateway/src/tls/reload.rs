@@ -26,8 +26,8 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use crate::config::Revocation;
 use crate::metrics::Metrics;
 use crate::tls::crl::{self, CrlError};
-use crate::tls::pem::{load_cert_and_key, load_client_ca_bundle, PemError};
-use crate::tls::revocation::RevocationVerifier;
+use crate::tls::pem::{load_cert_and_key, load_certs, load_client_ca_bundle, PemError};
+use crate::tls::revocation::{RevocationBuildError, RevocationVerifier};
 
 /// How many distinct sets of CA hints a verifier keeps for its whole life (see
 /// [`ReloadableClientVerifier::root_hint_subjects`]).
@@ -310,15 +310,21 @@ impl ReloadableClientVerifier {
                 }
             }
         }
-        let ders = crls.into_iter().map(|c| c.der).collect();
+        let cas: Vec<Vec<u8>> = load_certs(client_ca)?
+            .iter()
+            .map(|c| c.as_ref().to_vec())
+            .collect();
         // The builder's default already makes a certificate mandatory; this type enforces it
         // again on its own, whatever the inner verifier says.
         let verifier =
-            RevocationVerifier::build(Arc::new(roots), revocation, ders, metrics.cloned())
-                .map_err(|source| TlsReloadError::Verifier {
+            RevocationVerifier::build(Arc::new(roots), &cas, revocation, &crls, metrics.cloned())
+                .map_err(|e| match e {
+                RevocationBuildError::Verifier(source) => TlsReloadError::Verifier {
                     path: client_ca.to_owned(),
                     source,
-                })?;
+                },
+                RevocationBuildError::Crl(e) => TlsReloadError::Crl(e),
+            })?;
         Ok(Arc::new(verifier))
     }
 

@@ -1,18 +1,18 @@
 //! Revocation of client certificates at the handshake, from the configured CRLs
-//! (`[revocation]`), on rustls-webpki's CRL support.
+//! (`[revocation]`).
 //!
-//! Every chain is verified with the CRLs under the strict policy: a revoked certificate, a
-//! certificate whose issuer has no CRL (unknown status) and a CRL past its nextUpdate all fail.
-//! In `require` mode that is the answer. In `prefer` mode an unknown status or a stale CRL is
-//! then verified again without them (fail open), counted and logged; a revoked certificate is
-//! refused in both. Each check is counted by result in `dcrgate_revocation_checks_total`
+//! The chain is verified by rustls-webpki against the client CA bundle; then each certificate
+//! the scope covers is looked up in the [`CrlIndex`]: a revoked certificate, a certificate
+//! whose issuer has no CRL (unknown status) and a CRL past its nextUpdate all fail in `require`
+//! mode. In `prefer` mode only a revoked certificate fails; an unknown status or a stale CRL is
+//! counted and logged (fail open). Each check is counted by result in `dcrgate_revocation_checks_total`
 //! (`good`, `revoked`, `unknown`, `unavailable`: a stale CRL).
 
 use std::fmt;
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
+use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
 use rustls::{
@@ -21,6 +21,8 @@ use rustls::{
 
 use crate::config::{Revocation, RevocationMode, RevocationScope};
 use crate::metrics::Metrics;
+use crate::tls::crl::{CrlError, LoadedCrl};
+use crate::tls::crl_index::{CrlIndex, Status};
 
 /// A revocation check's result, the `result` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,50 +59,61 @@ impl RevocationResult {
 
 /// The client certificate verifier with the configured revocation policy.
 pub struct RevocationVerifier {
-    /// CRLs under the strict policy (or none when revocation is off).
-    strict: Arc<dyn ClientCertVerifier>,
-    /// `prefer` only: the same CRLs, unknown status and stale CRLs allowed.
-    lenient: Option<Arc<dyn ClientCertVerifier>>,
+    /// Chain verification against the client CA bundle.
+    chain: Arc<dyn ClientCertVerifier>,
+    /// The CRLs (none when revocation is off).
+    index: CrlIndex,
     mode: RevocationMode,
+    scope: RevocationScope,
     metrics: Option<Arc<Metrics>>,
 }
 
 impl RevocationVerifier {
-    /// A verifier over `roots` with `revocation`'s mode and scope and these CRLs.
+    /// A verifier over `roots` (the client CA bundle; `cas` its certificates, DER) with
+    /// `revocation`'s mode and scope and these CRLs.
     pub fn build(
         roots: Arc<RootCertStore>,
+        cas: &[Vec<u8>],
         revocation: &Revocation,
-        crls: Vec<CertificateRevocationListDer<'static>>,
+        crls: &[LoadedCrl],
         metrics: Option<Arc<Metrics>>,
-    ) -> Result<Self, VerifierBuilderError> {
-        let provider = || Arc::new(rustls::crypto::ring::default_provider());
-        let base = || {
-            let builder = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider());
-            match revocation.mode {
-                RevocationMode::Off => builder,
-                RevocationMode::Prefer | RevocationMode::Require => {
-                    let b = builder.with_crls(crls.clone());
-                    match revocation.scope {
-                        RevocationScope::Chain => b,
-                        RevocationScope::Leaf => b.only_check_end_entity_revocation(),
-                    }
-                }
-            }
-        };
-        let strict = match revocation.mode {
-            RevocationMode::Off => base().build()?,
-            _ => base().enforce_revocation_expiration().build()?,
-        };
-        let lenient = match revocation.mode {
-            RevocationMode::Prefer => Some(base().allow_unknown_revocation_status().build()?),
-            _ => None,
+    ) -> Result<Self, RevocationBuildError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let chain = WebPkiClientVerifier::builder_with_provider(roots, provider).build()?;
+        let crls = if revocation.mode == RevocationMode::Off {
+            &[]
+        } else {
+            crls
         };
         Ok(Self {
-            strict,
-            lenient,
+            chain,
+            index: CrlIndex::build(crls, cas)?,
             mode: revocation.mode,
+            scope: revocation.scope,
             metrics,
         })
+    }
+
+    /// The revocation status of a chain whose certificates verified (at `now`).
+    fn lookup(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> RevocationResult {
+        let chain: Vec<&[u8]> = std::iter::once(end_entity.as_ref())
+            .chain(intermediates.iter().map(|c| c.as_ref()))
+            .collect();
+        let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        match self
+            .index
+            .status(&chain, self.scope == RevocationScope::Chain, secs)
+        {
+            Status::Good => RevocationResult::Good,
+            Status::Revoked => RevocationResult::Revoked,
+            Status::Unknown => RevocationResult::Unknown,
+            Status::Stale => RevocationResult::Unavailable,
+        }
     }
 
     /// The revocation status of a chain under the strict policy (whatever the mode lets
@@ -111,13 +124,9 @@ impl RevocationVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<RevocationResult, rustls::Error> {
-        match self
-            .strict
-            .verify_client_cert(end_entity, intermediates, now)
-        {
-            Ok(_) => Ok(RevocationResult::Good),
-            Err(e) => revocation_failure(&e).ok_or(e),
-        }
+        self.chain
+            .verify_client_cert(end_entity, intermediates, now)?;
+        Ok(self.lookup(end_entity, intermediates, now))
     }
 
     fn count(&self, result: RevocationResult) {
@@ -129,21 +138,15 @@ impl RevocationVerifier {
     }
 }
 
-/// What a refusal says about revocation, if anything.
-fn revocation_failure(e: &rustls::Error) -> Option<RevocationResult> {
-    match e {
-        rustls::Error::InvalidCertificate(CertificateError::Revoked) => {
-            Some(RevocationResult::Revoked)
-        }
-        rustls::Error::InvalidCertificate(CertificateError::UnknownRevocationStatus) => {
-            Some(RevocationResult::Unknown)
-        }
-        rustls::Error::InvalidCertificate(
-            CertificateError::ExpiredRevocationList
-            | CertificateError::ExpiredRevocationListContext { .. },
-        ) => Some(RevocationResult::Unavailable),
-        _ => None,
-    }
+/// The verifier could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RevocationBuildError {
+    /// rustls refused the client CA bundle.
+    #[error(transparent)]
+    Verifier(#[from] VerifierBuilderError),
+    /// A CRL cannot be indexed.
+    #[error(transparent)]
+    Crl(#[from] CrlError),
 }
 
 impl ClientCertVerifier for RevocationVerifier {
@@ -156,7 +159,7 @@ impl ClientCertVerifier for RevocationVerifier {
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.strict.root_hint_subjects()
+        self.chain.root_hint_subjects()
     }
 
     fn verify_client_cert(
@@ -165,39 +168,32 @@ impl ClientCertVerifier for RevocationVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let strict = self
-            .strict
-            .verify_client_cert(end_entity, intermediates, now);
+        let verified = self
+            .chain
+            .verify_client_cert(end_entity, intermediates, now)?;
         if self.mode == RevocationMode::Off {
-            return strict;
+            return Ok(verified);
         }
-        let e = match strict {
-            Ok(verified) => {
-                self.count(RevocationResult::Good);
-                return Ok(verified);
-            }
-            Err(e) => e,
-        };
-        let Some(result) = revocation_failure(&e) else {
-            return Err(e);
-        };
+        let result = self.lookup(end_entity, intermediates, now);
         self.count(result);
-        match (&self.lenient, result) {
-            (Some(lenient), RevocationResult::Unknown | RevocationResult::Unavailable) => {
+        let error = match (result, self.mode) {
+            (RevocationResult::Good, _) => return Ok(verified),
+            (RevocationResult::Unknown | RevocationResult::Unavailable, RevocationMode::Prefer) => {
                 tracing::warn!(
                     revocation = result.as_str(),
                     "client certificate revocation status not known; accepted (revocation.mode = prefer)"
                 );
-                lenient.verify_client_cert(end_entity, intermediates, now)
+                return Ok(verified);
             }
-            _ => {
-                tracing::info!(
-                    revocation = result.as_str(),
-                    "client certificate refused at the handshake"
-                );
-                Err(e)
-            }
-        }
+            (RevocationResult::Revoked, _) => CertificateError::Revoked,
+            (RevocationResult::Unknown, _) => CertificateError::UnknownRevocationStatus,
+            (RevocationResult::Unavailable, _) => CertificateError::ExpiredRevocationList,
+        };
+        tracing::info!(
+            revocation = result.as_str(),
+            "client certificate refused at the handshake"
+        );
+        Err(rustls::Error::InvalidCertificate(error))
     }
 
     fn verify_tls12_signature(
@@ -206,7 +202,7 @@ impl ClientCertVerifier for RevocationVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.strict.verify_tls12_signature(message, cert, dss)
+        self.chain.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -215,11 +211,11 @@ impl ClientCertVerifier for RevocationVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.strict.verify_tls13_signature(message, cert, dss)
+        self.chain.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.strict.supported_verify_schemes()
+        self.chain.supported_verify_schemes()
     }
 }
 
@@ -227,7 +223,7 @@ impl fmt::Debug for RevocationVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RevocationVerifier")
             .field("mode", &self.mode)
-            .field("strict", &self.strict)
+            .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
 }

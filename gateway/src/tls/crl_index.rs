@@ -1,0 +1,317 @@
+//! The configured CRLs as an index, consulted after the chain itself verified: revoked serials in
+//! a set per issuer, each CRL's signature verified once per issuer key (then remembered), so a
+//! handshake costs a parse of its certificates and a few lookups rather than a CRL signature
+//! verification (rustls-webpki verifies the CRL's signature on every chain it checks).
+//!
+//! A CRL is consulted for a certificate whose issuer name it carries, and only once its
+//! signature verified with that issuer's key: the next certificate of the presented chain with
+//! that subject, or a CA of the client CA bundle. Delta CRLs and partitioned CRLs (an
+//! issuingDistributionPoint) are refused at load: their scope is not the whole issuer.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::revocation_list::CertificateRevocationList;
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+use crate::tls::crl::{CrlError, LoadedCrl};
+
+/// A certificate's revocation status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Its issuer's current CRL does not list it.
+    Good,
+    /// Listed.
+    Revoked,
+    /// No CRL for its issuer (or none whose signature verifies with the issuer's key).
+    Unknown,
+    /// Its issuer's CRL is past its nextUpdate.
+    Stale,
+}
+
+/// One CRL, indexed.
+struct Indexed {
+    next_update: Option<i64>,
+    revoked: HashSet<Vec<u8>>,
+    /// The signed part, its algorithm and signature, to verify with the issuer's key.
+    tbs: Vec<u8>,
+    algorithm: String,
+    signature: Vec<u8>,
+    /// Issuer keys (SPKI DER) the signature was checked with, and the outcome.
+    checked: Mutex<HashMap<Vec<u8>, bool>>,
+}
+
+/// The CRLs by issuer name (DER), with the client CA bundle's CA keys by subject.
+pub struct CrlIndex {
+    by_issuer: HashMap<Vec<u8>, Indexed>,
+    ca_keys: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+/// A serial number without leading zero bytes (DER integers may carry one for the sign).
+fn serial_key(raw: &[u8]) -> Vec<u8> {
+    let start = raw.iter().position(|b| *b != 0).unwrap_or(raw.len());
+    raw[start..].to_vec()
+}
+
+const OID_DELTA_CRL_INDICATOR: &str = "2.5.29.27";
+const OID_ISSUING_DISTRIBUTION_POINT: &str = "2.5.29.28";
+
+impl CrlIndex {
+    /// Index `crls`; `cas` are the client CA bundle's certificates (DER).
+    pub fn build(crls: &[LoadedCrl], cas: &[Vec<u8>]) -> Result<Self, CrlError> {
+        let mut by_issuer = HashMap::new();
+        for loaded in crls {
+            let refuse = |reason: String| CrlError::NotCrl {
+                path: loaded.path.clone(),
+                reason,
+            };
+            let (_, crl) = CertificateRevocationList::from_der(loaded.der.as_ref())
+                .map_err(|e| refuse(e.to_string()))?;
+            for ext in crl.extensions() {
+                let oid = ext.oid.to_id_string();
+                if oid == OID_DELTA_CRL_INDICATOR || oid == OID_ISSUING_DISTRIBUTION_POINT {
+                    return Err(refuse(format!(
+                        "a delta or partitioned CRL (extension {oid}) is not supported: give the \
+                         issuer's complete CRL"
+                    )));
+                }
+                if ext.critical {
+                    return Err(refuse(format!("unsupported critical extension {oid}")));
+                }
+            }
+            let issuer = crl.issuer().as_raw().to_vec();
+            let indexed = Indexed {
+                next_update: loaded.next_update,
+                revoked: crl
+                    .iter_revoked_certificates()
+                    .map(|r| serial_key(r.raw_serial()))
+                    .collect(),
+                tbs: crl.tbs_cert_list.as_ref().to_vec(),
+                algorithm: crl.signature_algorithm.algorithm.to_id_string(),
+                signature: crl.signature_value.data.to_vec(),
+                checked: Mutex::new(HashMap::new()),
+            };
+            if by_issuer.insert(issuer, indexed).is_some() {
+                return Err(refuse(format!(
+                    "another configured CRL has the same issuer ({})",
+                    loaded.issuer_dn
+                )));
+            }
+        }
+        let mut ca_keys = HashMap::new();
+        for der in cas {
+            if let Ok((_, ca)) = X509Certificate::from_der(der) {
+                ca_keys.insert(ca.subject().as_raw().to_vec(), ca.public_key().raw.to_vec());
+            }
+        }
+        Ok(Self { by_issuer, ca_keys })
+    }
+
+    /// The status of each certificate of `chain` (leaf first) the scope covers: the leaf, and
+    /// with `intermediates` every further certificate. The worst status wins (revoked, then
+    /// stale, then unknown). A certificate that does not parse is unknown.
+    pub fn status(&self, chain: &[&[u8]], intermediates: bool, now: i64) -> Status {
+        let parsed: Vec<Option<X509Certificate<'_>>> = chain
+            .iter()
+            .map(|der| X509Certificate::from_der(der).ok().map(|(_, c)| c))
+            .collect();
+        let checked = if intermediates { parsed.len() } else { 1 };
+        let mut worst = Status::Good;
+        for (i, cert) in parsed.iter().take(checked).enumerate() {
+            let status = match cert {
+                Some(cert) => self.one(cert, &parsed[i + 1..], now),
+                None => Status::Unknown,
+            };
+            worst = match (worst, status) {
+                (Status::Revoked, _) | (_, Status::Revoked) => Status::Revoked,
+                (Status::Stale, _) | (_, Status::Stale) => Status::Stale,
+                (Status::Unknown, _) | (_, Status::Unknown) => Status::Unknown,
+                _ => Status::Good,
+            };
+        }
+        worst
+    }
+
+    fn one(
+        &self,
+        cert: &X509Certificate<'_>,
+        rest: &[Option<X509Certificate<'_>>],
+        now: i64,
+    ) -> Status {
+        let issuer = cert.issuer().as_raw();
+        let Some(crl) = self.by_issuer.get(issuer) else {
+            return Status::Unknown;
+        };
+        let issuer_key = rest
+            .iter()
+            .flatten()
+            .find(|c| c.subject().as_raw() == issuer)
+            .map(|c| c.public_key().raw)
+            .or_else(|| self.ca_keys.get(issuer).map(Vec::as_slice));
+        let Some(key) = issuer_key else {
+            return Status::Unknown;
+        };
+        if !crl.signed_by(key) {
+            return Status::Unknown;
+        }
+        if crl.revoked.contains(&serial_key(cert.raw_serial())) {
+            return Status::Revoked;
+        }
+        match crl.next_update {
+            Some(next) if next < now => Status::Stale,
+            _ => Status::Good,
+        }
+    }
+}
+
+impl Indexed {
+    /// Whether the CRL's signature verifies with the issuer key `spki` (checked once per key).
+    fn signed_by(&self, spki: &[u8]) -> bool {
+        let mut checked = self
+            .checked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(ok) = checked.get(spki) {
+            return *ok;
+        }
+        let ok = verify(spki, &self.algorithm, &self.tbs, &self.signature);
+        // Bounded: one entry per distinct issuer key presented for this issuer name.
+        if checked.len() < 64 {
+            checked.insert(spki.to_vec(), ok);
+        }
+        ok
+    }
+}
+
+/// Verify `signature` over `message` with the key `spki` (DER), for the signature algorithm
+/// `algorithm` (OID, dotted): RSA PKCS#1 v1.5 with SHA-256/384/512, or ECDSA P-256
+/// with SHA-256 and P-384 with SHA-384. Anything else does not verify.
+fn verify(spki: &[u8], algorithm: &str, message: &[u8], signature: &[u8]) -> bool {
+    let Ok((_, key)) = SubjectPublicKeyInfo::from_der(spki) else {
+        return false;
+    };
+    let curve = key
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|o| o.to_id_string());
+    let ring_alg: &'static dyn VerificationAlgorithm = match (algorithm, curve.as_deref()) {
+        ("1.2.840.113549.1.1.11", _) => &signature::RSA_PKCS1_2048_8192_SHA256,
+        ("1.2.840.113549.1.1.12", _) => &signature::RSA_PKCS1_2048_8192_SHA384,
+        ("1.2.840.113549.1.1.13", _) => &signature::RSA_PKCS1_2048_8192_SHA512,
+        ("1.2.840.10045.4.3.2", Some("1.2.840.10045.3.1.7")) => &signature::ECDSA_P256_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", Some("1.3.132.0.34")) => &signature::ECDSA_P384_SHA384_ASN1,
+        _ => return false,
+    };
+    UnparsedPublicKey::new(ring_alg, key.subject_public_key.data.as_ref())
+        .verify(message, signature)
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CrlFile;
+    use crate::tls::crl;
+    use dcrgate_certs::{Authority, SubjectSpec};
+
+    const NOW: i64 = i64::MAX / 4;
+
+    fn loaded(dir: &std::path::Path, name: &str, pem: &str) -> LoadedCrl {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).unwrap();
+        crl::load(&CrlFile {
+            issuer: name.into(),
+            path,
+        })
+        .unwrap()
+    }
+
+    fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    #[test]
+    fn a_crl_counts_only_when_signed_by_the_issuer_of_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Authority::new("TPP CA").unwrap();
+        // Another CA with the very same subject name: its CRL names the same issuer.
+        let impostor = Authority::new("TPP CA").unwrap();
+        let leaf = ca.issue_client(&SubjectSpec::common_name("tpp")).unwrap();
+        let chain = [leaf.cert_der.as_slice()];
+        let genuine = loaded(
+            dir.path(),
+            "genuine",
+            &ca.crl(&[&leaf.serial], 3600).unwrap(),
+        );
+        let index = CrlIndex::build(&[genuine], &[ca.cert_der()]).unwrap();
+        assert_eq!(index.status(&chain, true, now()), Status::Revoked);
+        // The impostor's CRL says nothing is revoked: it is not the issuer's, so unknown.
+        let forged = loaded(dir.path(), "forged", &impostor.crl(&[], 3600).unwrap());
+        let index = CrlIndex::build(&[forged], &[ca.cert_der()]).unwrap();
+        assert_eq!(index.status(&chain, true, now()), Status::Unknown);
+        // Without the issuer's key (not in the bundle, not in the chain): unknown too.
+        let genuine = loaded(
+            dir.path(),
+            "genuine",
+            &ca.crl(&[&leaf.serial], 3600).unwrap(),
+        );
+        let index = CrlIndex::build(&[genuine], &[]).unwrap();
+        assert_eq!(index.status(&chain, true, now()), Status::Unknown);
+    }
+
+    #[test]
+    fn good_stale_and_the_worst_status_of_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Authority::new("root").unwrap();
+        let issuing = root.intermediate("issuing", true).unwrap();
+        let leaf = issuing
+            .issue_client(&SubjectSpec::common_name("tpp"))
+            .unwrap();
+        let issuing_der = issuing.cert_der();
+        let chain = [leaf.cert_der.as_slice(), issuing_der.as_slice()];
+        let fresh = loaded(dir.path(), "issuing", &issuing.crl(&[], 3600).unwrap());
+        // The leaf's issuer has a current CRL; the intermediate's issuer (the root) has none.
+        let index = CrlIndex::build(std::slice::from_ref(&fresh), &[root.cert_der()]).unwrap();
+        assert_eq!(index.status(&chain, false, now()), Status::Good);
+        assert_eq!(index.status(&chain, true, now()), Status::Unknown);
+        let root_crl = loaded(
+            dir.path(),
+            "root",
+            &root.crl(&[issuing.serial()], 3600).unwrap(),
+        );
+        let index = CrlIndex::build(&[fresh.clone(), root_crl], &[root.cert_der()]).unwrap();
+        assert_eq!(index.status(&chain, false, now()), Status::Good);
+        assert_eq!(index.status(&chain, true, now()), Status::Revoked);
+        // Past nextUpdate.
+        let index = CrlIndex::build(&[fresh], &[root.cert_der()]).unwrap();
+        assert_eq!(index.status(&chain, false, NOW), Status::Stale);
+        // A certificate that does not parse has no known status.
+        assert_eq!(
+            index.status(&[b"junk".as_slice()], false, now()),
+            Status::Unknown
+        );
+    }
+
+    #[test]
+    fn two_crls_of_one_issuer_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Authority::new("TPP CA").unwrap();
+        let a = loaded(dir.path(), "a", &ca.crl(&[], 3600).unwrap());
+        let b = loaded(dir.path(), "b", &ca.crl(&[], 3600).unwrap());
+        assert!(CrlIndex::build(&[a, b], &[]).is_err());
+    }
+
+    #[test]
+    fn serials_compare_without_leading_zero_bytes() {
+        assert_eq!(serial_key(&[0, 0, 0x81, 2]), vec![0x81, 2]);
+        assert_eq!(serial_key(&[0x7f]), vec![0x7f]);
+        assert!(serial_key(&[0, 0]).is_empty());
+    }
+}
