@@ -5,8 +5,11 @@
 //! few seconds would hold a connection for ever. The guard is armed before the TLS handshake
 //! (pingora's pre-TLS hook), disarmed when a request head has arrived (`early_request_filter`)
 //! and re-armed when the request is done (`logging`). When it fires, the socket is shut down
-//! after checking it is still the same connection (same local and peer address), so a file
-//! descriptor reused by a later connection is never touched.
+//! only if its descriptor is still the very socket the guard was armed for: the kernel's socket
+//! cookie (`SO_COOKIE`, unique for the life of the system) must match, so a descriptor and
+//! addresses reused by a later connection (loopback and NAT reuse ports) are never touched. A
+//! guard also ends when a new connection from the same address is armed: the old connection
+//! is gone (no two live connections share their addresses).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,12 +28,16 @@ use tokio::sync::Notify;
 use crate::metrics::Metrics;
 
 const DISARMED: u64 = 0;
+/// The guard's connection is gone: its watcher ends without cutting anything.
+const ENDED: u64 = u64::MAX;
 
 struct Guard {
     /// Milliseconds since `ConnGuards::epoch` at which to cut the connection; 0: disarmed.
     deadline: AtomicU64,
     wake: Notify,
     fd: RawFd,
+    /// The socket's `SO_COOKIE`, when the kernel has one.
+    cookie: Option<u64>,
     local: SocketAddr,
     peer: SocketAddr,
 }
@@ -88,11 +95,18 @@ impl ConnGuards {
             deadline: AtomicU64::new(self.deadline()),
             wake: Notify::new(),
             fd,
+            cookie: socket_cookie(fd),
             local,
             peer,
         });
-        if let Ok(mut map) = self.guards.lock() {
-            map.insert(peer, guard.clone());
+        let previous = match self.guards.lock() {
+            Ok(mut map) => map.insert(peer, guard.clone()),
+            Err(_) => None,
+        };
+        // The previous connection from this address has ended: so does its guard.
+        if let Some(old) = previous {
+            old.deadline.store(ENDED, Ordering::Release);
+            old.wake.notify_one();
         }
         let this = self.clone();
         tokio::spawn(async move {
@@ -108,6 +122,9 @@ impl ConnGuards {
     async fn watch(&self, guard: &Guard) {
         loop {
             let deadline = guard.deadline.load(Ordering::Acquire);
+            if deadline == ENDED {
+                return;
+            }
             if deadline == DISARMED {
                 guard.wake.notified().await;
                 continue;
@@ -141,12 +158,35 @@ impl ConnGuards {
     }
 }
 
+/// The kernel's cookie of the socket `fd` (Linux `SO_COOKIE`), if it has one.
+#[allow(unsafe_code)]
+fn socket_cookie(fd: RawFd) -> Option<u64> {
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cookie`, a live u64 of that size; an
+    // invalid or closed descriptor makes it fail with EBADF and nothing is written.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_COOKIE,
+            std::ptr::addr_of_mut!(cookie).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len as usize == std::mem::size_of::<u64>()).then_some(cookie)
+}
+
 /// Shut the socket down if `fd` still is the guarded connection. Returns whether it did.
 #[allow(unsafe_code)]
 fn cut(guard: &Guard) -> bool {
+    // The very socket, not one that reuses its descriptor and addresses.
+    if guard.cookie.is_some() && socket_cookie(guard.fd) != guard.cookie {
+        return false;
+    }
     // SAFETY: the descriptor is only borrowed for the duration of this call and never closed
     // here. It may have been closed (then every call below fails with EBADF) or reused by a
-    // later connection (then its addresses differ and nothing is done).
+    // later connection (then its cookie or its addresses differ and nothing is done).
     let fd = unsafe { BorrowedFd::borrow_raw(guard.fd) };
     let sock = socket2::SockRef::from(&fd);
     let same = |a: std::io::Result<socket2::SockAddr>, b: &SocketAddr| {

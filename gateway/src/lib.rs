@@ -27,8 +27,8 @@
 //! - [`demo`] (feature `demo`, on by default): `dcrgate demo`, the gateway started in the
 //!   `dcrgate-sandbox` world.
 //! - [`explain`]: `dcrgate explain`, an offline verdict on a request object and certificate.
-// One `unsafe` block remains, in `conn_guard` (borrowing a raw socket descriptor), allowed there
-// with its safety argument; everything else is safe code.
+// Two `unsafe` blocks remain, in `conn_guard` (reading a socket's cookie, borrowing a raw socket
+// descriptor), allowed there with their safety arguments; everything else is safe code.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -101,6 +101,21 @@ impl TppClient {
         Ok(self.connector.connect(name, tcp).await?)
     }
 
+    /// Open a TLS connection from the local address `local` (the port reused: a test of what
+    /// the server does when a later connection has the addresses of an earlier one).
+    pub async fn connect_from(
+        &self,
+        local: SocketAddr,
+    ) -> Result<TlsStream<TcpStream>, SandboxError> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(local)?;
+        let tcp = socket.connect(self.addr).await?;
+        let name =
+            ServerName::try_from("localhost").map_err(|e| SandboxError::Http(e.to_string()))?;
+        Ok(self.connector.connect(name, tcp).await?)
+    }
+
     /// Send raw request bytes on a new connection and read the response.
     pub async fn send(&self, raw: &[u8]) -> Result<RawResponse, SandboxError> {
         tokio::time::timeout(EXCHANGE_TIMEOUT, async {

@@ -108,6 +108,72 @@ async fn a_client_dripping_its_request_head_is_cut_off() {
     );
 }
 
+/// The head clock of a finished connection must not cut a later one that reuses its addresses
+/// (and, the server's lowest free descriptor being reused, its descriptor): a client that
+/// closes after one request, then a client from the same local port that keeps its connection
+/// busy past the first one's deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_connections_head_clock_never_cuts_a_later_connection_from_the_same_address() {
+    let h = Harness::start_with(|cfg| {
+        cfg.set("limits", "header_timeout_ms", 1000);
+    })
+    .await;
+    // A free local port for both connections.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let local = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let close = Put::jwt(h.compliant_jwt())
+        .headers(&[("Connection", "close")])
+        .bytes();
+    let mut first = h
+        .client
+        .connect_from(local)
+        .await
+        .expect("first connection");
+    first.write_all(&close).await.expect("write");
+    assert_eq!(read_response(&mut first).await.expect("answer").status, 200);
+    drop(first);
+    // The gateway closed first (Connection: close), so the port is free at once on this side.
+    let mut second = None;
+    for _ in 0..50 {
+        match h.client.connect_from(local).await {
+            Ok(tls) => {
+                second = Some(tls);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    let mut second = second.expect("a second connection from the same address");
+    // Requests every 150 ms for 2.5 s: well past the first connection's deadline (1 s after
+    // its request ended), each head well within this connection's own.
+    let started = Instant::now();
+    let mut answered = 0;
+    while started.elapsed() < Duration::from_millis(2500) {
+        let raw = Put::jwt(h.compliant_jwt()).bytes();
+        second
+            .write_all(&raw)
+            .await
+            .expect("the connection is open");
+        let r = tokio::time::timeout(Duration::from_secs(5), read_response(&mut second))
+            .await
+            .expect("an answer in time")
+            .unwrap_or_else(|e| panic!("request {answered} on the live connection failed: {e}"));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        answered += 1;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert!(answered >= 10, "{answered}");
+    let (samples, _) = h.metrics_when(|_| true).await;
+    assert_eq!(
+        samples.get(r#"dcrgate_client_timeouts_total{stage="head"}"#),
+        Some(0.0),
+        "a live connection was cut as too slow"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_completes_the_handshake_and_sends_nothing_is_cut_off() {
     let h = Harness::start_with(|cfg| {
