@@ -66,7 +66,7 @@ impl Bucket {
             self.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+            Err(secs((1.0 - self.tokens) / self.rate))
         }
     }
 
@@ -77,6 +77,14 @@ impl Bucket {
 
 fn retry_after(wait: Duration) -> u64 {
     wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+/// The longest a client's bucket is kept without use.
+const MAX_IDLE: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// `s` seconds as a duration; what does not fit (huge, not a number) is the longest one.
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
 }
 
 /// The gateway's rate limiter.
@@ -91,8 +99,10 @@ impl RateLimiter {
     /// A limiter configured by `[rate_limits]`.
     pub fn new(cfg: &RateLimits) -> Self {
         // A bucket untouched for the time it takes to refill is full again: forget it.
+        // (The cache refuses idle times of 1,000 years or more; a bucket that slow is kept for
+        // a century, longer than any process runs.)
         let idle = if cfg.per_client_per_second > 0.0 {
-            Duration::from_secs_f64((cfg.per_client_burst / cfg.per_client_per_second).max(1.0))
+            secs((cfg.per_client_burst / cfg.per_client_per_second).max(1.0)).min(MAX_IDLE)
         } else {
             Duration::from_secs(1)
         };
@@ -234,5 +244,48 @@ mod tests {
             Some("rate_limits.per_client_per_second")
         );
         assert!(validator.rate_limits(&RateLimitSection::default()).is_ok());
+    }
+
+    #[test]
+    fn rates_and_bursts_the_limiter_cannot_represent_are_refused_and_never_panic() {
+        use crate::config::file::RateLimitSection;
+        let validator = crate::config::Validator::new(std::path::Path::new("dcrgate.toml"));
+        for (section, key) in [
+            (
+                RateLimitSection {
+                    per_client_per_second: 1e-300,
+                    ..RateLimitSection::default()
+                },
+                "rate_limits.per_client_per_second",
+            ),
+            (
+                RateLimitSection {
+                    global_per_second: f64::MIN_POSITIVE,
+                    global_burst: 1.0,
+                    ..RateLimitSection::default()
+                },
+                "rate_limits.global_per_second",
+            ),
+            (
+                RateLimitSection {
+                    per_client_per_second: 1.0,
+                    per_client_burst: 1e300,
+                    ..RateLimitSection::default()
+                },
+                "rate_limits.per_client_burst",
+            ),
+        ] {
+            assert_eq!(
+                validator.rate_limits(&section).unwrap_err().key(),
+                Some(key)
+            );
+        }
+        // Built directly, the limiter holds whatever it is given without panicking.
+        let l = limiter(1e-300, 1.0, 0.0, 0.0);
+        assert!(l.check("a").is_ok());
+        let retry = l.check("a").unwrap_err();
+        assert!(retry.retry_after_secs > 0);
+        assert_eq!(secs(f64::NAN), Duration::MAX);
+        assert_eq!(secs(1e300), Duration::MAX);
     }
 }

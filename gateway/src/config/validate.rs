@@ -24,6 +24,11 @@ use super::{
 };
 use crate::tls::pem;
 
+/// The smallest positive rate limit, requests per second.
+const MIN_RATE: f64 = 1e-6;
+/// The largest burst.
+const MAX_BURST: f64 = 1e9;
+
 /// The longest accepted `replay.timeout_ms`.
 const MAX_REPLAY_TIMEOUT_MS: u64 = 10_000;
 /// The largest accepted `replay.memory_capacity`.
@@ -588,6 +593,27 @@ impl<'a> Validator<'a> {
         ] {
             if !v.is_finite() || v < 0.0 {
                 return Err(self.invalid(key, format!("{v} must be a number ≥ 0")));
+            }
+        }
+        // What the limiter can represent: a refill period of at most about 11.5 days per token,
+        // and bursts a counter holds exactly.
+        for (key, v) in [
+            ("rate_limits.per_client_per_second", r.per_client_per_second),
+            ("rate_limits.global_per_second", r.global_per_second),
+        ] {
+            if v > 0.0 && v < MIN_RATE {
+                return Err(self.invalid(
+                    key,
+                    format!("{v} is below {MIN_RATE} (0 turns the limit off)"),
+                ));
+            }
+        }
+        for (key, v) in [
+            ("rate_limits.per_client_burst", r.per_client_burst),
+            ("rate_limits.global_burst", r.global_burst),
+        ] {
+            if v > MAX_BURST {
+                return Err(self.invalid(key, format!("{v} is above {MAX_BURST}")));
             }
         }
         if r.per_client_per_second > 0.0 && r.per_client_burst < 1.0 {

@@ -17,7 +17,9 @@ use crate::rejection::Rejection;
 pub const MAX_TOKEN_LEN: usize = 8192;
 
 const BEARER_CHALLENGE: &str = "Bearer realm=\"dcrgate\"";
-const BEARER_INVALID: &str = "Bearer realm=\"dcrgate\", error=\"invalid_request\"";
+/// A malformed `Authorization` header: the challenge names the same `error` as the body
+/// (`invalid_token`, with the 401).
+const BEARER_INVALID: &str = crate::rejection::BEARER_INVALID_TOKEN;
 
 /// Check `Authorization: Bearer <b64token>` (RFC 6750 §2.1). The token itself is not verified
 /// here and never logged.

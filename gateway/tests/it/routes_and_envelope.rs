@@ -334,12 +334,19 @@ async fn malformed_bearer_is_401() {
         assert_rejection(&r, 401, "invalid_token");
         let challenge = r.header("www-authenticate").expect("WWW-Authenticate");
         assert!(challenge.starts_with("Bearer"), "{auth}: {challenge}");
+        // The challenge's error is the body's.
+        assert!(
+            challenge.contains("error=\"invalid_token\""),
+            "{auth}: {challenge}"
+        );
     }
     // Two Authorization headers, each well-formed, are refused as well.
     let r = h
         .put(Put::jwt(&jwt).headers(&[("Authorization", "Bearer other")]))
         .await;
     assert_rejection(&r, 401, "invalid_token");
+    let challenge = r.header("www-authenticate").expect("WWW-Authenticate");
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
     h.assert_not_forwarded();
 }
 
