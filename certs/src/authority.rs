@@ -85,6 +85,27 @@ impl Authority {
     /// A CRL signed by this CA (PEM) listing `revoked` serial numbers, issued an hour ago, with
     /// its nextUpdate `next_update_secs` from now (negative: already past, a stale CRL).
     pub fn crl(&self, revoked: &[&[u8]], next_update_secs: i64) -> Result<String, PkiError> {
+        self.crl_scoped(revoked, next_update_secs, None)
+    }
+
+    /// A partitioned CRL: like [`Authority::crl`], with an issuingDistributionPoint naming
+    /// `uri` and covering end-entity certificates only.
+    pub fn partitioned_crl(&self, revoked: &[&[u8]], uri: &str) -> Result<String, PkiError> {
+        let idp = rcgen::CrlIssuingDistributionPoint {
+            distribution_point: rcgen::CrlDistributionPoint {
+                uris: vec![uri.to_owned()],
+            },
+            scope: Some(rcgen::CrlScope::UserCertsOnly),
+        };
+        self.crl_scoped(revoked, 86_400, Some(idp))
+    }
+
+    fn crl_scoped(
+        &self,
+        revoked: &[&[u8]],
+        next_update_secs: i64,
+        issuing_distribution_point: Option<rcgen::CrlIssuingDistributionPoint>,
+    ) -> Result<String, PkiError> {
         let now = OffsetDateTime::now_utc();
         let next_update = now + Duration::seconds(next_update_secs);
         // thisUpdate precedes nextUpdate, also for a stale CRL.
@@ -93,7 +114,7 @@ impl Authority {
             this_update,
             next_update,
             crl_number: SerialNumber::from(1u64),
-            issuing_distribution_point: None,
+            issuing_distribution_point,
             revoked_certs: revoked
                 .iter()
                 .map(|serial| RevokedCertParams {

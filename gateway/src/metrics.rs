@@ -264,11 +264,6 @@ impl Metrics {
             duration,
             registry,
         };
-        for r in crate::tls::revocation::RevocationResult::ALL {
-            m.revocation_checks
-                .with_label_values(&[r.as_str()])
-                .inc_by(0);
-        }
         for r in ["ok", "invalid"] {
             m.reloads.with_label_values(&[r]).inc_by(0);
         }

@@ -300,6 +300,18 @@ mod tests {
     }
 
     #[test]
+    fn partitioned_crls_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Authority::new("TPP CA").unwrap();
+        let pem = ca
+            .partitioned_crl(&[], "http://crl.example/part1.crl")
+            .unwrap();
+        let partitioned = loaded(dir.path(), "part", &pem);
+        let e = CrlIndex::build(&[partitioned], &[]).err().expect("refused");
+        assert!(e.to_string().contains("partitioned"), "{e}");
+    }
+
+    #[test]
     fn two_crls_of_one_issuer_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let ca = Authority::new("TPP CA").unwrap();

@@ -80,6 +80,14 @@ impl RevocationVerifier {
     ) -> Result<Self, RevocationBuildError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let chain = WebPkiClientVerifier::builder_with_provider(roots, provider).build()?;
+        if let Some(m) = &metrics {
+            // Every result is exported from the start, at 0, so alerts see the series.
+            for r in RevocationResult::ALL {
+                m.revocation_checks
+                    .with_label_values(&[r.as_str()])
+                    .inc_by(0);
+            }
+        }
         let crls = if revocation.mode == RevocationMode::Off {
             &[]
         } else {
