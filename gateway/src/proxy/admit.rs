@@ -172,10 +172,12 @@ impl Gateway {
         }
         let body = envelope::read_body(session, cfg.limits.max_body_bytes, cfg.limits.body_timeout)
             .await?;
-        let would_reject = self
+        let (would_reject, jti) = self
             .check_request_object(&generation, &body, client_id.as_deref(), &identity, ctx)
             .await?;
-        Ok(Admitted::new(identity, Some(body), would_reject))
+        let mut admitted = Admitted::new(identity, Some(body), would_reject);
+        admitted.jti = jti;
+        Ok(admitted)
     }
 
     fn stage(&self, stage: &str, started: Instant) {
@@ -217,7 +219,7 @@ impl Gateway {
     }
 
     /// The request object: JWS, claims, software statement, policy, key set, signature and
-    /// replay. Returns the rules broken that are in shadow.
+    /// replay. Returns the rules broken that are in shadow, and the `jti` recorded.
     async fn check_request_object(
         &self,
         generation: &Generation,
@@ -225,7 +227,7 @@ impl Gateway {
         client_id: Option<&str>,
         identity: &ClientIdentity,
         ctx: &mut RequestCtx,
-    ) -> Result<Vec<Rule>, Rejection> {
+    ) -> Result<(Vec<Rule>, Option<String>), Rejection> {
         let cfg = &generation.config;
         let profile = &cfg.profile;
         let jws = checks::request_object(body, &profile.request.algorithms)?;
@@ -306,13 +308,18 @@ impl Gateway {
         let verified = verify_signature(&jws.alg, &keys, &jws.signing_input, &jws.signature).await;
         self.stage("signature", started);
         verified.map_err(|e| Rejection::from_signature(&e))?;
+        let mut recorded = None;
         if let Some(key) = &evaluation.replay {
             let leeway = profile.request.clock_leeway_seconds;
             let ttl = key.expires_at.saturating_add(leeway).saturating_sub(now);
-            self.check_replay(generation, &key.id, Duration::from_secs(ttl.max(1) as u64))
-                .await?;
+            if self
+                .check_replay(generation, &key.id, Duration::from_secs(ttl.max(1) as u64))
+                .await?
+            {
+                recorded = Some(key.id.clone());
+            }
         }
-        Ok(pass.would_reject)
+        Ok((pass.would_reject, recorded))
     }
 
     async fn verify_ssa(
@@ -344,7 +351,7 @@ impl Gateway {
         generation: &Generation,
         id: &str,
         ttl: Duration,
-    ) -> Result<(), Rejection> {
+    ) -> Result<bool, Rejection> {
         let Some(store) = &generation.services.replay else {
             // Config validation builds a store whenever the profile requires jti.
             return Err(Rejection::replay_unavailable());
@@ -361,13 +368,13 @@ impl Gateway {
             .with_label_values(&[store.kind(), label])
             .inc();
         match result {
-            Ok(Seen::First) => Ok(()),
+            Ok(Seen::First) => Ok(true),
             Ok(Seen::Replayed) => Err(Rejection::replayed()),
             Err(e) => {
                 tracing::warn!(store = store.kind(), error = %e, "replay store unavailable");
                 match generation.config.replay.on_store_error {
                     OnStoreError::Reject => Err(Rejection::replay_unavailable()),
-                    OnStoreError::Accept => Ok(()),
+                    OnStoreError::Accept => Ok(false),
                 }
             }
         }
@@ -386,6 +393,9 @@ pub struct Admitted {
     pub would_reject: Vec<Rule>,
     /// When the request was sent upstream.
     pub forwarded_at: Option<Instant>,
+    /// The `jti` this request recorded in the replay store (released when the registry never
+    /// received the request).
+    pub jti: Option<String>,
 }
 
 impl Admitted {
@@ -395,6 +405,7 @@ impl Admitted {
             body,
             would_reject,
             forwarded_at: None,
+            jti: None,
         }
     }
 }

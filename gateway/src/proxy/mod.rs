@@ -173,6 +173,30 @@ impl Gateway {
             .inc();
     }
 
+    /// The registry never received the admitted request: release its `jti`, so the TPP may
+    /// send the same signed request again.
+    async fn release_jti(&self, ctx: &mut RequestCtx) {
+        let Decision::Admitted(admitted) = &mut ctx.decision else {
+            return;
+        };
+        let (Some(jti), Some(store)) = (admitted.jti.take(), &ctx.generation.services.replay)
+        else {
+            return;
+        };
+        let label = match store.release(&jti).await {
+            Ok(()) => "released",
+            Err(e) => {
+                tracing::warn!(store = store.kind(), error = %e, "jti not released: the replay store did not answer");
+                "error"
+            }
+        };
+        self.state
+            .metrics
+            .replay_checks
+            .with_label_values(&[store.kind(), label])
+            .inc();
+    }
+
     fn audit(&self, ctx: &RequestCtx, outcome: Outcome) {
         let sink = &ctx.generation.services.audit;
         if !sink.is_on() {
@@ -194,6 +218,25 @@ impl Gateway {
             latency_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
         });
     }
+}
+
+/// Whether a forwarding error happened before the registry could have received any of the
+/// request: the connection to it (TCP, TLS) was refused, timed out or failed. A request that may
+/// have reached it (a write or read failed, or timed out, on an open connection) is not.
+fn never_received(e: &Error) -> bool {
+    matches!(
+        e.etype(),
+        ErrorType::ConnectTimedout
+            | ErrorType::ConnectRefused
+            | ErrorType::ConnectNoRoute
+            | ErrorType::ConnectError
+            | ErrorType::TLSHandshakeFailure
+            | ErrorType::TLSHandshakeTimedout
+            | ErrorType::InvalidCert
+            | ErrorType::HandshakeError
+            | ErrorType::BindError
+            | ErrorType::SocketError
+    )
 }
 
 /// 128 random bits as hex.
@@ -407,6 +450,9 @@ impl ProxyHttp for Gateway {
             }
             _ => Rejection::new(Reason::Internal, "internal error").closing(),
         };
+        if never_received(e) {
+            self.release_jti(ctx).await;
+        }
         self.rejected(ctx, &rejection);
         tracing::warn!(reason = rejection.reason.id(), error = %e, "forwarding failed");
         let code = rejection.status();
@@ -456,6 +502,43 @@ pub(crate) fn test_headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
 
 #[cfg(test)]
 mod tests {
+    use pingora::{Error, ErrorType};
+
+    #[test]
+    fn only_connection_failures_count_as_never_received() {
+        for etype in [
+            ErrorType::ConnectTimedout,
+            ErrorType::ConnectRefused,
+            ErrorType::ConnectNoRoute,
+            ErrorType::ConnectError,
+            ErrorType::TLSHandshakeFailure,
+            ErrorType::TLSHandshakeTimedout,
+            ErrorType::InvalidCert,
+        ] {
+            assert!(
+                super::never_received(&Error::new(etype.clone())),
+                "{etype:?}"
+            );
+        }
+        // On an open connection the request may have been received: its jti stays used.
+        for etype in [
+            ErrorType::ReadError,
+            ErrorType::WriteError,
+            ErrorType::ReadTimedout,
+            ErrorType::WriteTimedout,
+            ErrorType::ConnectionClosed,
+            ErrorType::H1Error,
+            ErrorType::InvalidHTTPHeader,
+            ErrorType::InternalError,
+            ErrorType::UnknownError,
+        ] {
+            assert!(
+                !super::never_received(&Error::new(etype.clone())),
+                "{etype:?}"
+            );
+        }
+    }
+
     #[test]
     fn request_ids_are_32_lower_hex_digits_and_differ() {
         let (a, b) = (super::request_id(), super::request_id());

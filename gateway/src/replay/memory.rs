@@ -64,10 +64,24 @@ impl MemoryStore {
             Seen::Replayed
         }
     }
+
+    /// Forgets `id`.
+    pub async fn release(&self, id: &str) {
+        self.seen.invalidate(id).await;
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn a_released_id_is_first_again() {
+        let s = MemoryStore::new(100);
+        assert_eq!(s.check_and_record("a", MINUTE).await, Seen::First);
+        s.release("a").await;
+        assert_eq!(s.check_and_record("a", MINUTE).await, Seen::First);
+        assert_eq!(s.check_and_record("a", MINUTE).await, Seen::Replayed);
+    }
+
     use super::*;
 
     const SECOND: Duration = Duration::from_secs(1);

@@ -75,6 +75,18 @@ impl ReplayStore {
         }
     }
 
+    /// Forget `id`: the request that recorded it never reached the registry, so the TPP may
+    /// send it again. Err when the store cannot answer (the id then stays recorded).
+    pub async fn release(&self, id: &str) -> Result<(), StoreError> {
+        match self {
+            ReplayStore::Memory(s) => {
+                s.release(id).await;
+                Ok(())
+            }
+            ReplayStore::Redis(s) => s.release(id).await,
+        }
+    }
+
     /// `"memory"` or `"redis"`, for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -125,27 +125,52 @@ impl RedisStore {
             .unwrap_or(Err(StoreError::Timeout))
     }
 
+    /// Forgets `id` (`DEL`).
+    pub async fn release(&self, id: &str) -> Result<(), StoreError> {
+        let key = format!("{}{}", self.inner.key_prefix, id);
+        let command: [&[u8]; 2] = [b"DEL", key.as_bytes()];
+        let reply = tokio::time::timeout(self.inner.timeout, self.call(&command))
+            .await
+            .unwrap_or(Err(StoreError::Timeout))?;
+        match reply {
+            Reply::Integer(_) => Ok(()),
+            Reply::Error(e) => Err(StoreError::ServerError(e)),
+            _ => Err(StoreError::Protocol("unexpected reply to DEL")),
+        }
+    }
+
+    async fn set_nx(&self, command: &[&[u8]]) -> Result<Seen, StoreError> {
+        set_nx_reply(self.call(command).await?)
+    }
+
     /// On a pooled connection if one is idle, else on a new one. A pooled connection that
     /// turns out to be dead (the server restarted or dropped it while idle) is discarded and
     /// the command is sent once more on a new connection. If the dead connection had in fact
-    /// delivered the command, the retry answers `Replayed`: a false rejection, never a missed
+    /// delivered a `SET NX`, the retry answers `Replayed`: a false rejection, never a missed
     /// replay.
-    async fn set_nx(&self, command: &[&[u8]]) -> Result<Seen, StoreError> {
+    async fn call(&self, command: &[&[u8]]) -> Result<Reply, StoreError> {
         if let Some(mut conn) = self.take_idle() {
             match conn.call(command).await {
                 Ok(reply) => {
-                    let seen = set_nx_reply(reply)?;
-                    self.put_back(conn);
-                    return Ok(seen);
+                    self.keep_unless_error(conn, &reply);
+                    return Ok(reply);
                 }
                 Err(StoreError::Closed | StoreError::Io(_)) => drop(conn),
                 Err(e) => return Err(e),
             }
         }
         let mut conn = Conn::connect(&self.inner.url).await?;
-        let seen = set_nx_reply(conn.call(command).await?)?;
-        self.put_back(conn);
-        Ok(seen)
+        let reply = conn.call(command).await?;
+        self.keep_unless_error(conn, &reply);
+        Ok(reply)
+    }
+
+    /// Pool `conn` again unless the server answered an error (an authentication lost, say):
+    /// the next command then connects (and authenticates) afresh.
+    fn keep_unless_error(&self, conn: Conn, reply: &Reply) {
+        if !matches!(reply, Reply::Error(_)) {
+            self.put_back(conn);
+        }
     }
 
     fn take_idle(&self) -> Option<Conn> {

@@ -101,6 +101,24 @@ async fn first_then_replayed_with_prefixed_keys() {
 }
 
 #[tokio::test]
+async fn a_released_id_is_first_again_and_other_prefixes_keep_theirs() {
+    let server = RedisServer::start(&[]);
+    let store = redis_store(&server.url("", ""), "dcrgate:jti:");
+    let other = redis_store(&server.url("", ""), "other:");
+    let id = "https://issuer.example:5a6b3f2c-9a1e-4e6f-8b7d-9a0b1c2d3e4f";
+    assert_eq!(check(&store, id, MINUTE).await, Ok(Seen::First));
+    assert_eq!(check(&other, id, MINUTE).await, Ok(Seen::First));
+    store.release(id).await.expect("DEL");
+    assert_eq!(
+        raw(server.port, &["EXISTS", &format!("dcrgate:jti:{id}")]).await,
+        ":0"
+    );
+    assert_eq!(check(&store, id, MINUTE).await, Ok(Seen::First));
+    assert_eq!(check(&store, id, MINUTE).await, Ok(Seen::Replayed));
+    assert_eq!(check(&other, id, MINUTE).await, Ok(Seen::Replayed));
+}
+
+#[tokio::test]
 async fn two_replicas_sharing_redis_agree() {
     let server = RedisServer::start(&[]);
     let replica_a = redis_store(&server.url("", ""), "dcrgate:jti:");

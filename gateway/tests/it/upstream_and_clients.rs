@@ -48,6 +48,68 @@ async fn slow_registry_is_504_json() {
     assert_eq!(h.registry.count(), 1);
 }
 
+/// The seed profile with replay protection required (every compliant update carries a jti).
+fn with_required_jti(setup: &common::Setup<'_>) {
+    let profile =
+        dcrgate_sandbox::world::SEED_PROFILE.replace("require_jti = false", "require_jti = true");
+    assert_ne!(profile, dcrgate_sandbox::world::SEED_PROFILE);
+    setup.write("seed-update.toml", &profile);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_registry_never_received_keeps_its_jti_usable() {
+    let mut h = Harness::start_setup(|cfg, setup| {
+        with_required_jti(setup);
+        cfg.set(
+            "upstream",
+            "url",
+            format!("http://127.0.0.1:{}", closed_port()),
+        );
+    })
+    .await;
+    let jwt = h.compliant_jwt();
+    // The registry refuses the connection: 502, and the jti is released.
+    let r = h.put_jwt(&jwt).await;
+    assert_rejection(&r, 502, "temporarily_unavailable");
+    let series = r#"dcrgate_replay_checks_total{result="released",store="memory"}"#;
+    let (samples, text) = h.metrics_when(|s| s.get(series) == Some(1.0)).await;
+    assert_eq!(samples.get(series), Some(1.0), "{text}");
+    // The registry is back (the configuration names it again): the same signed request passes.
+    let registry = format!("http://{}", h.registry.addr());
+    h.config.set("upstream", "url", registry);
+    h.config
+        .write(h.files.path(), "dcrgate.toml")
+        .expect("config");
+    h.gateway.signal("HUP");
+    h.wait_reloads("ok", 1.0).await;
+    let r = h.put_jwt(&jwt).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Once received, it is used: a replay is refused.
+    let r = h.put_jwt(&jwt).await;
+    assert_rejection(&r, 400, "invalid_client_metadata");
+    assert_eq!(h.registry.count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_may_have_reached_the_registry_keeps_its_jti_used() {
+    let h = Harness::start_setup(|cfg, setup| {
+        with_required_jti(setup);
+        cfg.set("upstream", "read_timeout_ms", 500);
+    })
+    .await;
+    h.registry
+        .set_behaviour(Behaviour::Slow(Duration::from_secs(3)));
+    let jwt = h.compliant_jwt();
+    let r = h.put_jwt(&jwt).await;
+    assert_rejection(&r, 504, "temporarily_unavailable");
+    h.registry.set_behaviour(Behaviour::Normal);
+    // The registry saw it (and may have applied it): sending it again is a replay.
+    let r = h.put_jwt(&jwt).await;
+    let d = assert_rejection(&r, 400, "invalid_client_metadata");
+    assert!(d.contains("jti"), "{d}");
+    assert_eq!(h.registry.count(), 1);
+}
+
 /// Read until the peer closes or errors (bounded by `within`); returns what arrived, or `None`
 /// if the connection was still open when the time ran out.
 async fn read_until_closed<R: AsyncRead + Unpin>(rd: &mut R, within: Duration) -> Option<Vec<u8>> {
