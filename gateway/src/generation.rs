@@ -76,6 +76,16 @@ pub enum StartError {
     /// The served certificate or the client CA bundle.
     #[error("listener TLS: {0}")]
     TlsFiles(#[from] TlsReloadError),
+    /// A listening address cannot be bound (taken by another process, or not this host's).
+    #[error("{key} {address} cannot be bound: {source}")]
+    Bind {
+        /// The setting.
+        key: &'static str,
+        /// The address.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 fn anchor(

@@ -21,6 +21,13 @@ use crate::tls::listener::tls_settings;
 /// `upgrade`: take the listening sockets over from a running instance (pingora's zero-downtime
 /// upgrade; the old instance hands them over on SIGQUIT).
 pub fn build(config: Config, upgrade: bool) -> Result<Server, StartError> {
+    // pingora retries a bind that fails for ever, serving nothing while the process looks
+    // alive: a taken address fails start-up instead, naming it. (An upgrade takes the sockets
+    // over from the running instance, which still holds them.)
+    if !upgrade {
+        bindable("listener.address", &config.listen)?;
+        bindable("admin.address", &config.admin_listen)?;
+    }
     let metrics = Arc::new(Metrics::new()?);
     let state = SharedState::new(config, metrics.clone())?;
     let config = state.current().config.clone();
@@ -76,6 +83,17 @@ pub fn build(config: Config, upgrade: bool) -> Result<Server, StartError> {
     admin.add_tcp(&config.admin_listen);
     server.add_service(admin);
     Ok(server)
+}
+
+/// Whether `address` can be bound now (the probe socket is closed at once).
+fn bindable(key: &'static str, address: &str) -> Result<(), StartError> {
+    std::net::TcpListener::bind(address)
+        .map(drop)
+        .map_err(|source| StartError::Bind {
+            key,
+            address: address.to_owned(),
+            source,
+        })
 }
 
 /// Run until a signal stops the server: SIGTERM drains gracefully, SIGINT stops at once.

@@ -137,3 +137,62 @@ fn run_refuses_a_bad_config_without_starting() {
     assert!(!status.success());
     assert!(err.contains("policy.key_set_hosts"), "{err}");
 }
+
+/// `dcrgate run` with a listening address another process holds: start-up fails at once,
+/// non-zero, naming the setting and the address (pingora alone would retry the bind for ever
+/// while the process looked alive).
+#[test]
+fn run_fails_when_an_address_is_taken_naming_it() {
+    let files = Files::write(&SandboxPki::generate().expect("PKI"));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port to hold");
+    let port = taken.local_addr().expect("addr").port();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+    };
+    for (key, listen, admin) in [
+        ("listener.address", port, free()),
+        ("admin.address", free(), port),
+    ] {
+        let cfg = SandboxConfig::new(
+            listen,
+            admin,
+            "127.0.0.1:18080".parse().expect("addr"),
+            &files.pki,
+            "seed-update.toml",
+        );
+        let path = cfg.write(files.path(), "taken.toml").expect("write");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dcrgate"))
+            .arg("run")
+            .arg("--config")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dcrgate run");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let out = child.wait_with_output().expect("output");
+        let err = stderr(&out);
+        let status =
+            status.unwrap_or_else(|| panic!("{key}: still running with the address taken"));
+        assert!(!status.success(), "{key}: exited 0");
+        assert!(
+            err.contains(key) && err.contains(&format!("127.0.0.1:{port}")),
+            "{key}: {err}"
+        );
+    }
+    drop(taken);
+}
