@@ -35,6 +35,15 @@ pub struct Authority {
 impl Authority {
     /// A new root CA with the given common name, valid for ten years from yesterday.
     pub fn new(common_name: &str) -> Result<Self, PkiError> {
+        Self::root(common_name, Duration::days(3650))
+    }
+
+    /// A root CA that expired an hour after it became valid, a day ago (to test refusals).
+    pub fn expired(common_name: &str) -> Result<Self, PkiError> {
+        Self::root(common_name, Duration::days(-1))
+    }
+
+    fn root(common_name: &str, validity: Duration) -> Result<Self, PkiError> {
         let mut params = ca_params(common_name)?;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
@@ -42,7 +51,7 @@ impl Authority {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        set_validity(&mut params, Duration::days(3650));
+        set_validity(&mut params, validity);
         let serial = serial(&mut params)?;
         let key = KeyPair::generate()?;
         let cert = params.self_signed(&key)?;

@@ -4,9 +4,11 @@
 //! is what the runtime reads. The first problem is reported as a [`ConfigError`] naming the
 //! file, the key and what is wrong. This module depends on no runtime module.
 
+pub mod audit_path;
 pub mod endpoint;
 pub mod file;
 pub mod forward_headers;
+pub mod rate_limits;
 pub mod redis_url;
 pub mod revocation;
 pub mod secret_file;

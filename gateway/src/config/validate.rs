@@ -11,23 +11,18 @@ use dcrgate_policies::{HostAllowlist, Presence, Profile};
 use url::Url;
 
 use super::file::{
-    BearerSection, ConfigFile, DirectorySection, IntrospectionSection, ManagedRoute,
-    RateLimitSection, ReplaySection, RoutesSection, UpstreamSection,
+    BearerSection, ConfigFile, DirectorySection, IntrospectionSection, ManagedRoute, ReplaySection,
+    RoutesSection, UpstreamSection,
 };
 use super::settings::{
     Audit, Bearer, BearerMode, ClientSecret, DirectoryConfig, Introspection, JwtBearer, KeySets,
-    KeySource, Limits, RateLimits, Replay, ReplayBackend, Routes, Server, StoreKind, Upstream,
+    KeySource, Limits, Replay, ReplayBackend, Routes, Server, StoreKind, Upstream,
 };
 use super::{
-    https_endpoint, read_secret_file, Config, ConfigError, ForwardHeaders, RedisUrl,
+    audit_path, https_endpoint, read_secret_file, Config, ConfigError, ForwardHeaders, RedisUrl,
     MAX_BODY_CEILING,
 };
 use crate::tls::pem;
-
-/// The smallest positive rate limit, requests per second.
-const MIN_RATE: f64 = 1e-6;
-/// The largest burst.
-const MAX_BURST: f64 = 1e9;
 
 /// The longest accepted `replay.timeout_ms`.
 const MAX_REPLAY_TIMEOUT_MS: u64 = 10_000;
@@ -242,6 +237,10 @@ impl<'a> Validator<'a> {
         let audit = Audit {
             path: f.audit.path.as_deref().map(|p| self.resolve(p)),
         };
+        if let Some(path) = &audit.path {
+            audit_path::check_writable(path)
+                .map_err(|e| self.invalid("audit.path", format!("{}: {e}", path.display())))?;
+        }
 
         Ok(Config {
             path: self.path.to_owned(),
@@ -581,51 +580,6 @@ impl<'a> Validator<'a> {
             key_prefix: r.key_prefix.clone(),
             on_store_error: r.on_store_error,
         })
-    }
-
-    /// `[rate_limits]`, validated.
-    pub fn rate_limits(&self, r: &RateLimitSection) -> Result<RateLimits, ConfigError> {
-        for (key, v) in [
-            ("rate_limits.per_client_per_second", r.per_client_per_second),
-            ("rate_limits.per_client_burst", r.per_client_burst),
-            ("rate_limits.global_per_second", r.global_per_second),
-            ("rate_limits.global_burst", r.global_burst),
-        ] {
-            if !v.is_finite() || v < 0.0 {
-                return Err(self.invalid(key, format!("{v} must be a number ≥ 0")));
-            }
-        }
-        // What the limiter can represent: a refill period of at most about 11.5 days per token,
-        // and bursts a counter holds exactly.
-        for (key, v) in [
-            ("rate_limits.per_client_per_second", r.per_client_per_second),
-            ("rate_limits.global_per_second", r.global_per_second),
-        ] {
-            if v > 0.0 && v < MIN_RATE {
-                return Err(self.invalid(
-                    key,
-                    format!("{v} is below {MIN_RATE} (0 turns the limit off)"),
-                ));
-            }
-        }
-        for (key, v) in [
-            ("rate_limits.per_client_burst", r.per_client_burst),
-            ("rate_limits.global_burst", r.global_burst),
-        ] {
-            if v > MAX_BURST {
-                return Err(self.invalid(key, format!("{v} is above {MAX_BURST}")));
-            }
-        }
-        if r.per_client_per_second > 0.0 && r.per_client_burst < 1.0 {
-            return Err(self.invalid("rate_limits.per_client_burst", "must be at least 1"));
-        }
-        if r.global_per_second > 0.0 && r.global_burst < 1.0 {
-            return Err(self.invalid("rate_limits.global_burst", "must be at least 1"));
-        }
-        if r.max_clients == 0 {
-            return Err(self.invalid("rate_limits.max_clients", "must be at least 1"));
-        }
-        Ok(RateLimits::from(r))
     }
 
     fn upstream(&self, u: &UpstreamSection) -> Result<Upstream, ConfigError> {

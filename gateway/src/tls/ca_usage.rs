@@ -15,8 +15,8 @@ pub enum CaUsageError {
     /// `keyUsage` without `keyCertSign`.
     #[error("its keyUsage lacks keyCertSign, so it may not sign certificates (RFC 5280 §4.2.1.3)")]
     NoKeyCertSign,
-    /// `basicConstraints` with `cA` false.
-    #[error("its basicConstraints say it is not a CA")]
+    /// `basicConstraints` absent (in a bundle of CAs) or with `cA` false.
+    #[error("it is not a CA (no basicConstraints with cA)")]
     NotCa,
 }
 
@@ -31,6 +31,19 @@ pub fn check_ca(der: &[u8]) -> Result<(), CaUsageError> {
     match cert.basic_constraints() {
         Ok(Some(bc)) if !bc.value.ca => Err(CaUsageError::NotCa),
         Ok(_) => Ok(()),
+        Err(_) => Err(CaUsageError::Unparseable),
+    }
+}
+
+/// Check that the DER certificate `der` is a CA a client CA bundle may hold: [`check_ca`], and
+/// `basicConstraints` present (every v3 CA certificate carries it, RFC 5280 §4.2.1.9; a leaf
+/// does not).
+pub fn check_anchor(der: &[u8]) -> Result<(), CaUsageError> {
+    check_ca(der)?;
+    let (_, cert) = X509Certificate::from_der(der).map_err(|_| CaUsageError::Unparseable)?;
+    match cert.basic_constraints() {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(CaUsageError::NotCa),
         Err(_) => Err(CaUsageError::Unparseable),
     }
 }

@@ -196,3 +196,66 @@ fn run_fails_when_an_address_is_taken_naming_it() {
     }
     drop(taken);
 }
+
+/// `check` refuses what `run` could not use: an expired served certificate, a leaf or an
+/// expired CA as the client CA bundle, and an audit file that cannot be opened.
+#[test]
+fn check_refuses_what_run_could_not_use() {
+    use dcrgate_certs::{Authority, SubjectSpec};
+    let pki = SandboxPki::generate().expect("PKI");
+    type Spoil<'a> = Box<dyn Fn(&Files, &mut SandboxConfig) + 'a>;
+    let cases: Vec<(&str, Spoil<'_>)> = vec![
+        (
+            "listener.certificate",
+            Box::new(|files: &Files, _: &mut SandboxConfig| {
+                let old = pki
+                    .server_ca
+                    .issue_client_valid(
+                        &SubjectSpec::common_name("gateway"),
+                        time::Duration::days(-1),
+                    )
+                    .expect("certificate");
+                std::fs::write(files.path().join("gateway.pem"), &old.cert_pem).expect("write");
+                dcrgate_sandbox::pki::write_private(
+                    &files.path().join("gateway.key"),
+                    &old.key_pem,
+                )
+                .expect("write");
+            }),
+        ),
+        (
+            "listener.client_ca",
+            Box::new(|files: &Files, _: &mut SandboxConfig| {
+                let leaf = pki
+                    .client_ca
+                    .issue_client(&SubjectSpec::common_name("tpp"))
+                    .expect("certificate");
+                std::fs::write(files.path().join("client-ca.pem"), &leaf.cert_pem).expect("write");
+            }),
+        ),
+        (
+            "listener.client_ca",
+            Box::new(|files: &Files, _: &mut SandboxConfig| {
+                let expired = Authority::expired("old TPP CA").expect("CA");
+                std::fs::write(files.path().join("client-ca.pem"), expired.cert_pem())
+                    .expect("write");
+            }),
+        ),
+        (
+            "audit.path",
+            Box::new(|_: &Files, cfg: &mut SandboxConfig| {
+                cfg.set("audit", "path", "no-such-folder/audit.jsonl");
+            }),
+        ),
+    ];
+    for (key, spoil) in cases {
+        let files = Files::write(&pki);
+        let mut cfg = config(&files);
+        spoil(&files, &mut cfg);
+        let path = cfg.write(files.path(), "spoilt.toml").expect("write");
+        let out = check(&path);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{key}: accepted");
+        assert!(err.contains(key), "{key}: {err}");
+    }
+}
