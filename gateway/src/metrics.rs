@@ -142,7 +142,7 @@ impl Metrics {
             handshakes: counter(
                 &registry,
                 "dcrgate_tls_handshakes_total",
-                "Completed client TLS handshakes by identity result.",
+                "Client TLS handshakes by result: completed (ok, bad_identity, untrusted_after_reload) or the client certificate refused (unknown_ca, expired, revoked, ...).",
                 &["result"],
             )?,
             client_timeouts: counter(

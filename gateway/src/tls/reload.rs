@@ -203,6 +203,11 @@ impl ReloadableClientVerifier {
         metrics: Option<Arc<Metrics>>,
     ) -> Result<Arc<Self>, TlsReloadError> {
         let inner = Self::build(client_ca, revocation, metrics.as_ref())?;
+        if let Some(m) = &metrics {
+            for r in REFUSALS {
+                m.handshakes.with_label_values(&[r]).inc_by(0);
+            }
+        }
         let hints = HintArena::new();
         hints.publish(inner.root_hint_subjects());
         Ok(Arc::new(Self {
@@ -367,12 +372,24 @@ impl ClientCertVerifier for ReloadableClientVerifier {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         let generation = self.generation();
-        let verified = self
+        let result = self
             .inner()
-            .verify_client_cert(end_entity, intermediates, now)?;
-        crate::tls::ca_usage::check_intermediates(intermediates)?;
-        self.verified.insert(leaf_key(end_entity), generation);
-        Ok(verified)
+            .verify_client_cert(end_entity, intermediates, now)
+            .and_then(|verified| {
+                crate::tls::ca_usage::check_intermediates(intermediates)?;
+                Ok(verified)
+            });
+        match &result {
+            Ok(_) => {
+                self.verified.insert(leaf_key(end_entity), generation);
+            }
+            Err(e) => {
+                if let Some(m) = &self.metrics {
+                    m.handshakes.with_label_values(&[refusal(e)]).inc();
+                }
+            }
+        }
+        result
     }
 
     fn verify_tls12_signature(
@@ -406,6 +423,41 @@ impl fmt::Debug for ReloadableClientVerifier {
             .finish_non_exhaustive()
     }
 }
+
+/// Why a client certificate chain was refused, as the closed `result` label of
+/// `dcrgate_tls_handshakes_total`.
+pub fn refusal(e: &rustls::Error) -> &'static str {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => "unknown_ca",
+            C::Expired | C::ExpiredContext { .. } => "expired",
+            C::NotValidYet | C::NotValidYetContext { .. } => "not_yet_valid",
+            C::Revoked => "revoked",
+            C::UnknownRevocationStatus => "revocation_unknown",
+            C::ExpiredRevocationList | C::ExpiredRevocationListContext { .. } => {
+                "revocation_unavailable"
+            }
+            C::BadSignature | C::BadEncoding => "bad_certificate",
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } | C::Other(_) => "bad_usage",
+            _ => "bad_certificate",
+        },
+        _ => "protocol",
+    }
+}
+
+/// Every `result` value [`refusal`] can give.
+pub const REFUSALS: [&str; 9] = [
+    "unknown_ca",
+    "expired",
+    "not_yet_valid",
+    "revoked",
+    "revocation_unknown",
+    "revocation_unavailable",
+    "bad_certificate",
+    "bad_usage",
+    "protocol",
+];
 
 /// The key of a leaf in the verified cache: the SHA-256 of its DER.
 fn leaf_key(leaf: &CertificateDer<'_>) -> [u8; 32] {

@@ -320,7 +320,39 @@ async fn a_certificate_from_another_ca_is_refused() {
         result.is_err(),
         "answered a foreign certificate: {result:?}"
     );
+    // A CA of another name: an unknown issuer.
+    let other_ca = Authority::new("another TPP CA").expect("CA");
+    let other_cert = other_ca.issue_client(&tpp_subject()).expect("cert");
+    let other = TppClient::new(
+        &h.pki.server_ca.cert_pem(),
+        Some(&other_cert),
+        h.gateway_addr(),
+    )
+    .expect("client");
+    assert!(
+        other.send(&raw).await.is_err(),
+        "answered an unknown CA's certificate"
+    );
+    // An expired certificate of the trusted CA is refused too.
+    let old = h
+        .pki
+        .client_ca
+        .issue_client_valid(&tpp_subject(), time::Duration::days(-1))
+        .expect("cert");
+    let expired =
+        TppClient::new(&h.pki.server_ca.cert_pem(), Some(&old), h.gateway_addr()).expect("client");
+    assert!(
+        expired.send(&raw).await.is_err(),
+        "answered an expired certificate"
+    );
     h.assert_not_forwarded();
+    // Each refused handshake is counted by why (the rogue CA has the trusted CA's name: its
+    // signature does not verify).
+    for result in ["bad_certificate", "unknown_ca", "expired"] {
+        let series = format!("dcrgate_tls_handshakes_total{{result=\"{result}\"}}");
+        let (samples, text) = h.metrics_when(|s| s.get(&series) == Some(1.0)).await;
+        assert_eq!(samples.get(&series), Some(1.0), "{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -785,3 +785,21 @@ async fn pingora_tls_settings_take_the_reloadable_types() {
     )
     .await;
 }
+
+#[test]
+fn every_refusal_is_a_closed_label() {
+    use rustls::CertificateError as C;
+    let errors = [
+        rustls::Error::InvalidCertificate(C::UnknownIssuer),
+        rustls::Error::InvalidCertificate(C::Expired),
+        rustls::Error::InvalidCertificate(C::NotValidYet),
+        rustls::Error::InvalidCertificate(C::Revoked),
+        rustls::Error::InvalidCertificate(C::UnknownRevocationStatus),
+        rustls::Error::InvalidCertificate(C::ExpiredRevocationList),
+        rustls::Error::InvalidCertificate(C::BadSignature),
+        rustls::Error::InvalidCertificate(C::InvalidPurpose),
+        rustls::Error::General("x".into()),
+    ];
+    let labels: Vec<&str> = errors.iter().map(super::refusal).collect();
+    assert_eq!(labels, super::REFUSALS);
+}
