@@ -686,7 +686,10 @@ fn check_times(v: &mut Vec<Violation>, profile: &Profile, claims: &RegistrationC
         } else if lifetime > max.saturating_add(leeway) {
             v.push(Violation::new(
                 Rule::Lifetime,
-                format!("lifetime exp - iat = {lifetime}s exceeds the maximum of {max}s"),
+                format!(
+                    "lifetime exp - iat = {lifetime}s exceeds the maximum of {}s ({max}s and {leeway}s of clock leeway)",
+                    max.saturating_add(leeway)
+                ),
             ));
         }
     }

@@ -50,6 +50,13 @@ fn the_lifetime_may_reach_its_maximum_plus_leeway_and_no_more() {
     };
     assert!(!violated(&p, &with_lifetime(limit)).contains(&Rule::Lifetime));
     assert!(violated(&p, &with_lifetime(limit + 1)).contains(&Rule::Lifetime));
+    // The refusal names the limit it applied: the maximum plus the leeway.
+    let e = evaluate(&p, &with_lifetime(limit + 1), CERT_DN, TPP_HOSTS, None);
+    let message = &e.verdict.violations()[0].message;
+    assert!(
+        message.contains(&format!("maximum of {limit}s")),
+        "{message}"
+    );
 }
 
 #[test]
