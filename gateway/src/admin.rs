@@ -1,7 +1,8 @@
 //! The admin listener (plain HTTP, keep it on a private address): `/metrics` in Prometheus
 //! text format, `/healthz` for liveness (the process answers) and `/readyz` for readiness: a
-//! configuration is loaded, the upstream registry accepts connections, and every configured
-//! trust anchor (directory and authorization server key sets) is usable now.
+//! configuration is loaded, the TPP listener is listening, the upstream registry accepts
+//! connections, and every configured trust anchor (directory and authorization server key sets)
+//! is usable now.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,11 @@ impl AdminApp {
     async fn not_ready(&self) -> Vec<String> {
         let generation = self.state.current();
         let mut problems = Vec::new();
+        let listen = &generation.config.listen;
+        match listen.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()) {
+            Some(port) if listening(port) => {}
+            _ => problems.push(format!("listener {listen}: not listening")),
+        }
         let upstream = generation.config.upstream.address;
         match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(upstream)).await {
             Ok(Ok(_)) => {}
@@ -59,6 +65,25 @@ impl AdminApp {
         }
         problems
     }
+}
+
+/// Whether a TCP socket of this host listens on `port` (Linux `/proc/net/tcp` and `tcp6`: the
+/// local address's port, state `0A`). Where neither file can be read, the listener is assumed up.
+fn listening(port: u16) -> bool {
+    let tables: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect();
+    if tables.is_empty() {
+        return true;
+    }
+    let wanted = format!("{port:04X}");
+    tables.iter().flat_map(|t| t.lines().skip(1)).any(|line| {
+        let mut fields = line.split_whitespace();
+        let local = fields.nth(1).unwrap_or_default();
+        let state = fields.nth(1).unwrap_or_default();
+        state == "0A" && local.rsplit(':').next() == Some(wanted.as_str())
+    })
 }
 
 fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -106,5 +131,17 @@ impl ServeHttp for AdminApp {
             }
             _ => respond(StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_port_is_listening_while_a_socket_listens_on_it() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(super::listening(port));
+        drop(listener);
+        assert!(!super::listening(port));
     }
 }
