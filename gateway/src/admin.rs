@@ -33,7 +33,10 @@ impl AdminApp {
         let generation = self.state.current();
         let mut problems = Vec::new();
         let listen = &generation.config.listen;
-        match listen.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()) {
+        match listen
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+        {
             Some(port) if listening(port) => {}
             _ => problems.push(format!("listener {listen}: not listening")),
         }

@@ -115,6 +115,8 @@ impl SharedState {
         let config = Config::load(&self.config_path).map_err(Box::new)?;
         let old = self.current();
         let services = services(&config, &self.metrics, Some((&old.config, &old.services)))?;
+        // A rotated audit file (logrotate's postrotate sends SIGHUP) is reopened.
+        services.audit.reopen();
         let upstream_ca = upstream_ca(&config)?;
         // Validate both TLS files before touching either, so a bad pair changes nothing.
         ReloadableCert::load(&config.certificate, &config.private_key)?;

@@ -235,9 +235,15 @@ impl<'a> Validator<'a> {
         let replay = self.replay(&f.replay)?;
         let rate_limits = self.rate_limits(&f.rate_limits)?;
         let audit = Audit {
-            path: f.audit.path.as_deref().map(|p| self.resolve(p)),
+            path: f.audit.path.as_deref().map(|p| {
+                if p.as_os_str() == "-" {
+                    p.to_owned()
+                } else {
+                    self.resolve(p)
+                }
+            }),
         };
-        if let Some(path) = &audit.path {
+        if let Some(path) = audit.path.as_ref().filter(|p| p.as_os_str() != "-") {
             audit_path::check_writable(path)
                 .map_err(|e| self.invalid("audit.path", format!("{}: {e}", path.display())))?;
         }

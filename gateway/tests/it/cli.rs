@@ -259,3 +259,14 @@ fn check_refuses_what_run_could_not_use() {
         assert!(err.contains(key), "{key}: {err}");
     }
 }
+
+/// `audit.path = "-"` (standard output, for containers) is a valid sink.
+#[test]
+fn check_accepts_standard_output_as_the_audit_sink() {
+    let files = Files::write(&SandboxPki::generate().expect("PKI"));
+    let mut cfg = config(&files);
+    cfg.set("audit", "path", "-");
+    let path = cfg.write(files.path(), "stdout-audit.toml").expect("write");
+    let out = check(&path);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

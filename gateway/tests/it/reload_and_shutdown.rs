@@ -286,3 +286,42 @@ async fn a_resumed_session_from_a_removed_ca_gets_no_identity() {
         "the session was not resumed, so this test showed nothing:\n{text}"
     );
 }
+
+/// Lines of the file at `path` (none when it does not exist).
+fn lines(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+/// Poll (bounded: 5 s) until the file at `path` has `n` lines.
+async fn until_lines(path: &std::path::Path, n: usize) -> usize {
+    for _ in 0..100 {
+        if lines(path) == n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    lines(path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_file_is_reopened_on_sighup_after_a_rotation() {
+    let h = Harness::start_with(|cfg| {
+        cfg.set("audit", "path", "audit.jsonl");
+    })
+    .await;
+    let audit = h.files.path().join("audit.jsonl");
+    let rotated = h.files.path().join("audit.jsonl.1");
+    assert_eq!(h.put_jwt(&h.compliant_jwt()).await.status, 200);
+    assert_eq!(until_lines(&audit, 1).await, 1);
+    // logrotate: move the file away, then SIGHUP (postrotate).
+    std::fs::rename(&audit, &rotated).expect("rotate");
+    h.gateway.signal("HUP");
+    reloads(&h, "ok", 1.0).await;
+    assert_eq!(h.put_jwt(&h.compliant_jwt()).await.status, 200);
+    assert_eq!(
+        until_lines(&audit, 1).await,
+        1,
+        "the record went to the rotated file"
+    );
+    assert_eq!(lines(&rotated), 1);
+}
