@@ -36,6 +36,9 @@ enum Command {
         /// The configuration file (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// Do not resolve `upstream.url` (its name resolves only where the gateway runs).
+        #[arg(long)]
+        offline: bool,
     },
     /// Run a self-contained demo on loopback: dev PKI, stand-in registry, sample TPP.
     Demo {
@@ -71,15 +74,23 @@ fn init_logging(format: LogFormat, default: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config } => match Config::load(&config) {
+        Command::Check { config, offline } => match if offline {
+            Config::load_offline(&config)
+        } else {
+            Config::load(&config)
+        } {
             Ok(c) => {
+                let upstream = if offline {
+                    format!("{} (not resolved: --offline)", c.upstream.host)
+                } else {
+                    c.upstream.address.to_string()
+                };
                 println!(
-                    "{}: ok (profile `{}` from {}, listener {}, upstream {})",
+                    "{}: ok (profile `{}` from {}, listener {}, upstream {upstream})",
                     config.display(),
                     c.profile.name,
                     c.profile_path.display(),
                     c.listen,
-                    c.upstream.address
                 );
                 ExitCode::SUCCESS
             }

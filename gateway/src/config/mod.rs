@@ -142,13 +142,28 @@ impl Config {
         Self::from_toml_str(&text, path)
     }
 
-    /// Parse and validate configuration text; relative paths resolve against `path`'s folder.
-    pub fn from_toml_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let file: ConfigFile = toml::from_str(text).map_err(|source| ConfigError::Syntax {
+    /// Read, parse and validate a configuration file without resolving `upstream.url` (the
+    /// result's upstream address is a placeholder: for checking, not for running).
+    pub fn load_offline(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
+        let file = Self::parse(&text, path)?;
+        validate::Validator::new(path).offline().validate(file)
+    }
+
+    /// Parse and validate configuration text; relative paths resolve against `path`'s folder.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let file = Self::parse(text, path)?;
         validate::Validator::new(path).validate(file)
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<ConfigFile, ConfigError> {
+        toml::from_str(text).map_err(|source| ConfigError::Syntax {
+            path: path.to_owned(),
+            source,
+        })
     }
 }
 

@@ -36,6 +36,8 @@ const MAX_KEY_PREFIX_LEN: usize = 128;
 pub struct Validator<'a> {
     path: &'a Path,
     base: &'a Path,
+    /// Skip name resolution (see [`Validator::offline`]).
+    offline: bool,
 }
 
 impl<'a> Validator<'a> {
@@ -44,7 +46,16 @@ impl<'a> Validator<'a> {
         Self {
             path,
             base: path.parent().unwrap_or(Path::new(".")),
+            offline: false,
         }
+    }
+
+    /// Validate without name resolution: `upstream.url`'s host is checked for form only (for
+    /// `dcrgate check --offline` where the registry's name resolves only where it runs, e.g. a
+    /// Kubernetes Service name checked in CI).
+    pub fn offline(mut self) -> Self {
+        self.offline = true;
+        self
     }
 
     fn resolve(&self, p: &Path) -> PathBuf {
@@ -615,11 +626,18 @@ impl<'a> Validator<'a> {
         let port = url
             .port_or_known_default()
             .unwrap_or(if tls { 443 } else { 80 });
-        let address = (host.as_str(), port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| self.invalid("upstream.url", format!("cannot resolve {host}:{port}")))?;
+        let address = if self.offline {
+            // Not resolved: a placeholder with the port; an offline check's result never runs.
+            SocketAddr::from(([0, 0, 0, 0], port))
+        } else {
+            (host.as_str(), port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| {
+                    self.invalid("upstream.url", format!("cannot resolve {host}:{port}"))
+                })?
+        };
         let ca_file = match &u.ca_file {
             Some(p) => {
                 let full = self.file("upstream.ca_file", p)?;

@@ -270,3 +270,37 @@ fn check_accepts_standard_output_as_the_audit_sink() {
     let out = check(&path);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// `check --offline` validates everything but the resolution of `upstream.url`: a registry
+/// name that resolves only where the gateway runs (a Kubernetes Service) passes it, and fails
+/// the plain `check`, naming the key.
+#[test]
+fn check_offline_does_not_resolve_the_upstream_name() {
+    let files = Files::write(&SandboxPki::generate().expect("PKI"));
+    let mut cfg = config(&files);
+    cfg.set("upstream", "url", "http://registry.dcrgate.invalid:8080");
+    let path = cfg.write(files.path(), "cluster.toml").expect("write");
+    let out = check(&path);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("upstream.url"), "{}", stderr(&out));
+    let out = Command::new(env!("CARGO_BIN_EXE_dcrgate"))
+        .args(["check", "--offline", "--config"])
+        .arg(&path)
+        .output()
+        .expect("dcrgate check --offline");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("registry.dcrgate.invalid (not resolved: --offline)"),
+        "{stdout}"
+    );
+    // Everything else is still checked.
+    cfg.set("limits", "max_body_size", 1024);
+    let path = cfg.write(files.path(), "cluster-bad.toml").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_dcrgate"))
+        .args(["check", "--offline", "--config"])
+        .arg(&path)
+        .output()
+        .expect("dcrgate check --offline");
+    assert!(!out.status.success());
+}
