@@ -23,12 +23,11 @@ fn config(files: &Files) -> SandboxConfig {
 }
 
 fn check(config: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dcrgate"))
-        .arg("check")
-        .arg("--config")
-        .arg(config)
-        .output()
-        .expect("run dcrgate check")
+    check_with(&[], config)
+}
+
+fn check_with(flags: &[&str], config: &Path) -> Output {
+    common::dcrgate_check(flags, config)
 }
 
 fn stderr(o: &Output) -> String {
@@ -283,11 +282,7 @@ fn check_offline_does_not_resolve_the_upstream_name() {
     let out = check(&path);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("upstream.url"), "{}", stderr(&out));
-    let out = Command::new(env!("CARGO_BIN_EXE_dcrgate"))
-        .args(["check", "--offline", "--config"])
-        .arg(&path)
-        .output()
-        .expect("dcrgate check --offline");
+    let out = check_with(&["--offline"], &path);
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -297,10 +292,6 @@ fn check_offline_does_not_resolve_the_upstream_name() {
     // Everything else is still checked.
     cfg.set("limits", "max_body_size", 1024);
     let path = cfg.write(files.path(), "cluster-bad.toml").expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_dcrgate"))
-        .args(["check", "--offline", "--config"])
-        .arg(&path)
-        .output()
-        .expect("dcrgate check --offline");
+    let out = check_with(&["--offline"], &path);
     assert!(!out.status.success());
 }

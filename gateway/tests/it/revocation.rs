@@ -289,12 +289,7 @@ async fn dcrgate_check_refuses_unusable_revocation_settings() {
 }
 
 fn check(config: &Path) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_dcrgate"))
-        .arg("check")
-        .arg("--config")
-        .arg(config)
-        .output()
-        .expect("dcrgate check")
+    crate::common::dcrgate_check(&[], config)
 }
 
 #[tokio::test]

@@ -556,3 +556,14 @@ impl Samples {
         self.0.get(series).copied()
     }
 }
+
+/// `dcrgate check` with `flags` before `--config config`.
+pub fn dcrgate_check(flags: &[&str], config: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dcrgate"))
+        .arg("check")
+        .args(flags)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run dcrgate check")
+}
