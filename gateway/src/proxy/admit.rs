@@ -20,6 +20,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -118,17 +119,19 @@ impl Gateway {
 
         // A CA removed or a certificate revoked since this connection's handshake: its next
         // request is refused, and the connection closed.
-        if !self
+        let verified_at = identity.trust_generation.load(Ordering::Acquire);
+        match self
             .state
             .client_verifier
-            .trusts_now(&identity.chain, identity.trust_generation)
+            .trusts_now(&identity.chain, verified_at)
         {
-            return Err(Rejection::new(
+            Some(now) => identity.trust_generation.store(now, Ordering::Release),
+            None => return Err(Rejection::new(
                 Reason::CertificateNoLongerTrusted,
                 "the client certificate is no longer trusted (revoked, or its CA removed) since \
                  this connection was opened",
             )
-            .closing());
+            .closing()),
         }
 
         if let Err(limited) = generation.services.rate_limits.check(&identity.thumbprint) {

@@ -101,15 +101,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Every outcome, for metric pre-registration and documentation.
-    pub const ALL: [Outcome; 5] = [
-        Outcome::Accepted,
-        Outcome::WouldReject,
-        Outcome::Rejected,
-        Outcome::UpstreamError,
-        Outcome::Aborted,
-    ];
-
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -54,8 +54,6 @@ pub struct LoadedCrl {
     pub this_update: i64,
     /// nextUpdate, seconds since the epoch (a CRL may omit it).
     pub next_update: Option<i64>,
-    /// Revoked serial numbers listed.
-    pub revoked: usize,
     /// The DER.
     pub der: CertificateRevocationListDer<'static>,
 }
@@ -88,7 +86,6 @@ pub fn load(file: &CrlFile) -> Result<LoadedCrl, CrlError> {
         issuer_dn: crl.issuer().to_string(),
         this_update: crl.last_update().timestamp(),
         next_update: crl.next_update().map(|t| t.timestamp()),
-        revoked: crl.iter_revoked_certificates().count(),
         der: CertificateRevocationListDer::from(der.clone()),
     };
     Ok(loaded)

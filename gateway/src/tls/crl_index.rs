@@ -18,17 +18,37 @@ use x509_parser::x509::SubjectPublicKeyInfo;
 
 use crate::tls::crl::{CrlError, LoadedCrl};
 
-/// A certificate's revocation status.
+/// A revocation check's result, the `result` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Its issuer's current CRL does not list it.
+pub enum RevocationResult {
+    /// Not revoked, per a current CRL of its issuer (every checked certificate of the chain).
     Good,
-    /// Listed.
+    /// Revoked.
     Revoked,
-    /// No CRL for its issuer (or none whose signature verifies with the issuer's key).
+    /// No CRL for its issuer.
     Unknown,
-    /// Its issuer's CRL is past its nextUpdate.
-    Stale,
+    /// The issuer's CRL is past its nextUpdate.
+    Unavailable,
+}
+
+impl RevocationResult {
+    /// Every result, for metric pre-registration.
+    pub const ALL: [RevocationResult; 4] = [
+        RevocationResult::Good,
+        RevocationResult::Revoked,
+        RevocationResult::Unknown,
+        RevocationResult::Unavailable,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationResult::Good => "good",
+            RevocationResult::Revoked => "revoked",
+            RevocationResult::Unknown => "unknown",
+            RevocationResult::Unavailable => "unavailable",
+        }
+    }
 }
 
 /// One CRL, indexed.
@@ -50,9 +70,9 @@ pub struct CrlIndex {
 }
 
 /// A serial number without leading zero bytes (DER integers may carry one for the sign).
-fn serial_key(raw: &[u8]) -> Vec<u8> {
+fn serial_key(raw: &[u8]) -> &[u8] {
     let start = raw.iter().position(|b| *b != 0).unwrap_or(raw.len());
-    raw[start..].to_vec()
+    &raw[start..]
 }
 
 const OID_DELTA_CRL_INDICATOR: &str = "2.5.29.27";
@@ -86,7 +106,7 @@ impl CrlIndex {
                 next_update: loaded.next_update,
                 revoked: crl
                     .iter_revoked_certificates()
-                    .map(|r| serial_key(r.raw_serial()))
+                    .map(|r| serial_key(r.raw_serial()).to_vec())
                     .collect(),
                 tbs: crl.tbs_cert_list.as_ref().to_vec(),
                 algorithm: crl.signature_algorithm.algorithm.to_id_string(),
@@ -112,23 +132,29 @@ impl CrlIndex {
     /// The status of each certificate of `chain` (leaf first) the scope covers: the leaf, and
     /// with `intermediates` every further certificate. The worst status wins (revoked, then
     /// stale, then unknown). A certificate that does not parse is unknown.
-    pub fn status(&self, chain: &[&[u8]], intermediates: bool, now: i64) -> Status {
+    pub fn status(&self, chain: &[&[u8]], intermediates: bool, now: i64) -> RevocationResult {
         let parsed: Vec<Option<X509Certificate<'_>>> = chain
             .iter()
             .map(|der| X509Certificate::from_der(der).ok().map(|(_, c)| c))
             .collect();
         let checked = if intermediates { parsed.len() } else { 1 };
-        let mut worst = Status::Good;
+        let mut worst = RevocationResult::Good;
         for (i, cert) in parsed.iter().take(checked).enumerate() {
             let status = match cert {
                 Some(cert) => self.one(cert, &parsed[i + 1..], now),
-                None => Status::Unknown,
+                None => RevocationResult::Unknown,
             };
             worst = match (worst, status) {
-                (Status::Revoked, _) | (_, Status::Revoked) => Status::Revoked,
-                (Status::Stale, _) | (_, Status::Stale) => Status::Stale,
-                (Status::Unknown, _) | (_, Status::Unknown) => Status::Unknown,
-                _ => Status::Good,
+                (RevocationResult::Revoked, _) | (_, RevocationResult::Revoked) => {
+                    RevocationResult::Revoked
+                }
+                (RevocationResult::Unavailable, _) | (_, RevocationResult::Unavailable) => {
+                    RevocationResult::Unavailable
+                }
+                (RevocationResult::Unknown, _) | (_, RevocationResult::Unknown) => {
+                    RevocationResult::Unknown
+                }
+                _ => RevocationResult::Good,
             };
         }
         worst
@@ -139,10 +165,10 @@ impl CrlIndex {
         cert: &X509Certificate<'_>,
         rest: &[Option<X509Certificate<'_>>],
         now: i64,
-    ) -> Status {
+    ) -> RevocationResult {
         let issuer = cert.issuer().as_raw();
         let Some(crl) = self.by_issuer.get(issuer) else {
-            return Status::Unknown;
+            return RevocationResult::Unknown;
         };
         let issuer_key = rest
             .iter()
@@ -151,17 +177,17 @@ impl CrlIndex {
             .map(|c| c.public_key().raw)
             .or_else(|| self.ca_keys.get(issuer).map(Vec::as_slice));
         let Some(key) = issuer_key else {
-            return Status::Unknown;
+            return RevocationResult::Unknown;
         };
         if !crl.signed_by(key) {
-            return Status::Unknown;
+            return RevocationResult::Unknown;
         }
-        if crl.revoked.contains(&serial_key(cert.raw_serial())) {
-            return Status::Revoked;
+        if crl.revoked.contains(serial_key(cert.raw_serial())) {
+            return RevocationResult::Revoked;
         }
         match crl.next_update {
-            Some(next) if next < now => Status::Stale,
-            _ => Status::Good,
+            Some(next) if next < now => RevocationResult::Unavailable,
+            _ => RevocationResult::Good,
         }
     }
 }
@@ -251,11 +277,11 @@ mod tests {
             &ca.crl(&[&leaf.serial], 3600).unwrap(),
         );
         let index = CrlIndex::build(&[genuine], &[ca.cert_der()]).unwrap();
-        assert_eq!(index.status(&chain, true, now()), Status::Revoked);
+        assert_eq!(index.status(&chain, true, now()), RevocationResult::Revoked);
         // The impostor's CRL says nothing is revoked: it is not the issuer's, so unknown.
         let forged = loaded(dir.path(), "forged", &impostor.crl(&[], 3600).unwrap());
         let index = CrlIndex::build(&[forged], &[ca.cert_der()]).unwrap();
-        assert_eq!(index.status(&chain, true, now()), Status::Unknown);
+        assert_eq!(index.status(&chain, true, now()), RevocationResult::Unknown);
         // Without the issuer's key (not in the bundle, not in the chain): unknown too.
         let genuine = loaded(
             dir.path(),
@@ -263,7 +289,7 @@ mod tests {
             &ca.crl(&[&leaf.serial], 3600).unwrap(),
         );
         let index = CrlIndex::build(&[genuine], &[]).unwrap();
-        assert_eq!(index.status(&chain, true, now()), Status::Unknown);
+        assert_eq!(index.status(&chain, true, now()), RevocationResult::Unknown);
     }
 
     #[test]
@@ -279,23 +305,26 @@ mod tests {
         let fresh = loaded(dir.path(), "issuing", &issuing.crl(&[], 3600).unwrap());
         // The leaf's issuer has a current CRL; the intermediate's issuer (the root) has none.
         let index = CrlIndex::build(std::slice::from_ref(&fresh), &[root.cert_der()]).unwrap();
-        assert_eq!(index.status(&chain, false, now()), Status::Good);
-        assert_eq!(index.status(&chain, true, now()), Status::Unknown);
+        assert_eq!(index.status(&chain, false, now()), RevocationResult::Good);
+        assert_eq!(index.status(&chain, true, now()), RevocationResult::Unknown);
         let root_crl = loaded(
             dir.path(),
             "root",
             &root.crl(&[issuing.serial()], 3600).unwrap(),
         );
         let index = CrlIndex::build(&[fresh.clone(), root_crl], &[root.cert_der()]).unwrap();
-        assert_eq!(index.status(&chain, false, now()), Status::Good);
-        assert_eq!(index.status(&chain, true, now()), Status::Revoked);
+        assert_eq!(index.status(&chain, false, now()), RevocationResult::Good);
+        assert_eq!(index.status(&chain, true, now()), RevocationResult::Revoked);
         // Past nextUpdate.
         let index = CrlIndex::build(&[fresh], &[root.cert_der()]).unwrap();
-        assert_eq!(index.status(&chain, false, NOW), Status::Stale);
+        assert_eq!(
+            index.status(&chain, false, NOW),
+            RevocationResult::Unavailable
+        );
         // A certificate that does not parse has no known status.
         assert_eq!(
             index.status(&[b"junk".as_slice()], false, now()),
-            Status::Unknown
+            RevocationResult::Unknown
         );
     }
 
@@ -322,8 +351,8 @@ mod tests {
 
     #[test]
     fn serials_compare_without_leading_zero_bytes() {
-        assert_eq!(serial_key(&[0, 0, 0x81, 2]), vec![0x81, 2]);
-        assert_eq!(serial_key(&[0x7f]), vec![0x7f]);
+        assert_eq!(serial_key(&[0, 0, 0x81, 2]), [0x81, 2]);
+        assert_eq!(serial_key(&[0x7f]), [0x7f]);
         assert!(serial_key(&[0, 0]).is_empty());
     }
 }

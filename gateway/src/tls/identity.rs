@@ -5,7 +5,7 @@
 //! connection (and on resumed sessions, where rustls does not re-run the verifier) sees it.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,8 +36,9 @@ pub struct ClientIdentity {
     /// The chain the client presented (leaf first), to verify again after a reload.
     pub chain: Vec<CertificateDer<'static>>,
     /// The client verifier's generation the chain was last verified under
-    /// ([`ReloadableClientVerifier::trusts_now`]).
-    pub trust_generation: u64,
+    /// ([`ReloadableClientVerifier::trusts_now`]); moved forward by a re-check, so a connection
+    /// is verified again once per reload, not on every request after one.
+    pub trust_generation: AtomicU64,
     first_request_seen: AtomicBool,
 }
 
@@ -66,7 +67,7 @@ impl ClientIdentity {
             not_after: cert.validity().not_after.timestamp(),
             handshake_at: Instant::now(),
             chain: Vec::new(),
-            trust_generation: 0,
+            trust_generation: AtomicU64::new(0),
             first_request_seen: AtomicBool::new(false),
         })
     }
@@ -125,7 +126,7 @@ impl TlsAccept for IdentityCallback {
         match ClientIdentity::from_der(der) {
             Ok(mut identity) => {
                 identity.chain = chain.to_vec();
-                identity.trust_generation = generation;
+                identity.trust_generation = AtomicU64::new(generation);
                 self.metrics.handshakes.with_label_values(&["ok"]).inc();
                 // Stored as Arc<ClientIdentity> so each request takes a reference, not a copy.
                 Some(Arc::new(Arc::new(identity)))

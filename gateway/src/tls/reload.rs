@@ -264,15 +264,10 @@ impl ReloadableClientVerifier {
         if generation == 0 {
             return true;
         }
-        let Some((leaf, intermediates)) = chain.split_first() else {
-            return false;
-        };
-        if self.verified.get(&leaf_key(leaf)) == Some(generation) {
-            return true;
+        match chain.first() {
+            Some(leaf) if self.verified.get(&leaf_key(leaf)) == Some(generation) => true,
+            _ => self.verify_now(chain),
         }
-        read(&self.current)
-            .verify_client_cert(leaf, intermediates, UnixTime::now())
-            .is_ok()
     }
 
     /// The number of reloads so far; see [`ReloadableClientVerifier::trusts_now`].
@@ -282,16 +277,22 @@ impl ReloadableClientVerifier {
 
     /// Whether a chain verified at generation `verified_at` is still trusted: at once when
     /// nothing was reloaded since, else by verifying it again with the current bundle and CRLs.
-    pub fn trusts_now(&self, chain: &[CertificateDer<'static>], verified_at: u64) -> bool {
-        if self.generation() == verified_at {
-            return true;
-        }
+    /// On `Some(generation)` the chain is trusted under that (current) generation.
+    pub fn trusts_now(&self, chain: &[CertificateDer<'static>], verified_at: u64) -> Option<u64> {
+        let generation = self.generation();
+        (generation == verified_at || self.verify_now(chain)).then_some(generation)
+    }
+
+    /// Verify `chain` (leaf first) with the current bundle and CRLs, and the rule on
+    /// intermediates: what a full handshake checks.
+    fn verify_now(&self, chain: &[CertificateDer<'static>]) -> bool {
         let Some((leaf, intermediates)) = chain.split_first() else {
             return false;
         };
-        read(&self.current)
+        self.inner()
             .verify_client_cert(leaf, intermediates, UnixTime::now())
             .is_ok()
+            && crate::tls::ca_usage::check_intermediates(intermediates).is_ok()
     }
 
     fn build(
@@ -380,9 +381,11 @@ impl ClientCertVerifier for ReloadableClientVerifier {
                 Ok(verified)
             });
         match &result {
-            Ok(_) => {
+            // Only a reload makes the cache worth asking (see `still_trusted`).
+            Ok(_) if generation > 0 => {
                 self.verified.insert(leaf_key(end_entity), generation);
             }
+            Ok(_) => {}
             Err(e) => {
                 if let Some(m) = &self.metrics {
                     m.handshakes.with_label_values(&[refusal(e)]).inc();

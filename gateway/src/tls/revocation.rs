@@ -22,40 +22,8 @@ use rustls::{
 use crate::config::{Revocation, RevocationMode, RevocationScope};
 use crate::metrics::Metrics;
 use crate::tls::crl::{CrlError, LoadedCrl};
-use crate::tls::crl_index::{CrlIndex, Status};
-
-/// A revocation check's result, the `result` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RevocationResult {
-    /// Not revoked, per a current CRL of its issuer (every checked certificate of the chain).
-    Good,
-    /// Revoked.
-    Revoked,
-    /// No CRL for its issuer.
-    Unknown,
-    /// The issuer's CRL is past its nextUpdate.
-    Unavailable,
-}
-
-impl RevocationResult {
-    /// Every result, for metric pre-registration.
-    pub const ALL: [RevocationResult; 4] = [
-        RevocationResult::Good,
-        RevocationResult::Revoked,
-        RevocationResult::Unknown,
-        RevocationResult::Unavailable,
-    ];
-
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RevocationResult::Good => "good",
-            RevocationResult::Revoked => "revoked",
-            RevocationResult::Unknown => "unknown",
-            RevocationResult::Unavailable => "unavailable",
-        }
-    }
-}
+use crate::tls::crl_index::CrlIndex;
+pub use crate::tls::crl_index::RevocationResult;
 
 /// The client certificate verifier with the configured revocation policy.
 pub struct RevocationVerifier {
@@ -113,15 +81,8 @@ impl RevocationVerifier {
             .chain(intermediates.iter().map(|c| c.as_ref()))
             .collect();
         let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        match self
-            .index
+        self.index
             .status(&chain, self.scope == RevocationScope::Chain, secs)
-        {
-            Status::Good => RevocationResult::Good,
-            Status::Revoked => RevocationResult::Revoked,
-            Status::Unknown => RevocationResult::Unknown,
-            Status::Stale => RevocationResult::Unavailable,
-        }
     }
 
     /// The revocation status of a chain under the strict policy (whatever the mode lets

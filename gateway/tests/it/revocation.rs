@@ -339,3 +339,23 @@ async fn explain_reports_the_certificate_revocation_status_from_the_configured_c
     assert!(text.contains("Certificate revocation: good"), "{text}");
     assert_eq!(out.status.code(), Some(0), "{text}");
 }
+
+/// An open connection is verified again once after a reload, not on every request after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_connection_is_verified_again_once_per_reload() {
+    let mut h = Harness::start().await;
+    let nothing = vec![("tpp-ca", h.pki.client_ca.crl(&[], DAY).expect("CRL"))];
+    revoke(&mut h, "require", "chain", &nothing, 1.0).await;
+    let mut tls = h.client.connect().await.expect("handshake");
+    let put = |h: &Harness| Put::jwt(h.compliant_jwt()).bytes();
+    tls.write_all(&put(&h)).await.expect("write");
+    assert_eq!(read_response(&mut tls).await.expect("answer").status, 200);
+    let before = checks(&h, "good").await;
+    // A reload that revokes nothing: the connection's chain is verified once more, then trusted.
+    revoke(&mut h, "require", "chain", &nothing, 2.0).await;
+    for _ in 0..3 {
+        tls.write_all(&put(&h)).await.expect("write");
+        assert_eq!(read_response(&mut tls).await.expect("answer").status, 200);
+    }
+    assert_eq!(checks(&h, "good").await, before + 1.0);
+}
