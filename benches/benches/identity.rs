@@ -7,17 +7,11 @@ use std::sync::Arc;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use dcrgate::tls::identity::ClientIdentity;
-use dcrgate_certs::{Authority, SubjectSpec};
+use dcrgate_certs::Authority;
 
 fn identity(c: &mut Criterion) {
     let ca = Authority::new("bench TPP CA").expect("CA");
-    let cert = ca
-        .issue_client(&SubjectSpec::obwac(
-            "Example TPP Ltd",
-            "PSDGB-FCA-123456",
-            "0015800001HQQrZAAX",
-        ))
-        .expect("client certificate");
+    let cert = dcrgate_benches::transport_cert(&ca);
     let der = cert.cert_der;
     println!(
         "transport certificate: {} bytes DER (ECDSA P-256)",

@@ -8,7 +8,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use dcrgate::config::{CrlFile, Revocation, RevocationMode, RevocationScope};
 use dcrgate::tls::crl;
 use dcrgate::tls::revocation::RevocationVerifier;
-use dcrgate_certs::{Authority, SubjectSpec};
+use dcrgate_certs::Authority;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::RootCertStore;
@@ -25,13 +25,7 @@ fn verifier(ca: &Authority, revocation: &Revocation) -> RevocationVerifier {
 
 fn revocation(c: &mut Criterion) {
     let ca = Authority::new("bench TPP CA").expect("CA");
-    let cert = ca
-        .issue_client(&SubjectSpec::obwac(
-            "Example TPP Ltd",
-            "PSDGB-FCA-123456",
-            "0015800001HQQrZAAX",
-        ))
-        .expect("client certificate");
+    let cert = dcrgate_benches::transport_cert(&ca);
     let leaf = CertificateDer::from(cert.cert_der.clone());
     let dir = std::env::temp_dir().join(format!("dcrgate-bench-crl-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");

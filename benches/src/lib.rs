@@ -8,7 +8,18 @@
 pub mod http1;
 pub mod procstat;
 
+use dcrgate_certs::{Authority, IssuedCert, SubjectSpec};
 use serde_json::{json, Map, Value};
+
+/// The benchmark TPP's transport certificate (the OBWAC subject of [`CERT_DN`]) from `ca`.
+pub fn transport_cert(ca: &Authority) -> IssuedCert {
+    ca.issue_client(&SubjectSpec::obwac(
+        "Example TPP Ltd",
+        "PSDGB-FCA-123456",
+        "0015800001HQQrZAAX",
+    ))
+    .expect("client certificate")
+}
 
 /// The certificate subject (RFC 4514) of the benchmark TPP.
 pub const CERT_DN: &str = "CN=0015800001HQQrZAAX,2.5.4.97=PSDGB-FCA-123456,O=Example TPP Ltd,C=GB";

@@ -60,6 +60,13 @@ fn edit(mut v: Value, f: impl FnOnce(&mut Map<String, Value>)) -> Value {
     v
 }
 
+/// The compliant request claiming the certificate subject `dn`.
+fn claiming(dn: &str) -> Value {
+    edit(request(), |m| {
+        m.insert("tls_client_auth_dn".into(), json!(dn));
+    })
+}
+
 #[test]
 fn compliant_request_takes_its_key_set_from_the_ssa() {
     let e = run(&request(), &ssa());
@@ -266,12 +273,7 @@ fn rotation_same_organisation_accepts_a_new_certificate_of_the_same_org() {
     assert_eq!(e.rotation, Some(RotationDecision::Accepted));
 
     // Another organisation: denied, and the message says why rotation did not apply.
-    let other = edit(request(), |m| {
-        m.insert(
-            "tls_client_auth_dn".into(),
-            json!("CN=x,2.5.4.97=PSDGB-FCA-999999,O=Example TPP Ltd,C=GB"),
-        );
-    });
+    let other = claiming("CN=x,2.5.4.97=PSDGB-FCA-999999,O=Example TPP Ltd,C=GB");
     let e = run(&other, &ssa());
     assert_eq!(rules(&e), vec![Rule::DnMismatch]);
     assert_eq!(e.rotation, Some(RotationDecision::Denied));
@@ -284,12 +286,7 @@ fn rotation_deny_refuses_any_other_dn() {
     let text = include_str!("../../profiles/uk-ob-dcr-3.3.toml")
         .replace("mode = \"same-organisation\"", "mode = \"deny\"");
     let p = Profile::from_toml_str(&text).unwrap();
-    let req = edit(request(), |m| {
-        m.insert(
-            "tls_client_auth_dn".into(),
-            json!("CN=new-cert-2026,2.5.4.97=PSDGB-FCA-123456,O=Example TPP Ltd,C=GB"),
-        );
-    });
+    let req = claiming("CN=new-cert-2026,2.5.4.97=PSDGB-FCA-123456,O=Example TPP Ltd,C=GB");
     let e = run_with(&p, &req, Some(&ssa()), CERT_DN);
     assert_eq!(rules(&e), vec![Rule::DnMismatch]);
     assert_eq!(e.rotation, Some(RotationDecision::Denied));
@@ -311,18 +308,8 @@ fn rotation_never_matches_on_attributes_both_certificates_lack() {
     // Open Banking legacy certificates carry no organizationIdentifier and all share
     // O=OpenBanking: with only the eIDAS attributes configured they must not count as one org.
     let eidas_only = uk_rotating_on("[\"organizationIdentifier\", \"O\"]");
-    let req = edit(request(), |m| {
-        m.insert(
-            "tls_client_auth_dn".into(),
-            json!("CN=other,OU=0015800001ZZZZZZZZ,O=OpenBanking,C=GB"),
-        );
-    });
-    let same_org = edit(request(), |m| {
-        m.insert(
-            "tls_client_auth_dn".into(),
-            json!("CN=new-software-cert,OU=0015800001HQQrZAAX,O=OpenBanking,C=GB"),
-        );
-    });
+    let req = claiming("CN=other,OU=0015800001ZZZZZZZZ,O=OpenBanking,C=GB");
+    let same_org = claiming("CN=new-software-cert,OU=0015800001HQQrZAAX,O=OpenBanking,C=GB");
     for r in [&req, &same_org] {
         let e = run_with(&eidas_only, r, Some(&ssa()), OB_LEGACY_DN);
         assert_eq!(rules(&e), vec![Rule::DnMismatch]);
@@ -350,12 +337,7 @@ fn one_profile_rotates_both_certificate_generations_the_first_applicable_alterna
     let p = uk();
     assert_eq!(p.rotation_alternatives.len(), 2);
     // OBWAC / eIDAS: the first alternative (organizationIdentifier, O).
-    let obwac = edit(request(), |m| {
-        m.insert(
-            "tls_client_auth_dn".into(),
-            json!("CN=new-cert-2026,2.5.4.97=PSDGB-FCA-123456,O=Example TPP Ltd,C=GB"),
-        );
-    });
+    let obwac = claiming("CN=new-cert-2026,2.5.4.97=PSDGB-FCA-123456,O=Example TPP Ltd,C=GB");
     let e = run_with(&p, &obwac, Some(&ssa()), CERT_DN);
     assert!(e.verdict.is_accept(), "{:?}", e.verdict);
     assert_eq!(
@@ -363,12 +345,7 @@ fn one_profile_rotates_both_certificate_generations_the_first_applicable_alterna
         (Some(RotationDecision::Accepted), Some(0))
     );
     // Another organisation under OBWAC: the first alternative decides, and refuses.
-    let other_org = edit(request(), |m| {
-        m.insert(
-            "tls_client_auth_dn".into(),
-            json!("CN=x,2.5.4.97=PSDGB-FCA-999999,O=Example TPP Ltd,C=GB"),
-        );
-    });
+    let other_org = claiming("CN=x,2.5.4.97=PSDGB-FCA-999999,O=Example TPP Ltd,C=GB");
     let e = run_with(&p, &other_org, Some(&ssa()), CERT_DN);
     assert_eq!(
         (e.rotation, e.rotation_alternative),
@@ -380,24 +357,14 @@ fn one_profile_rotates_both_certificate_generations_the_first_applicable_alterna
         "{msg}"
     );
     // Legacy Open Banking: no organizationIdentifier, so the second alternative (OU, O).
-    let legacy = edit(request(), |m| {
-        m.insert(
-            "tls_client_auth_dn".into(),
-            json!("CN=new-software-cert,OU=0015800001HQQrZAAX,O=OpenBanking,C=GB"),
-        );
-    });
+    let legacy = claiming("CN=new-software-cert,OU=0015800001HQQrZAAX,O=OpenBanking,C=GB");
     let e = run_with(&p, &legacy, Some(&ssa()), OB_LEGACY_DN);
     assert!(e.verdict.is_accept(), "{:?}", e.verdict);
     assert_eq!(
         (e.rotation, e.rotation_alternative),
         (Some(RotationDecision::Accepted), Some(1))
     );
-    let other_legacy = edit(request(), |m| {
-        m.insert(
-            "tls_client_auth_dn".into(),
-            json!("CN=other,OU=0015800001ZZZZZZZZ,O=OpenBanking,C=GB"),
-        );
-    });
+    let other_legacy = claiming("CN=other,OU=0015800001ZZZZZZZZ,O=OpenBanking,C=GB");
     let e = run_with(&p, &other_legacy, Some(&ssa()), OB_LEGACY_DN);
     assert_eq!(
         (e.rotation, e.rotation_alternative),
@@ -405,9 +372,7 @@ fn one_profile_rotates_both_certificate_generations_the_first_applicable_alterna
     );
     // A certificate carrying neither set cannot rotate at all.
     let bare_dn = "CN=2Xb8gyL7vsNMkS0yGJQ3rZ,C=GB";
-    let bare = edit(request(), |m| {
-        m.insert("tls_client_auth_dn".into(), json!("CN=other,C=GB"));
-    });
+    let bare = claiming("CN=other,C=GB");
     let e = run_with(&p, &bare, Some(&ssa()), bare_dn);
     assert_eq!(
         (e.rotation, e.rotation_alternative),
