@@ -18,65 +18,23 @@ DURATION=${SOAK_DURATION:-600}
 OUT=${SOAK_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/dcrgate-soak.XXXXXX")}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-log() { printf '== %s\n' "$*" >&2; }
-die() {
-  printf 'soak.sh: %s\n' "$*" >&2
-  exit 1
-}
-
-need=()
-command -v cc >/dev/null 2>&1 || need+=(gcc)
-command -v cmake >/dev/null 2>&1 || need+=(cmake)
-if [ ${#need[@]} -gt 0 ]; then
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
-fi
-
-log "building release binaries"
-cargo build --release -p dcrgate -p dcrgate-benches --bins
-BIN=$(cargo metadata --format-version 1 --no-deps |
-  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release
-
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-until_present() { # path seconds
-  local i
-  for i in $(seq 1 $(($2 * 10))); do
-    [ -e "$1" ] && return 0
-    sleep 0.1
-  done
-  die "timed out waiting for $1"
-}
-until_listening() { # port
-  local i
-  for i in $(seq 1 300); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  die "nothing listens on 127.0.0.1:$1"
-}
+SCRIPT=soak.sh
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 
 ENVDIR=$OUT/env
 "$BIN/dcrgate-bench-env" --dir "$ENVDIR" >"$OUT/bench-env.log" 2>&1 &
 PIDS+=("$!")
-until_present "$ENVDIR/ready" 60
+wait_file "$ENVDIR/ready" 60
 # shellcheck disable=SC1091
 . "$ENVDIR/ports.env"
 "$BIN/dcrgate-stub" --listen "127.0.0.1:$STUB_PORT" >"$OUT/stub.log" 2>&1 &
 PIDS+=("$!")
-until_listening "$STUB_PORT"
+wait_port "$STUB_PORT"
 RUST_LOG=info "$BIN/dcrgate" run --config "$ENVDIR/dcrgate-threads2.toml" >"$OUT/dcrgate.log" 2>&1 &
 GATEWAY_PID=$!
 PIDS+=("$GATEWAY_PID")
-until_listening "$GATEWAY_PORT"
+wait_port "$GATEWAY_PORT"
 
 LOAD=(--target "127.0.0.1:$GATEWAY_PORT" --ca "$ENVDIR/server-ca.pem" --cert "$ENVDIR/tpp.pem"
   --key "$ENVDIR/tpp.key" --server-name localhost --request "$ENVDIR/requests/compliant.http"
