@@ -50,6 +50,8 @@ pub struct Metrics {
     pub last_reload: prometheus::IntGauge,
     /// `dcrgate_revocation_checks_total{result}`.
     pub revocation_checks: IntCounterVec,
+    /// `dcrgate_directory_revocation_checks_total{check,result}`.
+    pub directory_revocation_checks: IntCounterVec,
     /// `dcrgate_crl_this_update_timestamp_seconds{issuer}`.
     pub crl_this_update: IntGaugeVec,
     /// `dcrgate_crl_next_update_timestamp_seconds{issuer}`.
@@ -187,7 +189,7 @@ impl Metrics {
                 let h = HistogramVec::new(
                     HistogramOpts::new(
                         "dcrgate_stage_duration_seconds",
-                        "Time spent per stage (handshake_to_request, bearer, software_statement, policy, key_set, signature, upstream), seconds.",
+                        "Time spent per stage (handshake_to_request, bearer, software_statement, policy, key_set, signature, directory_revocation, upstream), seconds.",
                     )
                     .buckets(vec![
                         0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
@@ -248,6 +250,12 @@ impl Metrics {
                 "dcrgate_revocation_checks_total",
                 "Client certificate revocation checks at the handshake by result (good, revoked, unknown: no CRL for the issuer, unavailable: the CRL is past its nextUpdate).",
                 &["result"],
+            )?,
+            directory_revocation_checks: counter(
+                &registry,
+                "dcrgate_directory_revocation_checks_total",
+                "Checks against the key sets the software statement names, by check (signing_key, transport_certificate) and result (good, revoked, not_listed, unavailable).",
+                &["check", "result"],
             )?,
             crl_this_update: gauges(
                 &registry,

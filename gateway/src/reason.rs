@@ -174,6 +174,15 @@ reasons! {
     SsaKeysUnavailable => ("ssa_keys_unavailable", 503, UNAVAILABLE),
     /// The statement's signature does not verify.
     SsaSignatureInvalid => ("ssa_signature_invalid", 400, INVALID_SSA),
+    // The directory's own revocation (trust::directory::check).
+    /// The request object's signing key is listed in the SSA's revoked key sets.
+    SigningKeyRevoked => ("signing_key_revoked", 403, ErrorCode::AccessDenied.as_str()),
+    /// The transport certificate is not a `use: tls` key of the SSA's software key set.
+    TransportCertificateNotListed => ("transport_certificate_not_listed", 403, ErrorCode::AccessDenied.as_str()),
+    /// The transport certificate is listed in the SSA's revoked key sets.
+    TransportCertificateRevoked => ("transport_certificate_revoked", 403, ErrorCode::AccessDenied.as_str()),
+    /// A key set the profile requires for these checks could not be had (fail closed).
+    DirectoryRevocationUnavailable => ("directory_revocation_unavailable", 503, UNAVAILABLE),
     // Replay (proxy::admit).
     /// The `jti` was used before.
     JtiReplayed => ("jti_replayed", 400, INVALID_METADATA),

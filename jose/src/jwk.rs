@@ -14,6 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 
+use crate::listing::KeyListing;
 use crate::verify::VerifyingKey;
 
 /// Most members accepted in one key set.
@@ -61,6 +62,7 @@ struct RawKey {
 pub struct JwkSet {
     keys: HashMap<String, Vec<VerifyingKey>>,
     skipped: usize,
+    listing: KeyListing,
 }
 
 impl JwkSet {
@@ -77,7 +79,10 @@ impl JwkSet {
         if raw.keys.len() > MAX_KEYS {
             return Err(JwkSetError::TooManyKeys(raw.keys.len()));
         }
-        let mut set = JwkSet::default();
+        let mut set = JwkSet {
+            listing: KeyListing::from_members(&raw.keys),
+            ..JwkSet::default()
+        };
         for value in raw.keys {
             match serde_json::from_value::<RawKey>(value)
                 .ok()
@@ -103,6 +108,12 @@ impl JwkSet {
         self.keys.get(kid).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// Every member the set lists, usable for signing or not (revocation and transport
+    /// certificate checks).
+    pub fn listing(&self) -> &KeyListing {
+        &self.listing
+    }
+
     /// How many usable keys the set holds.
     pub fn len(&self) -> usize {
         self.keys.values().map(Vec::len).sum()
@@ -124,6 +135,7 @@ impl JwkSet {
             .iter()
             .map(|(kid, keys)| kid.len() + 48 + keys.iter().map(|k| k.weight()).sum::<usize>())
             .sum::<usize>()
+            + self.listing.weight()
             + 64
     }
 }
@@ -165,7 +177,8 @@ fn usable(k: RawKey, max_rsa_bits: usize) -> Option<(String, VerifyingKey)> {
     Some((kid, key))
 }
 
-fn strip_zeros(mut v: Vec<u8>) -> Vec<u8> {
+/// `v` without its leading zero bytes (JWK integers are unsigned big-endian).
+pub(crate) fn strip_zeros(mut v: Vec<u8>) -> Vec<u8> {
     let first = v.iter().position(|b| *b != 0).unwrap_or(v.len());
     v.drain(..first);
     v

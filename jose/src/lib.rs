@@ -7,6 +7,8 @@
 //! - [`json`]: strict JSON (a duplicate member name anywhere is an error).
 //! - [`jwk`]: JWK sets parsed down to the keys that can ever be used, bounded in count, size and
 //!   what one verification can cost.
+//! - [`listing`]: what a key set lists (`kid`s, RFC 7638 thumbprints, certificates by `use`),
+//!   for revoked key sets and transport certificates published as keys.
 //! - [`verify`]: PS256 and ES256 on ring.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -14,4 +16,5 @@
 pub mod json;
 pub mod jwk;
 pub mod jws;
+pub mod listing;
 pub mod verify;

@@ -61,6 +61,9 @@ pub struct ProfileFile {
     /// Transport certificate rotation.
     #[serde(default)]
     pub rotation: RotationSection,
+    /// The directory's own revocation: revoked key sets, transport certificates as keys.
+    #[serde(default)]
+    pub directory_revocation: DirectoryRevocationSection,
     /// Bearer access tokens on the management routes.
     #[serde(default)]
     pub bearer: BearerSection,
@@ -405,6 +408,47 @@ impl Default for RotationSection {
     }
 }
 
+/// How a check that needs a key set the directory publishes behaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectoryCheck {
+    /// Not checked.
+    #[default]
+    Off,
+    /// Checked when the key set can be had; when it cannot (not named, not fetchable), the
+    /// request goes on, counted as `unavailable` and logged.
+    Prefer,
+    /// Checked; a key set that cannot be had refuses the request (503).
+    Require,
+}
+
+impl DirectoryCheck {
+    /// Whether the check runs at all.
+    pub fn is_on(self) -> bool {
+        self != DirectoryCheck::Off
+    }
+}
+
+/// `[directory_revocation]`: the Open Banking directory's revocation as the software
+/// statement names it. Both checks read key sets fetched and cached like the TPP's own.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryRevocationSection {
+    /// Refuse a request whose signing key (by `kid` or RFC 7638 thumbprint) is listed in the
+    /// SSA's `software_jwks_revoked_endpoint` or `org_jwks_revoked_endpoint`.
+    pub revoked_keys: DirectoryCheck,
+    /// Require the presented transport certificate to be listed as a `use: tls` key (`x5c`
+    /// or `x5t#S256`) in the SSA's `software_jwks_endpoint`, and not in its revoked key sets.
+    pub transport_certificate: DirectoryCheck,
+}
+
+impl DirectoryRevocationSection {
+    /// Whether either check runs.
+    pub fn is_on(&self) -> bool {
+        self.revoked_keys.is_on() || self.transport_certificate.is_on()
+    }
+}
+
 /// `[bearer]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -444,6 +488,8 @@ pub struct Profile {
     /// Attribute OID sets compared in `same-organisation` rotation, in order: the first set
     /// whose attributes are all present in the presented certificate decides.
     pub rotation_alternatives: Vec<Vec<String>>,
+    /// `[directory_revocation]`.
+    pub directory_revocation: DirectoryRevocationSection,
     /// `[bearer]`.
     pub bearer: BearerSection,
     /// Rules in shadow: evaluated and recorded, not enforced.
@@ -601,6 +647,15 @@ impl Profile {
                 format!("scope `{bad}` is not in claims.allowed_scopes"),
             ));
         }
+        let dr = &file.directory_revocation;
+        if dr.is_on() && ssa.presence == Presence::Refused {
+            return Err(invalid(
+                "directory_revocation",
+                "the checks read key sets the software statement names, and \
+                 software_statement.presence is \"refused\""
+                    .into(),
+            ));
+        }
         for (key, max) in [
             ("redirect_uris.max_length", file.redirect_uris.max_length),
             ("url_claims.max_length", file.url_claims.max_length),
@@ -660,6 +715,7 @@ impl Profile {
             replay: file.replay,
             rotation: file.rotation.mode,
             rotation_alternatives,
+            directory_revocation: file.directory_revocation,
             bearer: file.bearer,
             shadow,
         })
@@ -719,11 +775,35 @@ mod tests {
                 "dn.attributes",
             ),
             ("name = \"\"", "name"),
+            (
+                "name = \"x\"\n[software_statement]\npresence = \"refused\"\n\
+                 [directory_revocation]\nrevoked_keys = \"prefer\"",
+                "directory_revocation",
+            ),
         ] {
             match Profile::from_toml_str(text) {
                 Err(ProfileError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
                 other => panic!("{text}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn directory_revocation_modes_parse_and_default_off() {
+        let p = Profile::from_toml_str("name = \"x\"").unwrap();
+        assert!(!p.directory_revocation.is_on());
+        let p = Profile::from_toml_str(
+            "name = \"x\"\n[directory_revocation]\ntransport_certificate = \"require\"",
+        )
+        .unwrap();
+        assert_eq!(p.directory_revocation.revoked_keys, DirectoryCheck::Off);
+        assert_eq!(
+            p.directory_revocation.transport_certificate,
+            DirectoryCheck::Require
+        );
+        for bad in ["on", "Require", "true"] {
+            let text = format!("name = \"x\"\n[directory_revocation]\nrevoked_keys = \"{bad}\"");
+            assert!(Profile::from_toml_str(&text).is_err(), "{bad}");
         }
     }
 

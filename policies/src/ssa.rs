@@ -24,6 +24,10 @@ pub struct SoftwareStatement {
     pub software_jwks_endpoint: Option<String>,
     /// `org_jwks_endpoint`.
     pub org_jwks_endpoint: Option<String>,
+    /// `software_jwks_revoked_endpoint`: the software's revoked keys.
+    pub software_jwks_revoked_endpoint: Option<String>,
+    /// `org_jwks_revoked_endpoint`: the organisation's revoked keys.
+    pub org_jwks_revoked_endpoint: Option<String>,
     /// `software_redirect_uris`.
     pub software_redirect_uris: Option<Vec<String>>,
     /// `software_roles` (array, or a space-separated string).
@@ -42,6 +46,8 @@ impl SoftwareStatement {
             software_id: string(obj, "software_id")?,
             software_jwks_endpoint: string(obj, "software_jwks_endpoint")?,
             org_jwks_endpoint: string(obj, "org_jwks_endpoint")?,
+            software_jwks_revoked_endpoint: string(obj, "software_jwks_revoked_endpoint")?,
+            org_jwks_revoked_endpoint: string(obj, "org_jwks_revoked_endpoint")?,
             software_redirect_uris: string_array(obj, "software_redirect_uris")?,
             software_roles: string_or_array(obj, "software_roles", |s| {
                 s.split(' ')
@@ -51,6 +57,22 @@ impl SoftwareStatement {
             })?,
             org_id: string(obj, "org_id")?,
         })
+    }
+
+    /// The revoked key set URLs the SSA names, with the claim each came from.
+    pub fn revoked_key_set_urls(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            (
+                "software_jwks_revoked_endpoint",
+                self.software_jwks_revoked_endpoint.as_deref(),
+            ),
+            (
+                "org_jwks_revoked_endpoint",
+                self.org_jwks_revoked_endpoint.as_deref(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(claim, url)| Some((claim, url?)))
     }
 
     /// The key set URL named by the first of `claims` the SSA carries, and which claim it was.

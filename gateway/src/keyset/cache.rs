@@ -41,7 +41,7 @@ pub enum KeySetError {
 struct Fetched {
     at: Instant,
     host: String,
-    result: Result<JwkSet, FetchError>,
+    result: Result<Arc<JwkSet>, FetchError>,
 }
 
 impl Fetched {
@@ -188,12 +188,22 @@ impl KeySetCache {
         }
     }
 
-    /// The usable keys named `kid` in the key set at `url`.
-    pub async fn keys(&self, url: &Url, kid: &str) -> Result<Vec<VerifyingKey>, KeySetError> {
-        let asked = Instant::now();
+    /// The key set at `url`, cached or fetched now (for what it lists, see
+    /// [`JwkSet::listing`]).
+    pub async fn set(&self, url: &Url) -> Result<Arc<JwkSet>, KeySetError> {
+        let entry = self.entry(url).await;
+        match &entry.result {
+            Ok(set) => Ok(Arc::clone(set)),
+            Err(e) => Err(KeySetError::Unavailable(e.clone())),
+        }
+    }
+
+    /// The cache entry for `url`: a hit, or one fetch however many requests wait for it (kept
+    /// unless the URL's host has its share of the cache).
+    async fn entry(&self, url: &Url) -> Entry {
         let key = url.as_str().to_owned();
         let host = url.host_str().unwrap_or_default();
-        let entry = match self.sets.get(&key).await {
+        match self.sets.get(&key).await {
             Some(e) => {
                 self.metrics.key_set_cache.with_label_values(&["hit"]).inc();
                 e
@@ -208,12 +218,17 @@ impl KeySetCache {
                     self.fetch(url).await
                 } else {
                     // get_with runs one fetch per key however many requests wait for it.
-                    self.sets
-                        .get_with(key.clone(), self.fetch_for_cache(url))
-                        .await
+                    self.sets.get_with(key, self.fetch_for_cache(url)).await
                 }
             }
-        };
+        }
+    }
+
+    /// The usable keys named `kid` in the key set at `url`.
+    pub async fn keys(&self, url: &Url, kid: &str) -> Result<Vec<VerifyingKey>, KeySetError> {
+        let asked = Instant::now();
+        let key = url.as_str().to_owned();
+        let entry = self.entry(url).await;
         let set = match &entry.result {
             Ok(set) => set,
             Err(e) => return Err(KeySetError::Unavailable(e.clone())),
@@ -262,7 +277,7 @@ impl KeySetCache {
     }
 
     async fn fetch(&self, url: &Url) -> Entry {
-        let result = self.fetcher.fetch(url).await;
+        let result = self.fetcher.fetch(url).await.map(Arc::new);
         let label = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind(),

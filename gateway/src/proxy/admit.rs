@@ -38,7 +38,7 @@ use crate::reason::Reason;
 use crate::rejection::Rejection;
 use crate::replay::{OnStoreError, Seen};
 use crate::tls::identity::ClientIdentity;
-use crate::trust::Verified;
+use crate::trust::{directory, Verified};
 
 fn now() -> i64 {
     SystemTime::now()
@@ -311,6 +311,25 @@ impl Gateway {
         let verified = verify_signature(&jws.alg, &keys, &jws.signing_input, &jws.signature).await;
         self.stage("signature", started);
         verified.map_err(|e| Rejection::from_signature(&e))?;
+        if profile.directory_revocation.is_on() {
+            let started = Instant::now();
+            let subject = directory::Subject {
+                statement: ssa.as_ref().map(|v| &v.statement),
+                kid: &jws.kid,
+                keys: &keys,
+                certificate_sha256: identity.sha256,
+            };
+            let checked = directory::check(
+                &profile.directory_revocation,
+                &subject,
+                &cfg.key_hosts,
+                &generation.services.key_sets,
+                &self.state.metrics,
+            )
+            .await;
+            self.stage("directory_revocation", started);
+            checked?;
+        }
         let mut recorded = None;
         if let Some(key) = &evaluation.replay {
             let leeway = profile.request.clock_leeway_seconds;

@@ -29,6 +29,8 @@ pub struct ClientIdentity {
     pub canonical_dn: String,
     /// SHA-256 of the certificate DER, base64url without padding (RFC 8705 `x5t#S256`).
     pub thumbprint: String,
+    /// SHA-256 of the certificate DER.
+    pub sha256: [u8; 32],
     /// The certificate's notAfter, seconds since the epoch.
     pub not_after: i64,
     /// When the handshake completed.
@@ -60,7 +62,10 @@ impl ClientIdentity {
             .map_err(|e| IdentityError::Certificate(e.to_string()))?;
         let dn = Dn::from_der_name(cert.tbs_certificate.subject.as_raw())?;
         let digest = ring::digest::digest(&ring::digest::SHA256, der);
+        let mut sha256 = [0u8; 32];
+        sha256.copy_from_slice(digest.as_ref());
         Ok(Self {
+            sha256,
             canonical_dn: dn.to_rfc4514(),
             dn,
             thumbprint: URL_SAFE_NO_PAD.encode(digest.as_ref()),

@@ -9,6 +9,7 @@ mod adversarial;
 mod bearer_tokens;
 mod cli;
 mod demo;
+mod directory_revocation;
 mod explain;
 mod jws_and_policy;
 mod jws_props;

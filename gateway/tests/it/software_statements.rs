@@ -13,14 +13,14 @@ use dcrgate_sandbox::tpp::{now, unsigned, Signer};
 use dcrgate_sandbox::world::{SandboxConfig, JWKS_PATH, UK_PROFILE};
 use serde_json::{json, Value};
 
-const DIRECTORY: &str = "Sandbox Directory Ltd";
+pub(crate) const DIRECTORY: &str = "Sandbox Directory Ltd";
 const DIRECTORY_JWKS: &str = "/directory/signing.jwks";
-const SSA_JWKS: &str = "/directory/software/sw-5Tz9.jwks";
+pub(crate) const SSA_JWKS: &str = "/directory/software/sw-5Tz9.jwks";
 const SOFTWARE_ID: &str = "sw-5Tz9";
 
 /// A gateway on the UK profile trusting one directory, whose key set the key host serves.
-struct Chain {
-    h: Harness,
+pub(crate) struct Chain {
+    pub(crate) h: Harness,
     directory: Signer,
 }
 
@@ -29,7 +29,7 @@ impl Chain {
         Self::start_with(|_, _| {}).await
     }
 
-    async fn start_with(extra: impl Fn(&mut SandboxConfig, &Setup<'_>)) -> Self {
+    pub(crate) async fn start_with(extra: impl Fn(&mut SandboxConfig, &Setup<'_>)) -> Self {
         let directory = Signer::generate("directory-key-1").expect("directory key");
         let directory_jwks = directory.jwks();
         let h = Harness::start_setup(|cfg, s| {
@@ -61,14 +61,14 @@ impl Chain {
         })
     }
 
-    fn ssa_with(&self, f: impl FnOnce(&mut serde_json::Map<String, Value>)) -> String {
+    pub(crate) fn ssa_with(&self, f: impl FnOnce(&mut serde_json::Map<String, Value>)) -> String {
         let mut c = self.ssa_claims();
         f(c.as_object_mut().expect("object"));
         self.directory.sign(&c)
     }
 
     /// Request claims carrying `ssa`, with no jwks_uri of their own.
-    fn request_with_ssa(&self, ssa: &str) -> Value {
+    pub(crate) fn request_with_ssa(&self, ssa: &str) -> Value {
         self.h.claims_with(|m| {
             m.remove("jwks_uri");
             m.insert("iss".into(), json!(SOFTWARE_ID));

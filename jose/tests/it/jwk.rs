@@ -108,8 +108,10 @@ fn a_set_counts_its_keys_and_its_weight() {
     let one = set(&[rsa_jwk("a", 256)]);
     assert!(!one.is_empty());
     assert_eq!(one.len(), 1);
-    // kid + per-kid overhead + the key (n + e + 48) + the set's overhead.
-    assert_eq!(one.weight(), 1 + 48 + (256 + 3 + 48) + 64);
+    // kid + per-kid overhead + the key (n + e + 48) + the set's overhead + its listing
+    // (the kid + 32, one thumbprint of 75).
+    assert_eq!(one.listing().weight(), (1 + 32) + 75);
+    assert_eq!(one.weight(), 1 + 48 + (256 + 3 + 48) + 64 + (1 + 32) + 75);
 
     // Two types under one kid count as two keys.
     let two = set(&[rsa_jwk("a", 256), ec.jwk("a"), ec.jwk("bb")]);
@@ -117,8 +119,10 @@ fn a_set_counts_its_keys_and_its_weight() {
     assert_eq!(two.get("a").len(), 2);
     assert_eq!(
         two.weight(),
-        (1 + 48 + (256 + 3 + 48) + (65 + 24)) + (2 + 48 + (65 + 24)) + 64
+        (1 + 48 + (256 + 3 + 48) + (65 + 24)) + (2 + 48 + (65 + 24)) + 64 + two.listing().weight()
     );
+    // Two kids, two thumbprints (the EC key is listed under both kids).
+    assert_eq!(two.listing().weight(), (1 + 32) + (2 + 32) + 2 * 75);
 
     // Only unusable members: empty, and what was skipped is counted.
     let none = set(&[rsa_jwk("weak", 128), rsa_jwk("", 256)]);
