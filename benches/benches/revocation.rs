@@ -47,7 +47,9 @@ fn revocation(c: &mut Criterion) {
             crls: vec![CrlFile {
                 issuer: name.into(),
                 path,
+                url: None,
             }],
+            ..Revocation::default()
         }
     };
     let cases = [

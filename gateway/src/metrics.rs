@@ -52,6 +52,8 @@ pub struct Metrics {
     pub revocation_checks: IntCounterVec,
     /// `dcrgate_directory_revocation_checks_total{check,result}`.
     pub directory_revocation_checks: IntCounterVec,
+    /// `dcrgate_crl_fetches_total{issuer,result}`.
+    pub crl_fetches: IntCounterVec,
     /// `dcrgate_crl_this_update_timestamp_seconds{issuer}`.
     pub crl_this_update: IntGaugeVec,
     /// `dcrgate_crl_next_update_timestamp_seconds{issuer}`.
@@ -256,6 +258,12 @@ impl Metrics {
                 "dcrgate_directory_revocation_checks_total",
                 "Checks against the key sets the software statement names, by check (signing_key, transport_certificate) and result (good, revoked, not_listed, unavailable).",
                 &["check", "result"],
+            )?,
+            crl_fetches: counter(
+                &registry,
+                "dcrgate_crl_fetches_total",
+                "Fetches of CRLs from their distribution points by issuer name and result (ok: a new CRL written, unchanged, failed: not fetched, refused: fetched but not accepted).",
+                &["issuer", "result"],
             )?,
             crl_this_update: gauges(
                 &registry,

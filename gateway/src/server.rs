@@ -15,6 +15,7 @@ pub use crate::generation::StartError;
 use crate::metrics::Metrics;
 use crate::proxy::Gateway;
 use crate::reload::{Reloader, SharedState};
+use crate::tls::crl_refresh::CrlRefresher;
 use crate::tls::listener::tls_settings;
 
 /// Build the pingora server: the mTLS proxy service, the admin service and the reloader.
@@ -77,6 +78,10 @@ pub fn build(config: Config, upgrade: bool) -> Result<Server, StartError> {
     server.add_service(background_service(
         "dcrgate reloader",
         Reloader::new(state.clone()),
+    ));
+    server.add_service(background_service(
+        "dcrgate CRL refresher",
+        CrlRefresher::new(state.clone()),
     ));
 
     let mut admin = Service::new("dcrgate admin".to_owned(), AdminApp::new(state));

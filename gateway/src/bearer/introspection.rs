@@ -358,6 +358,7 @@ impl Inner {
             host: &ep.host,
             port: ep.port,
             allow_private: true,
+            plaintext: false,
         };
         let expect = Expect {
             content_types: &["application/json"],

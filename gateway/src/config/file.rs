@@ -53,7 +53,7 @@ pub struct ConfigFile {
 }
 
 /// `[revocation]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RevocationSection {
     /// `off` (default), `prefer` or `require`.
@@ -65,6 +65,49 @@ pub struct RevocationSection {
     /// `[[revocation.crl]]`: the CRL files, one per issuing CA.
     #[serde(default)]
     pub crl: Vec<CrlSection>,
+    /// For CRLs with a `url`: fetch a new one this long before the current one's nextUpdate.
+    #[serde(default = "default_crl_refresh_margin")]
+    pub refresh_margin_seconds: u64,
+    /// For CRLs with a `url`: wait this long after a failed fetch before trying again.
+    #[serde(default = "default_crl_retry")]
+    pub retry_seconds: u64,
+    /// The whole fetch of one CRL, seconds.
+    #[serde(default = "default_crl_fetch_timeout")]
+    pub fetch_timeout_seconds: u64,
+    /// Largest CRL fetched, bytes.
+    #[serde(default = "default_crl_max_bytes")]
+    pub max_crl_bytes: usize,
+    /// Let CRL hosts resolve to loopback or private addresses (an internal CA's CRL server).
+    #[serde(default)]
+    pub allow_private_addresses: bool,
+}
+
+impl Default for RevocationSection {
+    fn default() -> Self {
+        Self {
+            mode: RevocationMode::default(),
+            scope: RevocationScope::default(),
+            crl: Vec::new(),
+            refresh_margin_seconds: default_crl_refresh_margin(),
+            retry_seconds: default_crl_retry(),
+            fetch_timeout_seconds: default_crl_fetch_timeout(),
+            max_crl_bytes: default_crl_max_bytes(),
+            allow_private_addresses: false,
+        }
+    }
+}
+
+fn default_crl_refresh_margin() -> u64 {
+    3600
+}
+fn default_crl_retry() -> u64 {
+    60
+}
+fn default_crl_fetch_timeout() -> u64 {
+    10
+}
+fn default_crl_max_bytes() -> usize {
+    10 * 1024 * 1024
 }
 
 /// `[[revocation.crl]]`.
@@ -73,8 +116,13 @@ pub struct RevocationSection {
 pub struct CrlSection {
     /// A name for the issuing CA, the `issuer` label of the CRL metrics.
     pub issuer: String,
-    /// The CRL, PEM (`X509 CRL`) or DER; read again on every reload.
+    /// The CRL, PEM (`X509 CRL`) or DER; read again on every reload. With `url`, where the
+    /// fetched CRL is kept (it may not exist yet).
     pub file: PathBuf,
+    /// The issuer's CRL distribution point (http or https): fetched before the CRL's
+    /// nextUpdate, checked, and written to `file`.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 /// `[listener]`.

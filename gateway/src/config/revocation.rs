@@ -3,6 +3,11 @@
 
 use super::file::RevocationSection;
 use super::validate::Validator;
+use std::time::Duration;
+
+use url::Url;
+
+use super::settings::CrlRefresh;
 use super::{ConfigError, CrlFile, Revocation, RevocationMode};
 use crate::tls::crl;
 
@@ -35,11 +40,24 @@ impl Validator<'_> {
                     format!("`{}` is named twice", entry.issuer),
                 ));
             }
+            let url = entry
+                .url
+                .as_deref()
+                .map(|raw| self.crl_url(raw))
+                .transpose()?;
             let file = CrlFile {
                 issuer: entry.issuer.clone(),
-                path: self.file("revocation.crl.file", &entry.file)?,
+                path: if url.is_some() {
+                    // Written by the first fetch when it does not exist yet.
+                    self.resolve(&entry.file)
+                } else {
+                    self.file("revocation.crl.file", &entry.file)?
+                },
+                url,
             };
-            crl::load(&file).map_err(|e| self.invalid("revocation.crl.file", e.to_string()))?;
+            if file.url.is_none() || file.path.exists() {
+                crl::load(&file).map_err(|e| self.invalid("revocation.crl.file", e.to_string()))?;
+            }
             crls.push(file);
         }
         if r.mode == RevocationMode::Require && crls.is_empty() {
@@ -52,10 +70,47 @@ impl Validator<'_> {
         if r.mode == RevocationMode::Off {
             crls.clear();
         }
+        if !(1..=86_400).contains(&r.retry_seconds) {
+            return Err(self.invalid("revocation.retry_seconds", "must be 1 to 86400"));
+        }
+        if !(1..=120).contains(&r.fetch_timeout_seconds) {
+            return Err(self.invalid("revocation.fetch_timeout_seconds", "must be 1 to 120"));
+        }
+        if !(1024..=256 * 1024 * 1024).contains(&r.max_crl_bytes) {
+            return Err(self.invalid("revocation.max_crl_bytes", "must be 1 KiB to 256 MiB"));
+        }
         Ok(Revocation {
             mode: r.mode,
             scope: r.scope,
             crls,
+            refresh: CrlRefresh {
+                margin: Duration::from_secs(r.refresh_margin_seconds),
+                retry: Duration::from_secs(r.retry_seconds),
+                timeout: Duration::from_secs(r.fetch_timeout_seconds),
+                max_bytes: r.max_crl_bytes,
+                allow_private: r.allow_private_addresses,
+            },
         })
+    }
+
+    /// A CRL distribution point: http or https (a CRL is signed, so http is enough), a host,
+    /// no userinfo and no fragment.
+    fn crl_url(&self, raw: &str) -> Result<Url, ConfigError> {
+        let url = Url::parse(raw)
+            .map_err(|e| self.invalid("revocation.crl.url", format!("`{raw}`: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https")
+            || url.host_str().is_none_or(str::is_empty)
+            || !url.username().is_empty()
+            || url.password().is_some()
+            || url.fragment().is_some()
+        {
+            return Err(self.invalid(
+                "revocation.crl.url",
+                format!(
+                    "`{raw}` must be an http or https URL with a host, no userinfo or fragment"
+                ),
+            ));
+        }
+        Ok(url)
     }
 }

@@ -117,6 +117,8 @@ pub struct CrlFile {
     pub issuer: String,
     /// The file, resolved.
     pub path: PathBuf,
+    /// The distribution point it is fetched from (http or https), if any.
+    pub url: Option<url::Url>,
 }
 
 /// Client certificate revocation, validated (every CRL file parsed).
@@ -128,6 +130,23 @@ pub struct Revocation {
     pub scope: RevocationScope,
     /// The CRL files (none when `mode` is `off`).
     pub crls: Vec<CrlFile>,
+    /// How CRLs with a `url` are fetched.
+    pub refresh: CrlRefresh,
+}
+
+/// How CRLs with a `url` are fetched (`[revocation]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CrlRefresh {
+    /// Fetch this long before the current CRL's nextUpdate.
+    pub margin: std::time::Duration,
+    /// Wait this long after a failed fetch.
+    pub retry: std::time::Duration,
+    /// The whole fetch.
+    pub timeout: std::time::Duration,
+    /// Largest CRL, bytes.
+    pub max_bytes: usize,
+    /// CRL hosts may resolve to non-public addresses.
+    pub allow_private: bool,
 }
 
 /// Operational log format.

@@ -89,6 +89,24 @@ pub enum FetcherSetupError {
     Tls(#[from] rustls::Error),
 }
 
+/// The TLS client configuration for key hosts (and CRL distribution points): the public roots
+/// when `key_sets.use_public_roots`, and `key_sets.extra_ca_file`.
+pub fn key_host_tls(cfg: &KeySets) -> Result<rustls::ClientConfig, FetcherSetupError> {
+    let mut roots = rustls::RootCertStore::empty();
+    if cfg.use_public_roots {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    if let Some(path) = &cfg.extra_ca_file {
+        roots.roots.extend(load_ca_bundle(path)?.roots);
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
+}
+
 /// Idle connections kept to key hosts: one per host, for a short while (a TPP's key host is
 /// not the gateway's to hold connections open to).
 const KEY_HOST_POOL: PoolLimits = PoolLimits {
@@ -110,19 +128,7 @@ pub struct KeySetFetcher {
 impl KeySetFetcher {
     /// Build from the `[key_sets]` configuration.
     pub fn new(cfg: &KeySets) -> Result<Self, FetcherSetupError> {
-        let mut roots = rustls::RootCertStore::empty();
-        if cfg.use_public_roots {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        }
-        if let Some(path) = &cfg.extra_ca_file {
-            roots.roots.extend(load_ca_bundle(path)?.roots);
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let tls = key_host_tls(cfg)?;
         Ok(Self {
             client: HttpsClient::new(tls, KEY_HOST_POOL),
             timeout: cfg.fetch_timeout,
@@ -163,6 +169,7 @@ impl KeySetFetcher {
             host,
             port,
             allow_private: self.allow_private,
+            plaintext: false,
         };
         let expect = Expect {
             content_types: &["application/json", "application/jwk-set+json"],

@@ -1,4 +1,5 @@
-//! The gateway's one outbound HTTPS client, shared by key set fetches, token introspection and
+//! The gateway's one outbound HTTPS client (plain HTTP only where the caller asks, for signed
+//! documents such as CRLs), shared by key set fetches, token introspection and
 //! whatever else calls out: resolve, vet the addresses (non-public ones refused unless the
 //! caller allows them), connect to the first that accepts, TLS against the caller's roots,
 //! an HTTP/1.1 exchange, and the answer read under [`answer::read_answer`]'s rules.
@@ -91,6 +92,8 @@ pub struct Target<'a> {
     pub port: u16,
     /// Whether the host may resolve to loopback, private or link-local addresses.
     pub allow_private: bool,
+    /// Plain HTTP, no TLS: only for documents that carry their own signature (CRLs).
+    pub plaintext: bool,
 }
 
 /// What an accepted answer must look like.
@@ -131,7 +134,7 @@ impl HttpsClient {
         request: Request<Bytes>,
         expect: Expect<'_>,
     ) -> Result<Vec<u8>, OutboundError> {
-        let endpoint = Endpoint::new(bare(target.host), target.port);
+        let endpoint = Endpoint::new(bare(target.host), target.port, target.plaintext);
         if let Some(mut sender) = self.pool.take(&endpoint) {
             let sent = match sender.ready().await {
                 Ok(()) => sender.send_request(copy(&request)?).await,
@@ -189,6 +192,15 @@ impl HttpsClient {
             return Err(OutboundError::ForbiddenAddress);
         }
         let tcp = connect_any(&addrs).await.ok_or(OutboundError::Connect)?;
+        if target.plaintext {
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+                .await
+                .map_err(OutboundError::Transport)?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            return Ok(sender);
+        }
         let name =
             ServerName::try_from(host.to_owned()).map_err(|e| OutboundError::Tls(e.to_string()))?;
         let tls = self

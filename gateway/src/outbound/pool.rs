@@ -31,19 +31,21 @@ impl PoolLimits {
     };
 }
 
-/// Host (lower case, no brackets) and port.
+/// Host (lower case, no brackets), port, and whether the connection is plain HTTP.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     host: String,
     port: u16,
+    plaintext: bool,
 }
 
 impl Endpoint {
-    /// The endpoint `host:port`.
-    pub fn new(host: &str, port: u16) -> Self {
+    /// The endpoint `host:port`, over TLS unless `plaintext`.
+    pub fn new(host: &str, port: u16, plaintext: bool) -> Self {
         Self {
             host: host.to_ascii_lowercase(),
             port,
+            plaintext,
         }
     }
 }

@@ -58,9 +58,14 @@ pub struct LoadedCrl {
     pub der: CertificateRevocationListDer<'static>,
 }
 
-/// Read and parse every configured CRL file.
+/// Read and parse every configured CRL file; a CRL fetched from a `url` whose file does not
+/// exist yet is left out (its issuer's status is unknown until the first fetch).
 pub fn load_all(files: &[CrlFile]) -> Result<Vec<LoadedCrl>, CrlError> {
-    files.iter().map(load).collect()
+    files
+        .iter()
+        .filter(|f| f.url.is_none() || f.path.exists())
+        .map(load)
+        .collect()
 }
 
 /// Read and parse one CRL file.
@@ -69,7 +74,12 @@ pub fn load(file: &CrlFile) -> Result<LoadedCrl, CrlError> {
         path: file.path.clone(),
         source,
     })?;
-    let der = der_of(&bytes, &file.path)?;
+    parse(file, &bytes)
+}
+
+/// Parse `bytes` (PEM or DER) as the CRL of `file`.
+pub fn parse(file: &CrlFile, bytes: &[u8]) -> Result<LoadedCrl, CrlError> {
+    let der = der_of(bytes, &file.path)?;
     let (rest, crl) = CertificateRevocationList::from_der(&der).map_err(|e| CrlError::NotCrl {
         path: file.path.clone(),
         reason: e.to_string(),

@@ -129,6 +129,20 @@ impl CrlIndex {
         Ok(Self { by_issuer, ca_keys })
     }
 
+    /// For a fetched CRL, before it replaces the one in force: whether it is one the index
+    /// accepts (complete, no unsupported critical extension) and, when a CA of the bundle
+    /// has its issuer's name, whether that CA signed it (`None`: no bundle CA has the name;
+    /// the issuer is an intermediate, checked at the handshake).
+    pub fn check_one(crl: &LoadedCrl, cas: &[Vec<u8>]) -> Result<Option<bool>, CrlError> {
+        let index = Self::build(std::slice::from_ref(crl), cas)?;
+        Ok(index.by_issuer.iter().next().and_then(|(issuer, indexed)| {
+            index
+                .ca_keys
+                .get(issuer)
+                .map(|spki| indexed.signed_by(spki))
+        }))
+    }
+
     /// The status of each certificate of `chain` (leaf first) the scope covers: the leaf, and
     /// with `intermediates` every further certificate. The worst status wins (revoked, then
     /// stale, then unknown). A certificate that does not parse is unknown.
@@ -252,6 +266,7 @@ mod tests {
         crl::load(&CrlFile {
             issuer: name.into(),
             path,
+            url: None,
         })
         .unwrap()
     }

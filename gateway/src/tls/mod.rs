@@ -4,6 +4,7 @@
 pub mod ca_usage;
 pub mod crl;
 pub mod crl_index;
+pub mod crl_refresh;
 pub mod identity;
 pub mod listener;
 pub mod pem;

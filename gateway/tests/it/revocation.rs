@@ -359,3 +359,149 @@ async fn an_open_connection_is_verified_again_once_per_reload() {
     }
     assert_eq!(checks(&h, "good").await, before + 1.0);
 }
+
+/// A plain HTTP server on loopback answering every request with `body` as a CRL.
+async fn plain_crl_server(body: String) -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut head = [0u8; 2048];
+            let _ = tokio::io::AsyncReadExt::read(&mut s, &mut head).await;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/pkix-crl\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(answer.as_bytes()).await;
+        }
+    });
+    (port, task)
+}
+
+/// Point `[[revocation.crl]]` of `tpp-ca` at `url` (its file not written yet), mode
+/// `require`, a margin that keeps every CRL due and a one-second retry; waits for the reload.
+async fn fetch_from(h: &mut Harness, url: &str, file: &str) {
+    let ok = r#"dcrgate_config_reloads_total{result="ok"}"#;
+    let (samples, _) = h.metrics_when(|_| true).await;
+    let before = samples.get(ok).unwrap_or(0.0);
+    let mut t = toml::Table::new();
+    t.insert("issuer".into(), "tpp-ca".into());
+    t.insert("file".into(), file.into());
+    t.insert("url".into(), url.into());
+    h.config
+        .set("revocation", "mode", "require")
+        .set(
+            "revocation",
+            "crl",
+            toml::Value::Array(vec![toml::Value::Table(t)]),
+        )
+        .set("revocation", "refresh_margin_seconds", 10 * DAY)
+        .set("revocation", "retry_seconds", 1)
+        .set("revocation", "allow_private_addresses", true);
+    h.config
+        .write(h.files.path(), "dcrgate.toml")
+        .expect("config");
+    h.gateway.signal("HUP");
+    let (samples, text) = h
+        .metrics_when(|s| s.get(ok).is_some_and(|n| n > before))
+        .await;
+    assert!(samples.get(ok).is_some_and(|n| n > before), "{text}");
+}
+
+/// Wait (bounded) until a compliant update over `client` is accepted (`true`) or refused.
+async fn becomes(h: &Harness, client: &TppClient, want: bool) -> bool {
+    for _ in 0..60 {
+        if accepted(h, client).await == want {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    false
+}
+
+async fn fetches(h: &Harness, result: &str, at_least: f64) -> f64 {
+    let series = format!("dcrgate_crl_fetches_total{{issuer=\"tpp-ca\",result=\"{result}\"}}");
+    let (samples, _) = h
+        .metrics_when(|s| s.get(&series).is_some_and(|n| n >= at_least))
+        .await;
+    samples.get(&series).unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crl_from_its_distribution_point_is_fetched_checked_and_refreshed() {
+    use dcrgate_sandbox::keyhost::Serve;
+    let mut h = Harness::start().await;
+    let empty = empty_crl(&h);
+    h.key_host.set(
+        "/crl/tpp-ca.crl",
+        Serve::Typed(empty, "application/pkix-crl"),
+    );
+    let url = h.key_host.url("/crl/tpp-ca.crl");
+    fetch_from(&mut h, &url, "tpp-ca.crl").await;
+    // Fetched, written, reloaded by the file watch: the certificate's status is good.
+    assert!(becomes(&h, &h.client, true).await, "never accepted");
+    assert!(h.files.path().join("tpp-ca.crl").exists());
+    assert!(fetches(&h, "ok", 1.0).await >= 1.0);
+
+    // The distribution point now lists the certificate: refused after the next refresh.
+    let revoked = h
+        .pki
+        .client_ca
+        .crl(&[&h.tpp.transport.serial], DAY)
+        .expect("CRL");
+    h.key_host.set(
+        "/crl/tpp-ca.crl",
+        Serve::Typed(revoked.clone(), "application/pkix-crl"),
+    );
+    assert!(
+        becomes(&h, &h.client, false).await,
+        "the refreshed CRL was not used"
+    );
+    let written = std::fs::read(h.files.path().join("tpp-ca.crl")).expect("the file");
+
+    // What the point serves next is refused, and the CRL in force stays: another CA's CRL,
+    // one under the same CA name signed by another key, garbage, and an error status.
+    let other = Authority::new("another CA").expect("CA");
+    let forger = Authority::new("dcrgate sandbox TPP CA").expect("CA");
+    for bad in [
+        other.crl(&[], DAY).expect("CRL"),
+        forger.crl(&[], DAY).expect("CRL"),
+        "not a CRL".to_owned(),
+    ] {
+        let before = fetches(&h, "refused", 0.0).await;
+        h.key_host
+            .set("/crl/tpp-ca.crl", Serve::Typed(bad, "application/pkix-crl"));
+        assert!(fetches(&h, "refused", before + 1.0).await > before);
+    }
+    h.key_host.set("/crl/tpp-ca.crl", Serve::Status(500));
+    assert!(fetches(&h, "failed", 1.0).await >= 1.0);
+    assert_eq!(
+        std::fs::read(h.files.path().join("tpp-ca.crl")).expect("the file"),
+        written,
+        "a refused CRL replaced the one in force"
+    );
+    assert!(
+        !accepted(&h, &h.client).await,
+        "the revoked certificate came back"
+    );
+
+    // Plain http (a CRL is signed): the same CRL, fetched into a new file.
+    let (port, server) = plain_crl_server(empty_crl(&h)).await;
+    fetch_from(
+        &mut h,
+        &format!("http://127.0.0.1:{port}/tpp-ca.crl"),
+        "tpp-ca-http.crl",
+    )
+    .await;
+    assert!(
+        becomes(&h, &h.client, true).await,
+        "the http CRL was not used"
+    );
+    server.abort();
+}
+
+fn empty_crl(h: &Harness) -> String {
+    h.pki.client_ca.crl(&[], DAY).expect("CRL")
+}
