@@ -164,12 +164,68 @@ impl Authority {
         subject: &SubjectSpec,
         validity: Duration,
     ) -> Result<IssuedCert, PkiError> {
+        self.issue_client_located(subject, validity, &Locations::default())
+    }
+
+    /// A TLS client certificate, valid for a year, that names where its revocation status is
+    /// found: an OCSP responder (authorityInfoAccess) and a CRL distribution point.
+    pub fn issue_client_at(
+        &self,
+        subject: &SubjectSpec,
+        locations: &Locations<'_>,
+    ) -> Result<IssuedCert, PkiError> {
+        self.issue_client_located(subject, Duration::days(365), locations)
+    }
+
+    fn issue_client_located(
+        &self,
+        subject: &SubjectSpec,
+        validity: Duration,
+        locations: &Locations<'_>,
+    ) -> Result<IssuedCert, PkiError> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = subject.to_rcgen()?;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if let Some(url) = locations.ocsp {
+            params.custom_extensions.push(authority_info_access(url));
+        }
+        if let Some(url) = locations.crl {
+            params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+                uris: vec![url.to_owned()],
+            }];
+        }
         set_validity(&mut params, validity);
         self.sign(params)
+    }
+
+    /// This CA as the signer of OCSP responses about the certificates it issued.
+    pub fn ocsp_signer(&self) -> OcspSigner {
+        OcspSigner {
+            cert_der: self.cert_der(),
+            key_pkcs8: self.key.serialize_der(),
+            key_bits: self.key.public_key_raw().to_vec(),
+        }
+    }
+
+    /// A delegated OCSP responder: a certificate this CA issues with the OCSP-signing
+    /// extended key usage (`ocsp_signing: false` leaves it out, to test that it is refused).
+    pub fn ocsp_responder(&self, ocsp_signing: bool) -> Result<OcspSigner, PkiError> {
+        let mut params = ca_params("OCSP responder")?;
+        params.extended_key_usages = if ocsp_signing {
+            vec![ExtendedKeyUsagePurpose::OcspSigning]
+        } else {
+            vec![ExtendedKeyUsagePurpose::ClientAuth]
+        };
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        set_validity(&mut params, Duration::days(30));
+        let issued = self.sign(params)?;
+        let key = KeyPair::try_from(issued.key_der.as_slice())?;
+        Ok(OcspSigner {
+            cert_der: issued.cert_der,
+            key_pkcs8: issued.key_der,
+            key_bits: key.public_key_raw().to_vec(),
+        })
     }
 
     fn sign(&self, mut params: CertificateParams) -> Result<IssuedCert, PkiError> {
@@ -184,6 +240,63 @@ impl Authority {
             serial,
         })
     }
+}
+
+/// Where a certificate says its revocation status is published.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Locations<'a> {
+    /// The OCSP responder URL (authorityInfoAccess, id-ad-ocsp).
+    pub ocsp: Option<&'a str>,
+    /// The CRL distribution point URL.
+    pub crl: Option<&'a str>,
+}
+
+/// A key that signs OCSP responses (ECDSA P-256 with SHA-256), with its certificate.
+pub struct OcspSigner {
+    /// The signer's certificate, DER (the CA itself, or a delegated responder).
+    pub cert_der: Vec<u8>,
+    key_pkcs8: Vec<u8>,
+    /// The signer's public key bits (what a ResponderID byKey hashes).
+    pub key_bits: Vec<u8>,
+}
+
+impl OcspSigner {
+    /// An ECDSA P-256 SHA-256 signature (ASN.1 DER) over `message`.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
+        let rng = SystemRandom::new();
+        let key = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &self.key_pkcs8,
+            &rng,
+        )
+        .map_err(|_| PkiError::Random)?;
+        Ok(key
+            .sign(&rng, message)
+            .map_err(|_| PkiError::Random)?
+            .as_ref()
+            .to_vec())
+    }
+}
+
+/// authorityInfoAccess with one id-ad-ocsp access location, a URI.
+fn authority_info_access(url: &str) -> rcgen::CustomExtension {
+    fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = contents.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]);
+        }
+        out.extend_from_slice(contents);
+        out
+    }
+    const ID_AD_OCSP: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
+    let description = tlv(
+        0x30,
+        &[tlv(0x06, ID_AD_OCSP), tlv(0x86, url.as_bytes())].concat(),
+    );
+    rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], tlv(0x30, &description))
 }
 
 /// A random 16-byte positive serial number, set on `params` and returned.

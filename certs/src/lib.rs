@@ -10,7 +10,7 @@ mod authority;
 mod signing_key;
 mod subject;
 
-pub use authority::{Authority, IssuedCert};
+pub use authority::{Authority, IssuedCert, Locations, OcspSigner};
 pub use signing_key::RsaSigningKey;
 pub use subject::{Attribute, SubjectSpec};
 
