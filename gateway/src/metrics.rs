@@ -54,6 +54,8 @@ pub struct Metrics {
     pub directory_revocation_checks: IntCounterVec,
     /// `dcrgate_crl_fetches_total{issuer,result}`.
     pub crl_fetches: IntCounterVec,
+    /// `dcrgate_ocsp_exchanges_total{issuer,result}`.
+    pub ocsp_exchanges: IntCounterVec,
     /// `dcrgate_crl_this_update_timestamp_seconds{issuer}`.
     pub crl_this_update: IntGaugeVec,
     /// `dcrgate_crl_next_update_timestamp_seconds{issuer}`.
@@ -263,6 +265,12 @@ impl Metrics {
                 &registry,
                 "dcrgate_crl_fetches_total",
                 "Fetches of CRLs from their distribution points by issuer name and result (ok: a new CRL written, unchanged, failed: not fetched, refused: fetched but not accepted).",
+                &["issuer", "result"],
+            )?,
+            ocsp_exchanges: counter(
+                &registry,
+                "dcrgate_ocsp_exchanges_total",
+                "Exchanges with OCSP responders by issuer policy name and result (good, revoked, unknown: answers verified; failed: no answer; invalid: an answer that did not verify or was stale; refused: a responder host not allowed).",
                 &["issuer", "result"],
             )?,
             crl_this_update: gauges(

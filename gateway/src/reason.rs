@@ -88,6 +88,10 @@ reasons! {
     NoClientIdentity => ("no_client_identity", 403, ErrorCode::AccessDenied.as_str()),
     /// The connection's certificate was revoked, or its CA removed, since its handshake.
     CertificateNoLongerTrusted => ("certificate_no_longer_trusted", 403, ErrorCode::AccessDenied.as_str()),
+    /// The certificate's OCSP responder (or CRL) says it is revoked.
+    CertificateRevoked => ("certificate_revoked", 403, ErrorCode::AccessDenied.as_str()),
+    /// Its issuer's policy is `require` and neither OCSP nor a CRL gives its status.
+    CertificateRevocationUnknown => ("certificate_revocation_unknown", 403, ErrorCode::AccessDenied.as_str()),
     /// The client certificate's rate limit.
     RateLimitedClient => ("rate_limited_client", 429, UNAVAILABLE),
     /// The gateway's rate limit.

@@ -17,6 +17,8 @@ use crate::config::{Config, ConfigError};
 pub use crate::generation::Generation;
 use crate::generation::{services, upstream_ca, StartError};
 use crate::metrics::Metrics;
+use crate::outbound::pool::PoolLimits;
+use crate::outbound::HttpsClient;
 use crate::tls::reload::{ReloadableCert, ReloadableClientVerifier};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -52,6 +54,13 @@ pub struct SharedState {
 }
 
 /// Seconds since the epoch.
+/// Idle connections kept to OCSP responders: a few, briefly.
+const OCSP_POOL: PoolLimits = PoolLimits {
+    per_endpoint: 2,
+    endpoints: 16,
+    idle: Duration::from_secs(30),
+};
+
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -63,10 +72,14 @@ impl SharedState {
     /// The first generation, from `config`.
     pub fn new(config: Config, metrics: Arc<Metrics>) -> Result<Arc<Self>, StartError> {
         let cert = ReloadableCert::load(&config.certificate, &config.private_key)?;
+        let ocsp_client = crate::keyset::fetch::key_host_tls(&config.key_sets)
+            .ok()
+            .map(|tls| HttpsClient::new(tls, OCSP_POOL));
         let client_verifier = ReloadableClientVerifier::load_with(
             &config.client_ca,
             &config.revocation,
             Some(metrics.clone()),
+            ocsp_client,
         )?;
         metrics.served_cert_expiry.set(cert.not_after());
         let generation = Generation {
@@ -120,7 +133,7 @@ impl SharedState {
         let upstream_ca = upstream_ca(&config)?;
         // Validate both TLS files before touching either, so a bad pair changes nothing.
         ReloadableCert::load(&config.certificate, &config.private_key)?;
-        ReloadableClientVerifier::load_with(&config.client_ca, &config.revocation, None)?;
+        ReloadableClientVerifier::load_with(&config.client_ca, &config.revocation, None, None)?;
         self.cert.reload(&config.certificate, &config.private_key)?;
         self.client_verifier
             .reload_with(&config.client_ca, &config.revocation)?;

@@ -11,6 +11,7 @@ pub mod auth_server;
 pub mod client;
 pub mod http1;
 pub mod keyhost;
+pub mod ocsp_responder;
 pub mod pki;
 pub mod registry;
 pub mod tpp;

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::{
-    BearerMode, ClientClaim, LogFormat, OnStoreError, RevocationMode, RevocationScope, StoreKind,
-    MAX_BODY_CEILING,
+    BearerMode, ClientClaim, LogFormat, OnStoreError, RevocationMode, RevocationOrder,
+    RevocationScope, StoreKind, MAX_BODY_CEILING,
 };
 
 /// The configuration file as written.
@@ -62,9 +62,25 @@ pub struct RevocationSection {
     /// `chain` (default: the leaf and every intermediate) or `leaf`.
     #[serde(default)]
     pub scope: RevocationScope,
+    /// `crl` (default) or `ocsp_then_crl`: where the status comes from, for issuers without
+    /// their own `[[revocation.issuer]]` order.
+    #[serde(default)]
+    pub order: RevocationOrder,
     /// `[[revocation.crl]]`: the CRL files, one per issuing CA.
     #[serde(default)]
     pub crl: Vec<CrlSection>,
+    /// `[[revocation.issuer]]`: the policy of one issuing CA, instead of `mode` and `order`.
+    #[serde(default)]
+    pub issuer: Vec<IssuerSection>,
+    /// Hosts a certificate may name as its OCSP responder (authorityInfoAccess).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// One OCSP exchange, seconds.
+    #[serde(default = "default_ocsp_timeout")]
+    pub ocsp_timeout_seconds: u64,
+    /// The longest an OCSP answer is cached (it is never cached past its nextUpdate).
+    #[serde(default = "default_ocsp_max_cache")]
+    pub ocsp_max_cache_seconds: u64,
     /// For CRLs with a `url`: fetch a new one this long before the current one's nextUpdate.
     #[serde(default = "default_crl_refresh_margin")]
     pub refresh_margin_seconds: u64,
@@ -87,7 +103,12 @@ impl Default for RevocationSection {
         Self {
             mode: RevocationMode::default(),
             scope: RevocationScope::default(),
+            order: RevocationOrder::default(),
             crl: Vec::new(),
+            issuer: Vec::new(),
+            allowed_hosts: Vec::new(),
+            ocsp_timeout_seconds: default_ocsp_timeout(),
+            ocsp_max_cache_seconds: default_ocsp_max_cache(),
             refresh_margin_seconds: default_crl_refresh_margin(),
             retry_seconds: default_crl_retry(),
             fetch_timeout_seconds: default_crl_fetch_timeout(),
@@ -97,6 +118,12 @@ impl Default for RevocationSection {
     }
 }
 
+fn default_ocsp_timeout() -> u64 {
+    5
+}
+fn default_ocsp_max_cache() -> u64 {
+    3600
+}
 fn default_crl_refresh_margin() -> u64 {
     3600
 }
@@ -108,6 +135,21 @@ fn default_crl_fetch_timeout() -> u64 {
 }
 fn default_crl_max_bytes() -> usize {
     10 * 1024 * 1024
+}
+
+/// `[[revocation.issuer]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSection {
+    /// A name for the issuing CA, the `issuer` label of the OCSP metrics.
+    pub name: String,
+    /// The issuing CA's subject DN (RFC 4514): the policy of the certificates it issued.
+    pub subject: String,
+    /// `off`, `prefer` or `require`.
+    pub mode: RevocationMode,
+    /// `crl` or `ocsp_then_crl`; `revocation.order` when left out.
+    #[serde(default)]
+    pub order: Option<RevocationOrder>,
 }
 
 /// `[[revocation.crl]]`.

@@ -26,9 +26,9 @@ pub use redis_url::{RedisUrl, RedisUrlError};
 pub use secret_file::{read_secret_file, SecretFileError};
 pub use settings::{
     Audit, Bearer, BearerMode, ClientClaim, ClientSecret, CrlFile, DirectoryConfig, HttpsEndpoint,
-    Introspection, JwtBearer, KeySets, KeySource, Limits, LogFormat, OnStoreError, RateLimits,
-    Replay, ReplayBackend, Revocation, RevocationMode, RevocationScope, Routes, Server, StoreKind,
-    Upstream,
+    Introspection, IssuerPolicy, JwtBearer, KeySets, KeySource, Limits, LogFormat, OcspSettings,
+    OnStoreError, RateLimits, Replay, ReplayBackend, Revocation, RevocationMode, RevocationOrder,
+    RevocationScope, Routes, Server, StoreKind, Upstream,
 };
 pub use validate::Validator;
 

@@ -110,6 +110,57 @@ pub enum RevocationScope {
     Leaf,
 }
 
+/// `revocation.order`: where a certificate's status comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationOrder {
+    /// The issuer's CRL only.
+    #[default]
+    Crl,
+    /// For a leaf that names an OCSP responder, its answer; the CRL when the responder gives
+    /// none (unknown, unreachable, not allowed). Intermediates: the CRL.
+    OcspThenCrl,
+}
+
+impl RevocationOrder {
+    /// The configured spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationOrder::Crl => "crl",
+            RevocationOrder::OcspThenCrl => "ocsp_then_crl",
+        }
+    }
+}
+
+/// The revocation policy of the certificates one CA issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerPolicy {
+    /// The `issuer` label (`default` for the policy of every other issuer).
+    pub name: String,
+    /// The CA's subject; `None` for the default policy.
+    pub subject: Option<dcrgate_policies::dn::Dn>,
+    /// What the status decides.
+    pub mode: RevocationMode,
+    /// Where it comes from.
+    pub order: RevocationOrder,
+}
+
+/// How OCSP responders are asked (`[revocation]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OcspSettings {
+    /// Hosts (lower case) a certificate may name as its responder.
+    pub allowed_hosts: Vec<String>,
+    /// One exchange.
+    pub timeout: std::time::Duration,
+    /// The longest an answer is cached.
+    pub max_cache: std::time::Duration,
+    /// Responders may resolve to non-public addresses (`revocation.allow_private_addresses`).
+    pub allow_private: bool,
+    /// How long a failed or unknown answer is kept before asking again
+    /// (`revocation.retry_seconds`).
+    pub retry: std::time::Duration,
+}
+
 /// A CRL file and the name of its issuing CA.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrlFile {
@@ -124,11 +175,17 @@ pub struct CrlFile {
 /// Client certificate revocation, validated (every CRL file parsed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Revocation {
-    /// What the status decides.
+    /// What the status decides, for issuers without their own policy.
     pub mode: RevocationMode,
+    /// Where it comes from, for issuers without their own policy.
+    pub order: RevocationOrder,
+    /// The issuers with their own policy, in configuration order.
+    pub issuers: Vec<IssuerPolicy>,
+    /// How OCSP responders are asked.
+    pub ocsp: OcspSettings,
     /// Which certificates are checked.
     pub scope: RevocationScope,
-    /// The CRL files (none when `mode` is `off`).
+    /// The CRL files (none when every policy is `off`).
     pub crls: Vec<CrlFile>,
     /// How CRLs with a `url` are fetched.
     pub refresh: CrlRefresh,

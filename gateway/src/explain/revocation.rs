@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::inputs::Deployment;
 use crate::config::RevocationMode;
 use crate::tls::crl;
+use crate::tls::ocsp::OcspCache;
 use crate::tls::pem::{load_certs, load_client_ca_bundle};
 use crate::tls::revocation::{RevocationResult, RevocationVerifier};
 
@@ -48,8 +49,15 @@ pub fn examine(der: &[u8], deployment: Option<&Deployment>, now: i64) -> Revocat
         .and_then(|(roots, cas)| {
             let cas: Vec<Vec<u8>> = cas.iter().map(|c| c.as_ref().to_vec()).collect();
             let crls = crl::load_all(&d.revocation.crls).map_err(|e| e.to_string())?;
-            RevocationVerifier::build(Arc::new(roots), &cas, &d.revocation, &crls, None)
-                .map_err(|e| e.to_string())
+            RevocationVerifier::build(
+                Arc::new(roots),
+                &cas,
+                &d.revocation,
+                &crls,
+                Arc::new(OcspCache::new(None, None)),
+                None,
+            )
+            .map_err(|e| e.to_string())
         });
     let verifier = match built {
         Ok(v) => v,

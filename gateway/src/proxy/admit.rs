@@ -38,6 +38,7 @@ use crate::reason::Reason;
 use crate::rejection::Rejection;
 use crate::replay::{OnStoreError, Seen};
 use crate::tls::identity::ClientIdentity;
+use crate::tls::revocation::{Decision, RevocationResult};
 use crate::trust::{directory, Verified};
 
 fn now() -> i64 {
@@ -132,6 +133,29 @@ impl Gateway {
                  this connection was opened",
             )
             .closing()),
+        }
+
+        // OCSP: the answer the handshake started to ask for, or a cached one.
+        match self.state.client_verifier.confirm(&identity.chain).await {
+            Decision::Accept => {}
+            Decision::Refuse(RevocationResult::Revoked) => {
+                return Err(Rejection::new(
+                    Reason::CertificateRevoked,
+                    "the client certificate is revoked (its issuer's OCSP responder says so)",
+                )
+                .closing())
+            }
+            Decision::Refuse(result) => {
+                return Err(Rejection::new(
+                    Reason::CertificateRevocationUnknown,
+                    format!(
+                        "the client certificate's revocation status is {}: no OCSP answer and no \
+                         current CRL, and its issuer's policy requires one",
+                        result.as_str()
+                    ),
+                )
+                .closing())
+            }
         }
 
         if let Err(limited) = generation.services.rate_limits.check(&identity.thumbprint) {

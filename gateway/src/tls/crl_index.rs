@@ -173,7 +173,9 @@ impl CrlIndex {
         worst
     }
 
-    fn one(
+    /// The status of `cert` from its issuer's CRL; `rest` are the certificates presented after
+    /// it (where its issuer may be).
+    pub fn one(
         &self,
         cert: &X509Certificate<'_>,
         rest: &[Option<X509Certificate<'_>>],

@@ -25,9 +25,11 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use crate::config::Revocation;
 use crate::metrics::Metrics;
+use crate::outbound::HttpsClient;
 use crate::tls::crl::{self, CrlError};
+use crate::tls::ocsp::OcspCache;
 use crate::tls::pem::{load_cert_and_key, load_certs, load_client_ca_bundle, PemError};
-use crate::tls::revocation::{RevocationBuildError, RevocationVerifier};
+use crate::tls::revocation::{Decision, RevocationBuildError, RevocationVerifier};
 
 /// How many distinct sets of CA hints a verifier keeps for its whole life (see
 /// [`ReloadableClientVerifier::root_hint_subjects`]).
@@ -174,7 +176,9 @@ impl fmt::Debug for ReloadableCert {
 
 /// The client certificate verifier, swappable at run time; always mandatory.
 pub struct ReloadableClientVerifier {
-    current: RwLock<Arc<dyn ClientCertVerifier>>,
+    current: RwLock<Arc<RevocationVerifier>>,
+    /// OCSP answers, kept across reloads.
+    ocsp: Arc<OcspCache>,
     /// Counts the loads: a connection whose identity was verified under an older one has its
     /// chain checked again on its next request (a CA removed or a certificate revoked since).
     generation: AtomicU64,
@@ -192,17 +196,20 @@ impl ReloadableClientVerifier {
     /// Load the client CA bundle (PEM, at least one certificate, every one a usable anchor),
     /// without revocation checks.
     pub fn load(client_ca: &Path) -> Result<Arc<Self>, TlsReloadError> {
-        Self::load_with(client_ca, &Revocation::default(), None)
+        Self::load_with(client_ca, &Revocation::default(), None, None)
     }
 
     /// Load the client CA bundle and the CRLs of `revocation`; revocation checks and CRL
-    /// freshness are counted in `metrics` when given.
+    /// freshness are counted in `metrics` when given. OCSP responders are asked with
+    /// `outbound` (none: OCSP is never available).
     pub fn load_with(
         client_ca: &Path,
         revocation: &Revocation,
         metrics: Option<Arc<Metrics>>,
+        outbound: Option<HttpsClient>,
     ) -> Result<Arc<Self>, TlsReloadError> {
-        let inner = Self::build(client_ca, revocation, metrics.as_ref())?;
+        let ocsp = Arc::new(OcspCache::new(outbound, metrics.clone()));
+        let inner = Self::build(client_ca, revocation, metrics.as_ref(), &ocsp)?;
         if let Some(m) = &metrics {
             for r in REFUSALS {
                 m.handshakes.with_label_values(&[r]).inc_by(0);
@@ -212,6 +219,7 @@ impl ReloadableClientVerifier {
         hints.publish(inner.root_hint_subjects());
         Ok(Arc::new(Self {
             current: RwLock::new(inner),
+            ocsp,
             generation: AtomicU64::new(0),
             verified: moka::sync::Cache::builder()
                 .max_capacity(VERIFIED_LEAVES)
@@ -235,7 +243,7 @@ impl ReloadableClientVerifier {
         client_ca: &Path,
         revocation: &Revocation,
     ) -> Result<(), TlsReloadError> {
-        let inner = Self::build(client_ca, revocation, self.metrics.as_ref())?;
+        let inner = Self::build(client_ca, revocation, self.metrics.as_ref(), &self.ocsp)?;
         let _reloading = self
             .reload_lock
             .lock()
@@ -299,7 +307,8 @@ impl ReloadableClientVerifier {
         client_ca: &Path,
         revocation: &Revocation,
         metrics: Option<&Arc<Metrics>>,
-    ) -> Result<Arc<dyn ClientCertVerifier>, TlsReloadError> {
+        ocsp: &Arc<OcspCache>,
+    ) -> Result<Arc<RevocationVerifier>, TlsReloadError> {
         let roots = load_client_ca_bundle(client_ca)?;
         let crls = crl::load_all(&revocation.crls)?;
         if let Some(m) = metrics {
@@ -322,20 +331,32 @@ impl ReloadableClientVerifier {
             .collect();
         // The builder's default already makes a certificate mandatory; this type enforces it
         // again on its own, whatever the inner verifier says.
-        let verifier =
-            RevocationVerifier::build(Arc::new(roots), &cas, revocation, &crls, metrics.cloned())
-                .map_err(|e| match e {
-                RevocationBuildError::Verifier(source) => TlsReloadError::Verifier {
-                    path: client_ca.to_owned(),
-                    source,
-                },
-                RevocationBuildError::Crl(e) => TlsReloadError::Crl(e),
-            })?;
+        let verifier = RevocationVerifier::build(
+            Arc::new(roots),
+            &cas,
+            revocation,
+            &crls,
+            Arc::clone(ocsp),
+            metrics.cloned(),
+        )
+        .map_err(|e| match e {
+            RevocationBuildError::Verifier(source) => TlsReloadError::Verifier {
+                path: client_ca.to_owned(),
+                source,
+            },
+            RevocationBuildError::Crl(e) => TlsReloadError::Crl(e),
+        })?;
         Ok(Arc::new(verifier))
     }
 
-    fn inner(&self) -> Arc<dyn ClientCertVerifier> {
+    fn inner(&self) -> Arc<RevocationVerifier> {
         Arc::clone(&read(&self.current))
+    }
+
+    /// The OCSP step of a request on a connection whose leaf's answer was not cached at the
+    /// handshake, or has expired since ([`RevocationVerifier::confirm`]).
+    pub async fn confirm(&self, chain: &[CertificateDer<'static>]) -> Decision {
+        self.inner().confirm(chain).await
     }
 }
 

@@ -1,16 +1,30 @@
-//! Revocation of client certificates at the handshake, from the configured CRLs
-//! (`[revocation]`).
+//! Revocation of client certificates (`[revocation]`): CRLs and OCSP, under the policy of each
+//! certificate's issuing CA.
 //!
 //! The chain is verified by rustls-webpki against the client CA bundle; then each certificate
-//! the scope covers is looked up in the [`CrlIndex`]: a revoked certificate, a certificate
-//! whose issuer has no CRL (unknown status) and a CRL past its nextUpdate all fail in `require`
-//! mode. In `prefer` mode only a revoked certificate fails; an unknown status or a stale CRL is
-//! counted and logged (fail open). Each check is counted by result in `dcrgate_revocation_checks_total`
-//! (`good`, `revoked`, `unknown`, `unavailable`: a stale CRL).
+//! the scope covers is judged under the policy of its issuer (a `[[revocation.issuer]]` whose
+//! subject is its issuer name, else `revocation.mode` and `revocation.order`). Its status comes
+//! from the issuer's CRL ([`CrlIndex`]) or, with order `ocsp_then_crl` and for a leaf that names
+//! a responder, from OCSP first ([`OcspCache`]), the CRL deciding when OCSP gives no answer.
+//! `require` refuses a revoked certificate, an unknown status and an unavailable one (stale
+//! CRL, unreachable responder); `prefer` refuses only a revoked one, counting and logging the
+//! rest (fail open); `off` checks nothing.
+//!
+//! The handshake reads OCSP answers from the cache only. A leaf whose answer is not cached yet
+//! passes the handshake (unless its CRL revokes it), its exchange started at once; its first
+//! request waits for the answer ([`RevocationVerifier::confirm`]) and is refused with 403
+//! `access_denied` when the policy refuses it. Every later request reads the cache again, so a
+//! certificate revoked on an open connection is refused once its cached answer expires.
+//! Each decision is counted by result in `dcrgate_revocation_checks_total` (`good`, `revoked`,
+//! `unknown`, `unavailable`).
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use dcrgate_ocsp::verify::IssuerKey;
+use dcrgate_ocsp::CertId;
+use dcrgate_policies::dn::{match_dn, Dn, MatchMode};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -18,32 +32,91 @@ use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
 use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme,
 };
+use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::config::{Revocation, RevocationMode, RevocationScope};
+use crate::config::{
+    IssuerPolicy, OcspSettings, Revocation, RevocationMode, RevocationOrder, RevocationScope,
+};
 use crate::metrics::Metrics;
 use crate::tls::crl::{CrlError, LoadedCrl};
 use crate::tls::crl_index::CrlIndex;
 pub use crate::tls::crl_index::RevocationResult;
+use crate::tls::ocsp::{responder_url, OcspCache, OcspStatus, Question};
 
-/// The client certificate verifier with the configured revocation policy.
+/// Issuer names remembered with the policy they resolved to.
+const MEMO_CAPACITY: usize = 1024;
+
+/// The client certificate verifier with the configured revocation policies.
 pub struct RevocationVerifier {
     /// Chain verification against the client CA bundle.
     chain: Arc<dyn ClientCertVerifier>,
     /// The CRLs (none when revocation is off).
     index: CrlIndex,
-    mode: RevocationMode,
+    /// The `[[revocation.issuer]]` policies, then the default one.
+    policies: Vec<IssuerPolicy>,
+    /// Whether any policy checks anything.
+    on: bool,
     scope: RevocationScope,
+    ocsp: Arc<OcspCache>,
+    ocsp_settings: OcspSettings,
+    /// The client CA bundle's certificates by subject (DER): issuers for OCSP questions.
+    cas: HashMap<Vec<u8>, Vec<u8>>,
+    /// Issuer name (DER) to the index of its policy.
+    memo: Mutex<HashMap<Vec<u8>, usize>>,
     metrics: Option<Arc<Metrics>>,
+}
+
+/// One certificate's status under its issuer's policy.
+#[derive(Debug, Clone, Copy)]
+struct Judged {
+    policy: usize,
+    result: RevocationResult,
+}
+
+/// What the handshake found out about a chain.
+struct Finding {
+    judged: Vec<Judged>,
+    /// The leaf's OCSP question, when its answer is not cached yet, with its CRL status.
+    pending: Option<(Question, RevocationResult)>,
+}
+
+/// What a policy makes of a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Accepted (good, or not known under `prefer`).
+    Accept,
+    /// Refused.
+    Refuse(RevocationResult),
+}
+
+/// OCSP first, the CRL when OCSP gives no answer; a revocation from either stands.
+fn combine(ocsp: OcspStatus, crl: RevocationResult) -> RevocationResult {
+    match (ocsp, crl) {
+        (OcspStatus::Good, _) => RevocationResult::Good,
+        (OcspStatus::Revoked, _) | (_, RevocationResult::Revoked) => RevocationResult::Revoked,
+        (_, RevocationResult::Good) => RevocationResult::Good,
+        (_, RevocationResult::Unavailable) | (OcspStatus::Unavailable, _) => {
+            RevocationResult::Unavailable
+        }
+        (OcspStatus::Unknown, RevocationResult::Unknown) => RevocationResult::Unknown,
+    }
+}
+
+fn parse_all<'a>(ders: &[&'a [u8]]) -> Vec<Option<X509Certificate<'a>>> {
+    ders.iter()
+        .map(|der| X509Certificate::from_der(der).ok().map(|(_, c)| c))
+        .collect()
 }
 
 impl RevocationVerifier {
     /// A verifier over `roots` (the client CA bundle; `cas` its certificates, DER) with
-    /// `revocation`'s mode and scope and these CRLs.
+    /// `revocation`'s policies and scope, these CRLs, and OCSP answers in `ocsp`.
     pub fn build(
         roots: Arc<RootCertStore>,
         cas: &[Vec<u8>],
         revocation: &Revocation,
         crls: &[LoadedCrl],
+        ocsp: Arc<OcspCache>,
         metrics: Option<Arc<Metrics>>,
     ) -> Result<Self, RevocationBuildError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -56,37 +129,188 @@ impl RevocationVerifier {
                     .inc_by(0);
             }
         }
-        let crls = if revocation.mode == RevocationMode::Off {
-            &[]
-        } else {
-            crls
-        };
+        let mut policies = revocation.issuers.clone();
+        policies.push(IssuerPolicy {
+            name: "default".into(),
+            subject: None,
+            mode: revocation.mode,
+            order: revocation.order,
+        });
+        let on = policies.iter().any(|p| p.mode != RevocationMode::Off);
+        let crls = if on { crls } else { &[] };
+        let mut by_subject = HashMap::new();
+        for der in cas {
+            if let Ok((_, ca)) = X509Certificate::from_der(der) {
+                by_subject.insert(ca.subject().as_raw().to_vec(), der.clone());
+            }
+        }
         Ok(Self {
             chain,
             index: CrlIndex::build(crls, cas)?,
-            mode: revocation.mode,
+            policies,
+            on,
             scope: revocation.scope,
+            ocsp,
+            ocsp_settings: revocation.ocsp.clone(),
+            cas: by_subject,
+            memo: Mutex::new(HashMap::new()),
             metrics,
         })
     }
 
-    /// The revocation status of a chain whose certificates verified (at `now`).
-    fn lookup(
+    /// The index of the policy for certificates issued by `issuer` (name DER).
+    fn policy_index(&self, issuer: &[u8]) -> usize {
+        let default = self.policies.len() - 1;
+        if default == 0 {
+            return 0;
+        }
+        let mut memo = self
+            .memo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(i) = memo.get(issuer) {
+            return *i;
+        }
+        let i = Dn::from_der_name(issuer)
+            .ok()
+            .and_then(|dn| {
+                self.policies.iter().position(|p| {
+                    p.subject
+                        .as_ref()
+                        .is_some_and(|s| match_dn(s, &dn, &MatchMode::StrictOrder, &[]).is_ok())
+                })
+            })
+            .unwrap_or(default);
+        if memo.len() < MEMO_CAPACITY {
+            memo.insert(issuer.to_vec(), i);
+        }
+        i
+    }
+
+    /// The policy certificates issued by `issuer` (name DER) are judged under.
+    pub fn policy_for(&self, issuer: &[u8]) -> &IssuerPolicy {
+        &self.policies[self.policy_index(issuer)]
+    }
+
+    /// The OCSP question about `leaf`, when its policy asks OCSP, it names a responder and
+    /// its issuer is known (presented after it, or in the bundle).
+    fn question(
         &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> RevocationResult {
-        let chain: Vec<&[u8]> = std::iter::once(end_entity.as_ref())
-            .chain(intermediates.iter().map(|c| c.as_ref()))
-            .collect();
-        let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        self.index
-            .status(&chain, self.scope == RevocationScope::Chain, secs)
+        leaf: &X509Certificate<'_>,
+        leaf_der: &[u8],
+        rest: &[Option<X509Certificate<'_>>],
+        rest_der: &[&[u8]],
+        policy: &IssuerPolicy,
+    ) -> Option<Question> {
+        if policy.order != RevocationOrder::OcspThenCrl {
+            return None;
+        }
+        let url = responder_url(leaf)?;
+        let issuer_name = leaf.issuer().as_raw();
+        let issuer_der: &[u8] = rest
+            .iter()
+            .zip(rest_der)
+            .find(|(c, _)| {
+                c.as_ref()
+                    .is_some_and(|c| c.subject().as_raw() == issuer_name)
+            })
+            .map(|(_, der)| *der)
+            .or_else(|| self.cas.get(issuer_name).map(Vec::as_slice))?;
+        Some(Question {
+            id: CertId::for_certificate(leaf_der, issuer_der).ok()?,
+            issuer: IssuerKey::from_certificate(issuer_der).ok()?,
+            url,
+            policy: policy.name.clone(),
+        })
+    }
+
+    /// Each certificate of `chain` (leaf first) the scope covers, judged from the CRLs and the
+    /// cached OCSP answers.
+    fn find(&self, chain: &[&[u8]], now: i64) -> Finding {
+        let parsed = parse_all(chain);
+        let checked = match self.scope {
+            RevocationScope::Chain => parsed.len(),
+            RevocationScope::Leaf => 1,
+        };
+        let mut finding = Finding {
+            judged: Vec::with_capacity(checked),
+            pending: None,
+        };
+        for (i, cert) in parsed.iter().take(checked).enumerate() {
+            let Some(cert) = cert else {
+                // Unparseable: judged under the default policy.
+                finding.judged.push(Judged {
+                    policy: self.policies.len() - 1,
+                    result: RevocationResult::Unknown,
+                });
+                continue;
+            };
+            let policy = self.policy_index(cert.issuer().as_raw());
+            if self.policies[policy].mode == RevocationMode::Off {
+                continue;
+            }
+            let crl = self.index.one(cert, &parsed[i + 1..], now);
+            let question = if i == 0 {
+                self.question(
+                    cert,
+                    chain[0],
+                    &parsed[1..],
+                    &chain[1..],
+                    &self.policies[policy],
+                )
+            } else {
+                None
+            };
+            let result = match question {
+                None => crl,
+                Some(q) => match self.ocsp.peek(&q.id) {
+                    Some(status) => combine(status, crl),
+                    None if crl == RevocationResult::Revoked => crl,
+                    None => {
+                        finding.pending = Some((q, crl));
+                        continue;
+                    }
+                },
+            };
+            finding.judged.push(Judged { policy, result });
+        }
+        finding
+    }
+
+    /// What the policy of index `policy` makes of `result`.
+    fn decide(&self, policy: usize, result: RevocationResult) -> Decision {
+        let p = &self.policies[policy];
+        match (result, p.mode) {
+            (_, RevocationMode::Off) | (RevocationResult::Good, _) => Decision::Accept,
+            (RevocationResult::Unknown | RevocationResult::Unavailable, RevocationMode::Prefer) => {
+                tracing::warn!(
+                    revocation = result.as_str(),
+                    issuer = %p.name,
+                    "client certificate revocation status not known; accepted (mode = prefer)"
+                );
+                Decision::Accept
+            }
+            _ => Decision::Refuse(result),
+        }
+    }
+
+    /// The decisions on `judged`, counted; the first refusal.
+    fn verdict(&self, judged: &[Judged]) -> Decision {
+        let mut verdict = Decision::Accept;
+        for j in judged {
+            self.count(j.result);
+            if let (Decision::Accept, Decision::Refuse(r)) =
+                (verdict, self.decide(j.policy, j.result))
+            {
+                verdict = Decision::Refuse(r);
+            }
+        }
+        verdict
     }
 
     /// The revocation status of a chain under the strict policy (whatever the mode lets
-    /// through); `Err` when the chain fails for another reason (untrusted issuer, expiry, ...).
+    /// through), OCSP answers from the cache only; `Err` when the chain fails for another
+    /// reason (untrusted issuer, expiry, ...).
     pub fn status(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -95,7 +319,47 @@ impl RevocationVerifier {
     ) -> Result<RevocationResult, rustls::Error> {
         self.chain
             .verify_client_cert(end_entity, intermediates, now)?;
-        Ok(self.lookup(end_entity, intermediates, now))
+        let chain = ders(end_entity, intermediates);
+        let finding = self.find(&chain, secs(now));
+        let mut results: Vec<RevocationResult> = finding.judged.iter().map(|j| j.result).collect();
+        if let Some((_, crl)) = finding.pending {
+            results.push(combine(OcspStatus::Unavailable, crl));
+        }
+        Ok(worst(&results))
+    }
+
+    /// The leaf's OCSP answer, asked for now when it is not cached (at most one exchange per
+    /// certificate at a time), judged with its CRL under its issuer's policy. Accept when no
+    /// policy asks OCSP of it.
+    pub async fn confirm(&self, chain: &[CertificateDer<'static>]) -> Decision {
+        if !self.on {
+            return Decision::Accept;
+        }
+        let Some((policy, question, crl)) = self.leaf_question(chain) else {
+            return Decision::Accept;
+        };
+        let status = self.ocsp.status(&question, &self.ocsp_settings).await;
+        let result = combine(status, crl);
+        self.count(result);
+        self.decide(policy, result)
+    }
+
+    /// The leaf's policy, OCSP question and CRL status, when its policy asks OCSP of it.
+    fn leaf_question(
+        &self,
+        chain: &[CertificateDer<'static>],
+    ) -> Option<(usize, Question, RevocationResult)> {
+        let ders: Vec<&[u8]> = chain.iter().map(|c| c.as_ref()).collect();
+        let (leaf_der, rest_der) = ders.split_first()?;
+        let (_, leaf) = X509Certificate::from_der(leaf_der).ok()?;
+        let rest = parse_all(rest_der);
+        let policy = self.policy_index(leaf.issuer().as_raw());
+        if self.policies[policy].mode == RevocationMode::Off {
+            return None;
+        }
+        let q = self.question(&leaf, leaf_der, &rest, rest_der, &self.policies[policy])?;
+        let crl = self.index.one(&leaf, &rest, secs(UnixTime::now()));
+        Some((policy, q, crl))
     }
 
     fn count(&self, result: RevocationResult) {
@@ -105,6 +369,34 @@ impl RevocationVerifier {
                 .inc();
         }
     }
+}
+
+fn ders<'a>(
+    end_entity: &'a CertificateDer<'_>,
+    intermediates: &'a [CertificateDer<'_>],
+) -> Vec<&'a [u8]> {
+    std::iter::once(end_entity.as_ref())
+        .chain(intermediates.iter().map(|c| c.as_ref()))
+        .collect()
+}
+
+fn secs(now: UnixTime) -> i64 {
+    i64::try_from(now.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The worst of several results: revoked, then unavailable, then unknown.
+fn worst(results: &[RevocationResult]) -> RevocationResult {
+    let rank = |r: &RevocationResult| match r {
+        RevocationResult::Revoked => 3,
+        RevocationResult::Unavailable => 2,
+        RevocationResult::Unknown => 1,
+        RevocationResult::Good => 0,
+    };
+    results
+        .iter()
+        .copied()
+        .max_by_key(rank)
+        .unwrap_or(RevocationResult::Good)
 }
 
 /// The verifier could not be built.
@@ -140,29 +432,28 @@ impl ClientCertVerifier for RevocationVerifier {
         let verified = self
             .chain
             .verify_client_cert(end_entity, intermediates, now)?;
-        if self.mode == RevocationMode::Off {
+        if !self.on {
             return Ok(verified);
         }
-        let result = self.lookup(end_entity, intermediates, now);
-        self.count(result);
-        let error = match (result, self.mode) {
-            (RevocationResult::Good, _) => return Ok(verified),
-            (RevocationResult::Unknown | RevocationResult::Unavailable, RevocationMode::Prefer) => {
-                tracing::warn!(
-                    revocation = result.as_str(),
-                    "client certificate revocation status not known; accepted (revocation.mode = prefer)"
-                );
-                return Ok(verified);
-            }
-            (RevocationResult::Revoked, _) => CertificateError::Revoked,
-            (RevocationResult::Unknown, _) => CertificateError::UnknownRevocationStatus,
-            (RevocationResult::Unavailable, _) => CertificateError::ExpiredRevocationList,
-        };
-        tracing::info!(
-            revocation = result.as_str(),
-            "client certificate refused at the handshake"
-        );
-        Err(rustls::Error::InvalidCertificate(error))
+        let chain = ders(end_entity, intermediates);
+        let finding = self.find(&chain, secs(now));
+        if let Decision::Refuse(result) = self.verdict(&finding.judged) {
+            tracing::info!(
+                revocation = result.as_str(),
+                "client certificate refused at the handshake"
+            );
+            let error = match result {
+                RevocationResult::Revoked => CertificateError::Revoked,
+                RevocationResult::Unknown => CertificateError::UnknownRevocationStatus,
+                _ => CertificateError::ExpiredRevocationList,
+            };
+            return Err(rustls::Error::InvalidCertificate(error));
+        }
+        if let Some((question, _)) = finding.pending {
+            // Asked now; the connection's first request waits for the answer.
+            self.ocsp.prefetch(question, self.ocsp_settings.clone());
+        }
+        Ok(verified)
     }
 
     fn verify_tls12_signature(
@@ -191,7 +482,7 @@ impl ClientCertVerifier for RevocationVerifier {
 impl fmt::Debug for RevocationVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RevocationVerifier")
-            .field("mode", &self.mode)
+            .field("policies", &self.policies)
             .field("scope", &self.scope)
             .finish_non_exhaustive()
     }

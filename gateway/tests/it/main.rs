@@ -16,6 +16,7 @@ mod jws_props;
 mod key_sets;
 mod lifecycle_routes;
 mod observability;
+mod ocsp;
 mod rate_limits;
 mod reload_and_shutdown;
 mod replay_redis;
