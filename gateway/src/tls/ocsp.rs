@@ -87,8 +87,8 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// The first http or https OCSP responder a certificate names.
-pub fn responder_url(cert: &X509Certificate<'_>) -> Option<url::Url> {
+/// The first OCSP responder URI a certificate names (authorityInfoAccess), unparsed.
+pub fn responder_uri<'a>(cert: &'a X509Certificate<'_>) -> Option<&'a str> {
     cert.extensions()
         .iter()
         .find_map(|ext| match ext.parsed_extension() {
@@ -98,15 +98,20 @@ pub fn responder_url(cert: &X509Certificate<'_>) -> Option<url::Url> {
                         &d.access_location,
                         d.access_method.to_id_string() == ID_AD_OCSP,
                     ) {
-                        (GeneralName::URI(uri), true) => url::Url::parse(uri)
-                            .ok()
-                            .filter(|u| matches!(u.scheme(), "http" | "https")),
+                        (GeneralName::URI(uri), true) => Some(*uri),
                         _ => None,
                     }
                 })
             }
             _ => None,
         })
+}
+
+/// A responder URI as a URL, when it is http or https.
+pub fn responder_url(uri: &str) -> Option<url::Url> {
+    url::Url::parse(uri)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
 }
 
 impl OcspCache {
@@ -168,7 +173,7 @@ impl OcspCache {
         let retry = settings.retry;
         let host = q.url.host_str().unwrap_or_default().to_ascii_lowercase();
         let short = |status| Cached { status, ttl: retry };
-        if !settings.allowed_hosts.iter().any(|h| *h == host) {
+        if !settings.allowed_hosts.contains(&host) {
             self.count(&q.policy, "refused");
             tracing::warn!(issuer = %q.policy, host = %host, "OCSP responder host not in revocation.allowed_hosts");
             return short(OcspStatus::Unavailable);

@@ -41,7 +41,7 @@ use crate::metrics::Metrics;
 use crate::tls::crl::{CrlError, LoadedCrl};
 use crate::tls::crl_index::CrlIndex;
 pub use crate::tls::crl_index::RevocationResult;
-use crate::tls::ocsp::{responder_url, OcspCache, OcspStatus, Question};
+use crate::tls::ocsp::{responder_uri, responder_url, OcspCache, OcspStatus, Question};
 
 /// Issuer names remembered with the policy they resolved to.
 const MEMO_CAPACITY: usize = 1024;
@@ -59,11 +59,53 @@ pub struct RevocationVerifier {
     scope: RevocationScope,
     ocsp: Arc<OcspCache>,
     ocsp_settings: OcspSettings,
-    /// The client CA bundle's certificates by subject (DER): issuers for OCSP questions.
-    cas: HashMap<Vec<u8>, Vec<u8>>,
+    /// The client CA bundle's CAs by subject (DER): issuers for OCSP questions.
+    cas: HashMap<Vec<u8>, Issuer>,
     /// Issuer name (DER) to the index of its policy.
     memo: Mutex<HashMap<Vec<u8>, usize>>,
     metrics: Option<Arc<Metrics>>,
+}
+
+/// An issuing CA as OCSP needs it, hashed once.
+struct Issuer {
+    key: IssuerKey,
+    name_sha1: Vec<u8>,
+    key_sha1: Vec<u8>,
+}
+
+impl Issuer {
+    fn from_der(der: &[u8]) -> Option<Self> {
+        let (_, cert) = X509Certificate::from_der(der).ok()?;
+        let sha1 = |data: &[u8]| {
+            ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data)
+                .as_ref()
+                .to_vec()
+        };
+        Some(Self {
+            key: IssuerKey::from_certificate(der).ok()?,
+            name_sha1: sha1(cert.subject().as_raw()),
+            key_sha1: sha1(&cert.public_key().subject_public_key.data),
+        })
+    }
+
+    fn cert_id(&self, serial: &[u8]) -> CertId {
+        CertId {
+            hash: dcrgate_ocsp::cert_id::HashAlgorithm::Sha1,
+            issuer_name_hash: self.name_sha1.clone(),
+            issuer_key_hash: self.key_sha1.clone(),
+            serial: dcrgate_ocsp::cert_id::serial_magnitude(serial).to_vec(),
+        }
+    }
+}
+
+/// The leaf's OCSP question, before anything is cloned: its CertID (the cache key) and what
+/// the question needs if the answer is not cached.
+struct Pending<'a> {
+    id: CertId,
+    uri: &'a str,
+    issuer: Option<Issuer>,
+    bundle_issuer: Option<&'a Issuer>,
+    policy: usize,
 }
 
 /// One certificate's status under its issuer's policy.
@@ -140,8 +182,10 @@ impl RevocationVerifier {
         let crls = if on { crls } else { &[] };
         let mut by_subject = HashMap::new();
         for der in cas {
-            if let Ok((_, ca)) = X509Certificate::from_der(der) {
-                by_subject.insert(ca.subject().as_raw().to_vec(), der.clone());
+            if let (Ok((_, ca)), Some(issuer)) =
+                (X509Certificate::from_der(der), Issuer::from_der(der))
+            {
+                by_subject.insert(ca.subject().as_raw().to_vec(), issuer);
             }
         }
         Ok(Self {
@@ -194,33 +238,51 @@ impl RevocationVerifier {
 
     /// The OCSP question about `leaf`, when its policy asks OCSP, it names a responder and
     /// its issuer is known (presented after it, or in the bundle).
-    fn question(
-        &self,
-        leaf: &X509Certificate<'_>,
-        leaf_der: &[u8],
+    fn pending<'a>(
+        &'a self,
+        leaf: &'a X509Certificate<'_>,
         rest: &[Option<X509Certificate<'_>>],
         rest_der: &[&[u8]],
-        policy: &IssuerPolicy,
-    ) -> Option<Question> {
-        if policy.order != RevocationOrder::OcspThenCrl {
+        policy: usize,
+    ) -> Option<Pending<'a>> {
+        if self.policies[policy].order != RevocationOrder::OcspThenCrl {
             return None;
         }
-        let url = responder_url(leaf)?;
+        let uri = responder_uri(leaf)?;
         let issuer_name = leaf.issuer().as_raw();
-        let issuer_der: &[u8] = rest
+        let presented = rest
             .iter()
             .zip(rest_der)
             .find(|(c, _)| {
                 c.as_ref()
                     .is_some_and(|c| c.subject().as_raw() == issuer_name)
             })
-            .map(|(_, der)| *der)
-            .or_else(|| self.cas.get(issuer_name).map(Vec::as_slice))?;
+            .map(|(_, der)| *der);
+        let (issuer, bundle_issuer) = match presented {
+            Some(der) => (Some(Issuer::from_der(der)?), None),
+            None => (None, Some(self.cas.get(issuer_name)?)),
+        };
+        let id = issuer
+            .as_ref()
+            .or(bundle_issuer)
+            .map(|i| i.cert_id(leaf.raw_serial()))?;
+        Some(Pending {
+            id,
+            uri,
+            issuer,
+            bundle_issuer,
+            policy,
+        })
+    }
+
+    /// The question to ask when `p`'s answer is not cached.
+    fn question(&self, p: Pending<'_>) -> Option<Question> {
+        let issuer = p.issuer.as_ref().or(p.bundle_issuer)?;
         Some(Question {
-            id: CertId::for_certificate(leaf_der, issuer_der).ok()?,
-            issuer: IssuerKey::from_certificate(issuer_der).ok()?,
-            url,
-            policy: policy.name.clone(),
+            id: p.id,
+            issuer: issuer.key.clone(),
+            url: responder_url(p.uri)?,
+            policy: self.policies[p.policy].name.clone(),
         })
     }
 
@@ -250,26 +312,24 @@ impl RevocationVerifier {
                 continue;
             }
             let crl = self.index.one(cert, &parsed[i + 1..], now);
-            let question = if i == 0 {
-                self.question(
-                    cert,
-                    chain[0],
-                    &parsed[1..],
-                    &chain[1..],
-                    &self.policies[policy],
-                )
+            let pending = if i == 0 {
+                self.pending(cert, &parsed[1..], &chain[1..], policy)
             } else {
                 None
             };
-            let result = match question {
+            let result = match pending {
                 None => crl,
-                Some(q) => match self.ocsp.peek(&q.id) {
+                Some(p) => match self.ocsp.peek(&p.id) {
                     Some(status) => combine(status, crl),
                     None if crl == RevocationResult::Revoked => crl,
-                    None => {
-                        finding.pending = Some((q, crl));
-                        continue;
-                    }
+                    None => match self.question(p) {
+                        Some(q) => {
+                            finding.pending = Some((q, crl));
+                            continue;
+                        }
+                        // A responder URI that is not an http(s) URL: no OCSP.
+                        None => crl,
+                    },
                 },
             };
             finding.judged.push(Judged { policy, result });
@@ -357,8 +417,8 @@ impl RevocationVerifier {
         if self.policies[policy].mode == RevocationMode::Off {
             return None;
         }
-        let q = self.question(&leaf, leaf_der, &rest, rest_der, &self.policies[policy])?;
         let crl = self.index.one(&leaf, &rest, secs(UnixTime::now()));
+        let q = self.question(self.pending(&leaf, &rest, rest_der, policy)?)?;
         Some((policy, q, crl))
     }
 
