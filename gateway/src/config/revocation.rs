@@ -13,7 +13,7 @@ use super::settings::CrlRefresh;
 use super::settings::{IssuerPolicy, OcspSettings};
 use super::{ConfigError, CrlFile, Revocation, RevocationMode, RevocationOrder};
 use crate::tls::crl;
-use dcrgate_policies::dn::{Dn, ParseMode};
+use dcrgate_policies::dn::{match_dn, Dn, MatchMode, ParseMode};
 
 /// The longest issuer name (a metric label value).
 const MAX_ISSUER_LEN: usize = 64;
@@ -165,7 +165,12 @@ impl Validator<'_> {
                     format!("`{}`: {e}", entry.subject.escape_debug()),
                 )
             })?;
-            if dn.is_empty() || out.iter().any(|i| i.subject.as_ref() == Some(&dn)) {
+            let named_before = out.iter().any(|i| {
+                i.subject
+                    .as_ref()
+                    .is_some_and(|s| match_dn(s, &dn, &MatchMode::StrictOrder, &[]).is_ok())
+            });
+            if dn.is_empty() || named_before {
                 return Err(self.invalid(
                     "revocation.issuer.subject",
                     format!("`{}` is empty or named twice", entry.subject.escape_debug()),

@@ -328,6 +328,15 @@ impl Report {
             "Certificate revocation: {}: {}",
             c.revocation.status, c.revocation.detail
         )?;
+        if let Some(policy) = &c.revocation.issuer_policy {
+            writeln!(out, "Certificate issuer's revocation policy: {policy}")?;
+        }
+        if let Some(url) = &c.revocation.ocsp_responder {
+            writeln!(out, "Certificate OCSP responder: {url}")?;
+        }
+        for url in &c.revocation.crl_distribution_points {
+            writeln!(out, "Certificate CRL distribution point: {url}")?;
+        }
         writeln!(
             out,
             "Certificate subject (canonical RFC 4514): {}",

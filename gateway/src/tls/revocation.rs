@@ -388,6 +388,22 @@ impl RevocationVerifier {
         Ok(worst(&results))
     }
 
+    /// The revocation status of a chain from the CRLs alone (what is known without OCSP);
+    /// `Err` when the chain fails for another reason.
+    pub fn crl_status(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<RevocationResult, rustls::Error> {
+        self.chain
+            .verify_client_cert(end_entity, intermediates, now)?;
+        let chain = ders(end_entity, intermediates);
+        Ok(self
+            .index
+            .status(&chain, self.scope == RevocationScope::Chain, secs(now)))
+    }
+
     /// The leaf's OCSP answer, asked for now when it is not cached (at most one exchange per
     /// certificate at a time), judged with its CRL under its issuer's policy. Accept when no
     /// policy asks OCSP of it.

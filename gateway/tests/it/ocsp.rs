@@ -335,3 +335,169 @@ async fn a_certificate_revoked_on_an_open_connection_is_refused_once_its_answer_
     assert_eq!(ocsp.hits(), 2);
     assert_eq!(h.registry.count(), 1);
 }
+
+#[tokio::test]
+async fn dcrgate_check_refuses_unusable_ocsp_and_issuer_settings() {
+    let h = Harness::start().await;
+    let dir = h.files.path();
+    let issuer = |name: &str, subject: &str, mode: &str| {
+        let mut t = toml::Table::new();
+        t.insert("name".into(), name.into());
+        t.insert("subject".into(), subject.into());
+        t.insert("mode".into(), mode.into());
+        toml::Value::Table(t)
+    };
+    let hosts = |h: &[&str]| toml::Value::Array(h.iter().map(|s| (*s).into()).collect());
+    let ok_issuer = issuer("ob", "CN=OB issuing CA,O=OB", "require");
+    type Case<'a> = (&'a str, Vec<(&'a str, toml::Value)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        // OCSP without a single responder host allowed.
+        (
+            "require",
+            vec![("order", "ocsp_then_crl".into())],
+            "revocation.allowed_hosts",
+        ),
+        (
+            "require",
+            vec![
+                ("order", "ocsp_then_crl".into()),
+                ("allowed_hosts", hosts(&["https://ocsp.example"])),
+            ],
+            "revocation.allowed_hosts",
+        ),
+        // require with CRLs only and none configured, for one issuer.
+        (
+            "off",
+            vec![("issuer", toml::Value::Array(vec![ok_issuer.clone()]))],
+            "revocation.mode",
+        ),
+        (
+            "off",
+            vec![(
+                "issuer",
+                toml::Value::Array(vec![issuer("default", "CN=x", "prefer")]),
+            )],
+            "revocation.issuer.name",
+        ),
+        (
+            "off",
+            vec![(
+                "issuer",
+                toml::Value::Array(vec![
+                    issuer("a", "CN=x", "prefer"),
+                    issuer("a", "CN=y", "prefer"),
+                ]),
+            )],
+            "revocation.issuer.name",
+        ),
+        (
+            "off",
+            vec![(
+                "issuer",
+                toml::Value::Array(vec![issuer("a", "CN=x,,", "prefer")]),
+            )],
+            "revocation.issuer.subject",
+        ),
+        (
+            "off",
+            vec![(
+                "issuer",
+                toml::Value::Array(vec![
+                    issuer("a", "CN=x", "prefer"),
+                    issuer("b", "cn=X", "prefer"),
+                ]),
+            )],
+            "revocation.issuer.subject",
+        ),
+        (
+            "prefer",
+            vec![("ocsp_timeout_seconds", 0.into())],
+            "revocation.ocsp_timeout_seconds",
+        ),
+        (
+            "prefer",
+            vec![("ocsp_max_cache_seconds", 10.into())],
+            "revocation.ocsp_max_cache_seconds",
+        ),
+    ];
+    for (mode, extra, key) in cases {
+        let mut cfg = h.config.clone();
+        cfg.set("revocation", "mode", mode);
+        for (k, v) in &extra {
+            cfg.set("revocation", k, v.clone());
+        }
+        let path = cfg.write(dir, "check.toml").expect("config");
+        let out = crate::common::dcrgate_check(&[], &path);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{key} {extra:?}: accepted");
+        assert!(stderr.contains(key), "{key}: {stderr}");
+    }
+    // The same, made usable.
+    let mut cfg = h.config.clone();
+    let mut usable = ok_issuer;
+    if let toml::Value::Table(t) = &mut usable {
+        t.insert("order".into(), "ocsp_then_crl".into());
+    }
+    cfg.set("revocation", "mode", "off")
+        .set("revocation", "issuer", toml::Value::Array(vec![usable]))
+        .set("revocation", "allowed_hosts", hosts(&["ocsp.example"]));
+    let path = cfg.write(dir, "check.toml").expect("config");
+    let out = crate::common::dcrgate_check(&[], &path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_names_the_responder_and_the_policy_and_does_not_ask_offline() {
+    let mut h = Harness::start().await;
+    let ocsp = responder(h.pki.client_ca.ocsp_signer(), false).await;
+    configure(&mut h, "require", &[], 1.0).await;
+    let cert = h
+        .pki
+        .client_ca
+        .issue_client_at(
+            &tpp_subject(),
+            &Locations {
+                ocsp: Some(&ocsp.url()),
+                crl: Some("http://crl.example/tpp.crl"),
+            },
+        )
+        .expect("certificate");
+    let dir = h.files.path();
+    let jwt = dir.join("explain.jwt");
+    std::fs::write(&jwt, h.compliant_jwt()).expect("JWT");
+    let pem = dir.join("located.pem");
+    std::fs::write(&pem, &cert.cert_pem).expect("certificate");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dcrgate"))
+        .args(["explain", "--jwt"])
+        .arg(&jwt)
+        .arg("--cert")
+        .arg(&pem)
+        .arg("--config")
+        .arg(dir.join("dcrgate.toml"))
+        .args(["--client-id", crate::common::CLIENT_ID])
+        .output()
+        .expect("dcrgate explain");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Certificate revocation: ocsp_not_asked"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Certificate issuer's revocation policy: default (require, ocsp_then_crl)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Certificate OCSP responder: {}", ocsp.url())),
+        "{text}"
+    );
+    assert!(
+        text.contains("Certificate CRL distribution point: http://crl.example/tpp.crl"),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(ocsp.hits(), 0, "explain asked the responder");
+}
