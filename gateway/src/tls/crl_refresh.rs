@@ -269,3 +269,53 @@ async fn fetch(
     };
     Ok(client.fetch(target, request, expect).await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dcrgate_certs::Authority;
+
+    fn loaded(dir: &std::path::Path, name: &str, pem: &str) -> LoadedCrl {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).unwrap();
+        crl::load(&CrlFile {
+            issuer: "tpp-ca".into(),
+            path,
+            url: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_fetched_crl_must_be_the_same_issuers_not_older_and_signed_by_the_bundle_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Authority::new("TPP CA").unwrap();
+        let bundle = dir.path().join("client-ca.pem");
+        std::fs::write(&bundle, ca.cert_pem()).unwrap();
+        let in_force = loaded(dir.path(), "in-force", &ca.crl(&[], 86_400).unwrap());
+        // thisUpdate three hours ago, before the one in force (an hour ago): a replay.
+        let older = loaded(dir.path(), "older", &ca.crl(&[], -7_200).unwrap());
+        assert!(matches!(
+            accept(&older, Some(&in_force), &bundle),
+            Err(RefreshError::Older { .. })
+        ));
+        let newer = loaded(dir.path(), "newer", &ca.crl(&[], 2 * 86_400).unwrap());
+        assert!(accept(&newer, Some(&in_force), &bundle).is_ok());
+        assert!(accept(&newer, None, &bundle).is_ok());
+        let other = Authority::new("Another CA").unwrap();
+        let foreign = loaded(dir.path(), "foreign", &other.crl(&[], 86_400).unwrap());
+        assert!(matches!(
+            accept(&foreign, Some(&in_force), &bundle),
+            Err(RefreshError::OtherIssuer { .. })
+        ));
+        // Same name, another key: not the bundle CA's signature.
+        let impostor = Authority::new("TPP CA").unwrap();
+        let forged = loaded(dir.path(), "forged", &impostor.crl(&[], 86_400).unwrap());
+        assert!(matches!(
+            accept(&forged, Some(&in_force), &bundle),
+            Err(RefreshError::Signature(_))
+        ));
+        assert_eq!(RefreshError::Timeout.kind(), "failed");
+        assert_eq!(RefreshError::Signature(String::new()).kind(), "refused");
+    }
+}

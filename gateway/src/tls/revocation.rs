@@ -43,6 +43,10 @@ use crate::tls::crl_index::CrlIndex;
 pub use crate::tls::crl_index::RevocationResult;
 use crate::tls::ocsp::{responder_uri, responder_url, OcspCache, OcspStatus, Question};
 
+/// The `result` values of `dcrgate_ocsp_exchanges_total`, exported at 0 for every policy that
+/// asks OCSP.
+const OCSP_RESULTS: [&str; 6] = ["good", "revoked", "unknown", "failed", "invalid", "refused"];
+
 /// Issuer names remembered with the policy they resolved to.
 const MEMO_CAPACITY: usize = 1024;
 
@@ -179,6 +183,17 @@ impl RevocationVerifier {
             order: revocation.order,
         });
         let on = policies.iter().any(|p| p.mode != RevocationMode::Off);
+        if let Some(m) = &metrics {
+            for p in policies.iter().filter(|p| {
+                p.mode != RevocationMode::Off && p.order == RevocationOrder::OcspThenCrl
+            }) {
+                for result in OCSP_RESULTS {
+                    m.ocsp_exchanges
+                        .with_label_values(&[p.name.as_str(), result])
+                        .inc_by(0);
+                }
+            }
+        }
         let crls = if on { crls } else { &[] };
         let mut by_subject = HashMap::new();
         for der in cas {
