@@ -248,7 +248,11 @@ async fn a_responder_on_a_host_not_allowed_is_never_asked() {
     // Every result of a policy that asks OCSP is exported from the start, for alerts.
     let (samples, text) = h.metrics_when(|_| true).await;
     for result in ["good", "revoked", "unknown", "failed", "invalid"] {
-        assert_eq!(samples.get(&exchanges("default", result)), Some(0.0), "{text}");
+        assert_eq!(
+            samples.get(&exchanges("default", result)),
+            Some(0.0),
+            "{text}"
+        );
     }
     h.assert_not_forwarded();
 }
