@@ -109,6 +109,11 @@ impl Gateway {
         )?;
         ctx.route = route.label();
         let client_id = route.client_id().map(str::to_owned);
+        let span = tracing::Span::current();
+        span.record("route", tracing::field::display(ctx.route));
+        if let Some(id) = &client_id {
+            span.record("client_id", tracing::field::display(id));
+        }
         ctx.trail.client_id.clone_from(&client_id);
         let identity = ctx.identity.clone().ok_or_else(|| {
             Rejection::new(

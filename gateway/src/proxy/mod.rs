@@ -11,6 +11,7 @@
 //! - `logging`: metrics, the audit record, and re-arm the head clock for the next request.
 
 pub mod admit;
+pub mod correlation;
 pub mod envelope;
 pub mod forward;
 pub mod framing;
@@ -28,6 +29,7 @@ use pingora::protocols::l4::socket::SocketAddr as PingoraAddr;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType};
+use tracing::Instrument;
 
 use crate::audit::{now_rfc3339, AuditRecord};
 use crate::conn_guard::ConnGuards;
@@ -40,14 +42,17 @@ use admit::Admitted;
 
 const ROUTE_OTHER: &str = "other";
 
-/// Sent upstream with the gateway's request id, so registry logs and audit records correlate.
-pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
+pub use correlation::{INTERACTION_ID_HEADER, REQUEST_ID_HEADER};
 
 /// Per-request state: what each phase established.
 pub struct RequestCtx {
     started: Instant,
     generation: Arc<Generation>,
     request_id: String,
+    /// The FAPI interaction id (the client's, or a new one).
+    interaction_id: String,
+    /// The request's log span: its ids, route and ClientId on every line.
+    span: tracing::Span,
     /// The connection's verified client certificate (`early_request_filter`).
     identity: Option<Arc<ClientIdentity>>,
     /// The route's metric label (`admit`).
@@ -138,9 +143,16 @@ impl Gateway {
         Self { state, guards }
     }
 
-    async fn answer(&self, session: &mut Session, rejection: &Rejection) -> pingora::Result<()> {
+    async fn answer(
+        &self,
+        session: &mut Session,
+        ctx: &RequestCtx,
+        rejection: &Rejection,
+    ) -> pingora::Result<()> {
         let body = rejection.body();
-        let head = rejection.response_header(body.len())?;
+        let mut head = rejection.response_header(body.len())?;
+        head.insert_header(REQUEST_ID_HEADER, ctx.request_id.as_str())?;
+        head.insert_header(INTERACTION_ID_HEADER, ctx.interaction_id.as_str())?;
         if rejection.close {
             session.set_keepalive(None);
         }
@@ -230,22 +242,6 @@ fn never_received(e: &Error) -> bool {
     )
 }
 
-/// 128 random bits as hex.
-fn request_id() -> String {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 16];
-    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
-        return "-".to_owned();
-    }
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(32);
-    for x in b {
-        out.push(char::from(HEX[usize::from(x >> 4)]));
-        out.push(char::from(HEX[usize::from(x & 0x0f)]));
-    }
-    out
-}
-
 fn inet(addr: Option<&PingoraAddr>) -> Option<std::net::SocketAddr> {
     addr.and_then(|a| a.as_inet()).copied()
 }
@@ -258,7 +254,9 @@ impl ProxyHttp for Gateway {
         RequestCtx {
             started: Instant::now(),
             generation: self.state.current(),
-            request_id: request_id(),
+            request_id: correlation::request_id(),
+            interaction_id: String::new(),
+            span: tracing::Span::none(),
             identity: None,
             route: ROUTE_OTHER,
             trail: Trail::default(),
@@ -275,6 +273,15 @@ impl ProxyHttp for Gateway {
         if let Some(peer) = inet(session.client_addr()) {
             self.guards.disarm(&peer);
         }
+        ctx.interaction_id = correlation::interaction_id(&session.req_header().headers);
+        // At ERROR, so that it is enabled whatever the log level: its fields are on every line.
+        ctx.span = tracing::error_span!(
+            "request",
+            request_id = %ctx.request_id,
+            interaction_id = %ctx.interaction_id,
+            route = tracing::field::Empty,
+            client_id = tracing::field::Empty,
+        );
         ctx.identity = session
             .digest()
             .and_then(|d| d.ssl_digest.as_ref())
@@ -294,7 +301,8 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
-        match self.admit(session, ctx).await {
+        let span = ctx.span.clone();
+        match self.admit(session, ctx).instrument(span.clone()).await {
             Ok(admitted) => {
                 ctx.decision = Decision::Admitted(admitted);
                 Ok(false)
@@ -307,14 +315,16 @@ impl ProxyHttp for Gateway {
                         .with_label_values(&["body"])
                         .inc();
                 }
-                tracing::info!(
-                    status = rejection.status(),
-                    reason = rejection.reason.id(),
-                    description = %rejection.description,
-                    "rejected"
-                );
+                span.in_scope(|| {
+                    tracing::info!(
+                        status = rejection.status(),
+                        reason = rejection.reason.id(),
+                        description = %rejection.description,
+                        "rejected"
+                    )
+                });
                 self.rejected(ctx, &rejection);
-                self.answer(session, &rejection).await?;
+                self.answer(session, ctx, &rejection).await?;
                 Ok(true)
             }
         }
@@ -353,7 +363,8 @@ impl ProxyHttp for Gateway {
                     &ctx.generation.config.upstream.forward_headers,
                     admitted.body.as_ref().map(Bytes::len),
                 )?;
-                upstream_request.insert_header(REQUEST_ID_HEADER, ctx.request_id.as_str())
+                upstream_request.insert_header(REQUEST_ID_HEADER, ctx.request_id.as_str())?;
+                upstream_request.insert_header(INTERACTION_ID_HEADER, ctx.interaction_id.as_str())
             }
             // Only an admitted request reaches this phase; never forward another regardless.
             _ => Error::e_explain(
@@ -411,6 +422,18 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut pingora::http::ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        // The registry's answer, passed on with the gateway's ids (never the registry's own).
+        upstream_response.insert_header(REQUEST_ID_HEADER, ctx.request_id.as_str())?;
+        upstream_response.insert_header(INTERACTION_ID_HEADER, ctx.interaction_id.as_str())?;
+        Ok(())
+    }
+
     async fn fail_to_proxy(
         &self,
         session: &mut Session,
@@ -445,9 +468,11 @@ impl ProxyHttp for Gateway {
             self.release_jti(ctx).await;
         }
         self.rejected(ctx, &rejection);
-        tracing::warn!(reason = rejection.reason.id(), error = %e, "forwarding failed");
+        ctx.span.in_scope(
+            || tracing::warn!(reason = rejection.reason.id(), error = %e, "forwarding failed"),
+        );
         let code = rejection.status();
-        if self.answer(session, &rejection).await.is_err() {
+        if self.answer(session, ctx, &rejection).await.is_err() {
             return FailToProxy {
                 error_code: 0,
                 can_reuse_downstream: false,
@@ -528,15 +553,5 @@ mod tests {
                 "{etype:?}"
             );
         }
-    }
-
-    #[test]
-    fn request_ids_are_32_lower_hex_digits_and_differ() {
-        let (a, b) = (super::request_id(), super::request_id());
-        assert_eq!(a.len(), 32);
-        assert!(a
-            .bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
-        assert_ne!(a, b);
     }
 }

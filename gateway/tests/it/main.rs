@@ -8,6 +8,7 @@ mod admin_metrics;
 mod adversarial;
 mod bearer_tokens;
 mod cli;
+mod correlation;
 mod demo;
 mod directory_revocation;
 mod explain;
