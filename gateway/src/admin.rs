@@ -1,21 +1,19 @@
 //! The admin listener (plain HTTP, keep it on a private address): `/metrics` in Prometheus
-//! text format, `/healthz` for liveness (the process answers) and `/readyz` for readiness: a
-//! configuration is loaded, the TPP listener is listening, the upstream registry accepts
-//! connections, and every configured trust anchor (directory and authorization server key sets)
-//! is usable now.
+//! text format, `/healthz` for liveness (the process answers) and `/readyz` for readiness of
+//! this replica alone: a configuration is loaded, the TPP listener is listening, the served
+//! certificate is valid, and no CRL a `require` policy relies on is past its nextUpdate. The
+//! registry, key sets and Redis are shared by every replica: they are
+//! `dcrgate_dependency_up` ([`crate::dependencies`]), never readiness.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use http::{Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
+use crate::config::RevocationMode;
 use crate::reload::SharedState;
-
-/// Bound on each readiness probe step.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Serves the admin endpoints.
 pub struct AdminApp {
@@ -28,8 +26,12 @@ impl AdminApp {
         Self { state }
     }
 
-    /// What keeps the gateway from being ready (empty: ready).
-    async fn not_ready(&self) -> Vec<String> {
+    /// What keeps this replica from being ready (empty: ready). Local state only: a
+    /// configuration is loaded (always, once running), the TPP listener listens, the served
+    /// certificate is within its validity, and under a `require` revocation policy no configured
+    /// CRL is past its nextUpdate. Shared dependencies are metrics
+    /// ([`crate::dependencies`]), not readiness.
+    fn not_ready(&self) -> Vec<String> {
         let generation = self.state.current();
         let mut problems = Vec::new();
         let listen = &generation.config.listen;
@@ -40,30 +42,31 @@ impl AdminApp {
             Some(port) if listening(port) => {}
             _ => problems.push(format!("listener {listen}: not listening")),
         }
-        let upstream = generation.config.upstream.address;
-        match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(upstream)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => problems.push(format!("upstream {upstream}: {e}")),
-            Err(_) => problems.push(format!("upstream {upstream}: connect timed out")),
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let (not_before, not_after) = self.state.cert.validity();
+        if now < not_before {
+            problems.push("served certificate: not valid yet".to_owned());
         }
-        let services = &generation.services;
-        let anchors = services
-            .ssa
-            .directories()
-            .iter()
-            .map(|d| (format!("directory `{}`", d.issuer), &d.keys))
-            .chain(
-                services
-                    .bearer
-                    .jwt
-                    .as_ref()
-                    .map(|j| ("authorization server".to_owned(), j.keys())),
-            );
-        for (name, keys) in anchors {
-            match tokio::time::timeout(PROBE_TIMEOUT, keys.ensure()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => problems.push(format!("{name} key set: {e}")),
-                Err(_) => problems.push(format!("{name} key set: timed out")),
+        if now > not_after {
+            problems.push("served certificate: expired".to_owned());
+        }
+        let revocation = &generation.config.revocation;
+        let requires = revocation.mode == RevocationMode::Require
+            || revocation
+                .issuers
+                .iter()
+                .any(|i| i.mode == RevocationMode::Require);
+        if requires {
+            for c in crate::tls::crl::load_all(&revocation.crls).unwrap_or_default() {
+                if c.next_update.is_some_and(|next| next < now) {
+                    problems.push(format!(
+                        "CRL `{}`: past its nextUpdate (a require policy refuses what it covers)",
+                        c.issuer
+                    ));
+                }
             }
         }
         problems
@@ -120,7 +123,7 @@ impl ServeHttp for AdminApp {
             ),
             "/healthz" => respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
             "/readyz" => {
-                let problems = self.not_ready().await;
+                let problems = self.not_ready();
                 if problems.is_empty() {
                     respond(StatusCode::OK, "text/plain", b"ready\n".to_vec())
                 } else {

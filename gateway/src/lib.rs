@@ -20,7 +20,8 @@
 //! - [`checks`]: the offline checks the proxy and `explain` both run.
 //! - [`proxy`]: the pingora `ProxyHttp` phases.
 //! - [`audit`]: one JSON record per decision.
-//! - [`metrics`] and [`admin`]: Prometheus metrics and health on the admin listener.
+//! - [`metrics`] and [`admin`]: Prometheus metrics and health on the admin listener;
+//!   [`dependencies`]: the shared dependencies probed into `dcrgate_dependency_up`.
 //! - [`generation`]: one configuration and everything built from it (services), and its builder.
 //! - [`reload`]: the running generation and reloads without downtime.
 //! - [`server`]: assembling and running the pingora server.
@@ -40,6 +41,7 @@ pub mod config;
 pub mod conn_guard;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod dependencies;
 pub mod explain;
 pub mod generation;
 /// JOSE (JWS, JWK sets, verification): the `dcrgate-jose` crate.

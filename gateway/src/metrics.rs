@@ -56,6 +56,8 @@ pub struct Metrics {
     pub crl_fetches: IntCounterVec,
     /// `dcrgate_ocsp_exchanges_total{issuer,result}`.
     pub ocsp_exchanges: IntCounterVec,
+    /// `dcrgate_dependency_up{dependency}`.
+    pub dependency_up: IntGaugeVec,
     /// `dcrgate_crl_this_update_timestamp_seconds{issuer}`.
     pub crl_this_update: IntGaugeVec,
     /// `dcrgate_crl_next_update_timestamp_seconds{issuer}`.
@@ -272,6 +274,12 @@ impl Metrics {
                 "dcrgate_ocsp_exchanges_total",
                 "Exchanges with OCSP responders by issuer policy name and result (good, revoked, unknown: answers verified; failed: no answer; invalid: an answer that did not verify or was stale; refused: a responder host not allowed).",
                 &["issuer", "result"],
+            )?,
+            dependency_up: gauges(
+                &registry,
+                "dcrgate_dependency_up",
+                "Whether a shared dependency answered its last probe (1) or not (0), probed every 10 s: registry, directory_key_set, authorization_server_key_set, replay_store (each only when configured).",
+                &["dependency"],
             )?,
             crl_this_update: gauges(
                 &registry,

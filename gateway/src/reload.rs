@@ -53,7 +53,6 @@ pub struct SharedState {
     pub metrics: Arc<Metrics>,
 }
 
-/// Seconds since the epoch.
 /// Idle connections kept to OCSP responders: a few, briefly.
 const OCSP_POOL: PoolLimits = PoolLimits {
     per_endpoint: 2,
@@ -61,6 +60,7 @@ const OCSP_POOL: PoolLimits = PoolLimits {
     idle: Duration::from_secs(30),
 };
 
+/// Seconds since the epoch.
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

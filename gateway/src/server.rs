@@ -11,6 +11,7 @@ use pingora::services::listening::Service;
 use crate::admin::AdminApp;
 use crate::config::Config;
 use crate::conn_guard::{ArmOnAccept, ConnGuards};
+use crate::dependencies::DependencyProbe;
 pub use crate::generation::StartError;
 use crate::metrics::Metrics;
 use crate::proxy::Gateway;
@@ -82,6 +83,10 @@ pub fn build(config: Config, upgrade: bool) -> Result<Server, StartError> {
     server.add_service(background_service(
         "dcrgate CRL refresher",
         CrlRefresher::new(state.clone()),
+    ));
+    server.add_service(background_service(
+        "dcrgate dependency probe",
+        DependencyProbe::new(state.clone()),
     ));
 
     let mut admin = Service::new("dcrgate admin".to_owned(), AdminApp::new(state));

@@ -428,6 +428,8 @@ pub struct ServerSection {
     /// Unix socket a new process takes the listening sockets over through in a zero-downtime
     /// upgrade (default: `dcrgate-<port>-upgrade.sock` in the temp directory).
     pub upgrade_socket: Option<PathBuf>,
+    /// How often the shared dependencies (`dcrgate_dependency_up`) are probed, seconds.
+    pub dependency_probe_seconds: u64,
 }
 
 impl Default for ServerSection {
@@ -438,6 +440,7 @@ impl Default for ServerSection {
             graceful_shutdown_timeout_seconds: 5,
             log_format: LogFormat::Text,
             upgrade_socket: None,
+            dependency_probe_seconds: 10,
         }
     }
 }

@@ -391,6 +391,8 @@ pub struct Server {
     pub log_format: LogFormat,
     /// The zero-downtime upgrade socket, when not the default.
     pub upgrade_socket: Option<PathBuf>,
+    /// How often the shared dependencies are probed.
+    pub dependency_probe: Duration,
 }
 
 impl From<&ServerSection> for Server {
@@ -402,6 +404,7 @@ impl From<&ServerSection> for Server {
             graceful_shutdown_timeout_seconds: s.graceful_shutdown_timeout_seconds,
             log_format: s.log_format,
             upgrade_socket: s.upgrade_socket.clone(),
+            dependency_probe: Duration::from_secs(s.dependency_probe_seconds),
         }
     }
 }

@@ -225,6 +225,12 @@ impl<'a> Validator<'a> {
             0,
             3600,
         )?;
+        self.range(
+            "server.dependency_probe_seconds",
+            f.server.dependency_probe_seconds,
+            1,
+            3600,
+        )?;
 
         let directories = f
             .policy

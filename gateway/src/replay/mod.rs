@@ -87,6 +87,14 @@ impl ReplayStore {
         }
     }
 
+    /// Whether the store answers: always for memory, `PING` for Redis.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            ReplayStore::Memory(_) => Ok(()),
+            ReplayStore::Redis(s) => s.ping().await,
+        }
+    }
+
     /// `"memory"` or `"redis"`, for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

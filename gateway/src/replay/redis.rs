@@ -139,6 +139,19 @@ impl RedisStore {
         }
     }
 
+    /// Whether the server answers (`PING`), within the store's timeout.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let command: [&[u8]; 1] = [b"PING"];
+        let reply = tokio::time::timeout(self.inner.timeout, self.call(&command))
+            .await
+            .unwrap_or(Err(StoreError::Timeout))?;
+        match reply {
+            Reply::Simple(_) => Ok(()),
+            Reply::Error(e) => Err(StoreError::ServerError(e)),
+            _ => Err(StoreError::Protocol("unexpected reply to PING")),
+        }
+    }
+
     async fn set_nx(&self, command: &[&[u8]]) -> Result<Seen, StoreError> {
         set_nx_reply(self.call(command).await?)
     }

@@ -121,6 +121,23 @@ impl ReloadableCert {
         Ok(())
     }
 
+    /// The notBefore and notAfter of the currently served leaf certificate, seconds since the
+    /// epoch.
+    pub fn validity(&self) -> (i64, i64) {
+        let current = read(&self.current);
+        current
+            .end_entity_cert()
+            .ok()
+            .and_then(|der| x509_parser::parse_x509_certificate(der).ok())
+            .map(|(_, c)| {
+                (
+                    c.validity().not_before.timestamp(),
+                    c.validity().not_after.timestamp(),
+                )
+            })
+            .unwrap_or((i64::MIN, self.not_after.load(Ordering::Acquire)))
+    }
+
     /// The notAfter of the currently served leaf certificate, seconds since the epoch.
     pub fn not_after(&self) -> i64 {
         let _current = read(&self.current);

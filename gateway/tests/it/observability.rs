@@ -1,4 +1,5 @@
-//! What an SRE scrapes and probes: `/readyz` (upstream reachable, trust anchors usable), the
+//! What an SRE scrapes and probes: `/readyz` (local state only), `dcrgate_dependency_up` (the
+//! registry and key sets, shared by every replica), the
 //! per-stage latency histograms and gauges, `promtool check metrics` on the real exposition,
 //! and a real Prometheus server scraping the gateway on loopback with the series queryable.
 
@@ -12,8 +13,16 @@ use dcrgate_sandbox::keyhost::Serve;
 use dcrgate_sandbox::world::free_port;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// The value of `dcrgate_dependency_up{dependency}` once it is `want` (bounded wait).
+async fn dependency_becomes(h: &Harness, dependency: &str, want: f64) -> String {
+    let series = format!("dcrgate_dependency_up{{dependency=\"{dependency}\"}}");
+    let (samples, text) = h.metrics_when(|s| s.get(&series) == Some(want)).await;
+    assert_eq!(samples.get(&series), Some(want), "{text}");
+    text
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readyz_is_200_when_the_upstream_and_trust_anchors_answer() {
+async fn a_shared_dependency_down_is_a_metric_never_unreadiness() {
     let h = Harness::start_setup(|cfg, s| {
         s.key_host
             .set("/directory.jwks", Serve::Json(r#"{"keys":[]}"#.to_owned()));
@@ -25,46 +34,84 @@ async fn readyz_is_200_when_the_upstream_and_trust_anchors_answer() {
         );
         cfg.push("policy", "directories", d);
         cfg.set("key_sets", "cache_ttl_seconds", 1);
+        cfg.set("server", "dependency_probe_seconds", 1);
     })
     .await;
     let r = h.admin_get("/readyz").await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(
-        h.key_host.hits("/directory.jwks"),
-        1,
-        "readiness fetched the anchor"
+    dependency_becomes(&h, "registry", 1.0).await;
+    dependency_becomes(&h, "directory_key_set", 1.0).await;
+    assert!(
+        h.key_host.hits("/directory.jwks") >= 1,
+        "the probe fetched the anchor"
     );
 
-    // The directory's key set goes away (and its cached copy expires): not ready.
+    // The directory's key set goes away (and its cached copy expires): down, still ready.
     h.key_host.set("/directory.jwks", Serve::Status(500));
-    let mut last = String::new();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        let r = h.admin_get("/readyz").await;
-        last = String::from_utf8_lossy(&r.body).into_owned();
-        if r.status == 503 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let text = dependency_becomes(&h, "directory_key_set", 0.0).await;
+    assert!(!text.contains("dependency=\"replay_store\""), "{text}");
+    assert_eq!(h.admin_get("/readyz").await.status, 200);
+    let log = h.gateway.stderr_log();
     assert!(
-        last.contains("directory `Sandbox Directory` key set"),
-        "{last}"
+        log.contains("dependency down") && log.contains("Sandbox Directory"),
+        "{log}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readyz_is_503_when_the_upstream_is_down_and_healthz_stays_200() {
+async fn the_registry_down_keeps_readyz_and_healthz_200_and_shows_in_the_metric() {
     let port = closed_port();
     let h = Harness::start_with(|cfg| {
         cfg.set("upstream", "url", format!("http://127.0.0.1:{port}"));
+        cfg.set("server", "dependency_probe_seconds", 1);
     })
     .await;
     let r = h.admin_get("/readyz").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(h.admin_get("/healthz").await.status, 200);
+    let text = dependency_becomes(&h, "registry", 0.0).await;
+    // Nothing configured, nothing probed.
+    for absent in [
+        "directory_key_set",
+        "authorization_server_key_set",
+        "replay_store",
+    ] {
+        assert!(
+            !text.contains(&format!("dependency=\"{absent}\"")),
+            "{absent}: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_crl_under_require_makes_the_replica_unready() {
+    let mut h = Harness::start().await;
+    let dir = h.files.path().to_owned();
+    std::fs::write(
+        dir.join("stale.crl.pem"),
+        h.pki.client_ca.crl(&[], -3600).expect("CRL"),
+    )
+    .expect("CRL file");
+    let mut crl = toml::Table::new();
+    crl.insert("issuer".into(), "tpp-ca".into());
+    crl.insert("file".into(), "stale.crl.pem".into());
+    let crls = toml::Value::Array(vec![toml::Value::Table(crl)]);
+    h.config
+        .set("revocation", "mode", "prefer")
+        .set("revocation", "crl", crls);
+    h.config.write(&dir, "dcrgate.toml").expect("config");
+    h.gateway.signal("HUP");
+    h.wait_reloads("ok", 1.0).await;
+    // Under prefer a stale CRL refuses nothing: ready.
+    assert_eq!(h.admin_get("/readyz").await.status, 200);
+    h.config.set("revocation", "mode", "require");
+    h.config.write(&dir, "dcrgate.toml").expect("config");
+    h.gateway.signal("HUP");
+    h.wait_reloads("ok", 2.0).await;
+    let r = h.admin_get("/readyz").await;
     assert_eq!(r.status, 503);
     let body = String::from_utf8_lossy(&r.body);
-    assert!(body.contains("upstream"), "{body}");
-    assert_eq!(h.admin_get("/healthz").await.status, 200);
+    assert!(body.contains("CRL `tpp-ca`: past its nextUpdate"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

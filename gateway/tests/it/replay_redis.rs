@@ -387,3 +387,14 @@ async fn malicious_replies_are_protocol_errors() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn ping_answers_while_redis_is_up_and_errs_within_the_timeout_when_down() {
+    let mut server = RedisServer::start(&[]);
+    let store = redis_store(&server.url("", ""), "k:");
+    assert_eq!(store.ping().await, Ok(()));
+    server.stop();
+    let started = Instant::now();
+    assert!(store.ping().await.is_err());
+    assert!(started.elapsed() < Duration::from_millis(TIMEOUT_MS) + SLACK);
+}
