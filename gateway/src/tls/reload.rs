@@ -203,6 +203,8 @@ pub struct ReloadableClientVerifier {
     /// under: a completed handshake whose leaf is here at the current generation was verified
     /// now, not resumed, and need not be verified again.
     verified: moka::sync::Cache<[u8; 32], u64>,
+    /// Leaves (by SHA-256) whose refusal was logged in the last [`REFUSAL_LOG_INTERVAL`].
+    refusals_logged: moka::sync::Cache<[u8; 32], ()>,
     metrics: Option<Arc<Metrics>>,
     hints: HintArena,
     /// Serialises reloads, so the hint arena is filled by one writer at a time.
@@ -241,6 +243,10 @@ impl ReloadableClientVerifier {
             verified: moka::sync::Cache::builder()
                 .max_capacity(VERIFIED_LEAVES)
                 .time_to_live(std::time::Duration::from_secs(60))
+                .build(),
+            refusals_logged: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_LEAVES)
+                .time_to_live(REFUSAL_LOG_INTERVAL)
                 .build(),
             metrics,
             hints,
@@ -428,6 +434,11 @@ impl ClientCertVerifier for ReloadableClientVerifier {
                 if let Some(m) = &self.metrics {
                     m.handshakes.with_label_values(&[refusal(e)]).inc();
                 }
+                let key = leaf_key(end_entity);
+                if !self.refusals_logged.contains_key(&key) {
+                    self.refusals_logged.insert(key, ());
+                    log_refusal(end_entity, e);
+                }
             }
         }
         result
@@ -501,6 +512,35 @@ pub const REFUSALS: [&str; 9] = [
 ];
 
 /// The key of a leaf in the verified cache: the SHA-256 of its DER.
+/// A refused certificate is logged once in this long.
+pub const REFUSAL_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One WARN line for a refused client certificate: why, and its subject, issuer and serial
+/// (subject and issuer clipped, every control character escaped by the log writer).
+fn log_refusal(leaf: &CertificateDer<'_>, e: &rustls::Error) {
+    const MAX: usize = 256;
+    match x509_parser::parse_x509_certificate(leaf.as_ref()) {
+        Ok((_, cert)) => {
+            let serial: String = cert
+                .raw_serial()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            tracing::warn!(
+                result = refusal(e),
+                subject = crate::logsafe::clip(&cert.subject().to_string(), MAX),
+                issuer = crate::logsafe::clip(&cert.issuer().to_string(), MAX),
+                serial = crate::logsafe::clip(&serial, 64),
+                "client certificate refused at the handshake (logged once a minute per certificate)"
+            );
+        }
+        Err(_) => tracing::warn!(
+            result = refusal(e),
+            "client certificate refused at the handshake: it does not parse"
+        ),
+    }
+}
+
 fn leaf_key(leaf: &CertificateDer<'_>) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, leaf.as_ref());
     let mut key = [0u8; 32];

@@ -529,9 +529,9 @@ impl ClientCertVerifier for RevocationVerifier {
         let chain = ders(end_entity, intermediates);
         let finding = self.find(&chain, secs(now));
         if let Decision::Refuse(result) = self.verdict(&finding.judged) {
-            tracing::info!(
+            tracing::debug!(
                 revocation = result.as_str(),
-                "client certificate refused at the handshake"
+                "client certificate refused at the handshake (revocation)"
             );
             let error = match result {
                 RevocationResult::Revoked => CertificateError::Revoked,

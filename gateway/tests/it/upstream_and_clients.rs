@@ -353,6 +353,32 @@ async fn a_certificate_from_another_ca_is_refused() {
         let (samples, text) = h.metrics_when(|s| s.get(&series) == Some(1.0)).await;
         assert_eq!(samples.get(&series), Some(1.0), "{text}");
     }
+    // Each refusal is one WARN line naming the certificate; the same certificate again
+    // within the minute is counted, not logged again.
+    assert!(
+        other.send(&raw).await.is_err(),
+        "answered an unknown CA's certificate"
+    );
+    let series = r#"dcrgate_tls_handshakes_total{result="unknown_ca"}"#;
+    h.metrics_when(|s| s.get(series) == Some(2.0)).await;
+    let log = h.gateway.stderr_log();
+    let refusals: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("client certificate refused at the handshake"))
+        .collect();
+    assert_eq!(refusals.len(), 3, "{log}");
+    let serial: String = other_cert
+        .serial
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let unknown = refusals
+        .iter()
+        .find(|l| l.contains("result=\"unknown_ca\""))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(unknown.contains("CN=another TPP CA"), "{unknown}");
+    assert!(unknown.contains("CN=0015800001HQQrZAAX"), "{unknown}");
+    assert!(unknown.contains(&serial), "{unknown}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
