@@ -343,10 +343,7 @@ impl Inner {
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(header::CONTENT_LENGTH, form.len())
             .header(header::ACCEPT, "application/json")
-            .header(
-                header::USER_AGENT,
-                concat!("dcrgate/", env!("CARGO_PKG_VERSION")),
-            );
+            .header(header::USER_AGENT, crate::outbound::USER_AGENT);
         if let Some(auth) = &self.authorization {
             request = request.header(header::AUTHORIZATION, auth.clone());
         }

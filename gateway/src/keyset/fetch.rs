@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, Request};
+use http::header;
 use url::Url;
 
 use crate::config::KeySets;
 use crate::jose::jwk::{JwkSet, JwkSetError};
 use crate::outbound::pool::PoolLimits;
-use crate::outbound::{AnswerError, Expect, HttpsClient, OutboundError, Target};
+use crate::outbound::{request_to, AnswerError, Expect, HttpsClient, OutboundError, Target};
 use crate::tls::pem::{load_ca_bundle, PemError};
 
 /// Why a key set could not be fetched.
@@ -148,21 +148,8 @@ impl KeySetFetcher {
     async fn fetch_within_deadline(&self, url: &Url) -> Result<JwkSet, FetchError> {
         let host = url.host_str().ok_or(FetchError::Dns)?;
         let port = url.port_or_known_default().unwrap_or(443);
-        let authority = match url.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_owned(),
-        };
-        let path = match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_owned(),
-        };
-        let request = Request::get(path)
-            .header(header::HOST, authority)
+        let request = request_to(http::Method::GET, url)
             .header(header::ACCEPT, "application/jwk-set+json, application/json")
-            .header(
-                header::USER_AGENT,
-                concat!("dcrgate/", env!("CARGO_PKG_VERSION")),
-            )
             .body(Bytes::new())
             .map_err(|_| FetchError::Http)?;
         let target = Target {

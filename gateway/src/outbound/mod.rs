@@ -83,6 +83,28 @@ impl OutboundError {
     }
 }
 
+/// The user agent of every outbound call.
+pub const USER_AGENT: &str = concat!("dcrgate/", env!("CARGO_PKG_VERSION"));
+
+/// A request for `url`: `method`, its path and query as the target, `Host` from its host and
+/// explicit port, and the gateway's `User-Agent`. The caller adds its own headers and body.
+pub fn request_to(method: http::Method, url: &url::Url) -> http::request::Builder {
+    let host = url.host_str().unwrap_or_default();
+    let authority = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    };
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, authority)
+        .header(header::USER_AGENT, USER_AGENT)
+}
+
 /// Where a call goes.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {

@@ -19,14 +19,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::{header, Request};
+use http::header;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
 use crate::config::{CrlFile, Revocation};
 use crate::keyset::fetch::key_host_tls;
 use crate::outbound::pool::PoolLimits;
-use crate::outbound::{Expect, HttpsClient, OutboundError, Target};
+use crate::outbound::{request_to, Expect, HttpsClient, OutboundError, Target};
 use crate::reload::SharedState;
 use crate::tls::crl::{self, CrlError, LoadedCrl};
 use crate::tls::crl_index::CrlIndex;
@@ -240,21 +240,8 @@ async fn fetch(
     revocation: &Revocation,
 ) -> Result<Vec<u8>, RefreshError> {
     let host = url.host_str().unwrap_or_default();
-    let authority = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_owned(),
-    };
-    let path = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    };
-    let request = Request::get(path)
-        .header(header::HOST, authority)
+    let request = request_to(http::Method::GET, url)
         .header(header::ACCEPT, "application/pkix-crl")
-        .header(
-            header::USER_AGENT,
-            concat!("dcrgate/", env!("CARGO_PKG_VERSION")),
-        )
         .body(Bytes::new())
         .map_err(|_| RefreshError::Fetch(OutboundError::Request))?;
     let target = Target {

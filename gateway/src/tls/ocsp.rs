@@ -15,13 +15,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use dcrgate_ocsp::verify::{Clock, IssuerKey};
 use dcrgate_ocsp::{request, response, CertId, CertStatus};
-use http::{header, Request};
+use http::header;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::X509Certificate;
 
 use crate::config::OcspSettings;
 use crate::metrics::Metrics;
-use crate::outbound::{Expect, HttpsClient, OutboundError, Target};
+use crate::outbound::{request_to, Expect, HttpsClient, OutboundError, Target};
 
 /// id-ad-ocsp.
 const ID_AD_OCSP: &str = "1.3.6.1.5.5.7.48.1";
@@ -246,22 +246,9 @@ async fn ask(
     settings: &OcspSettings,
 ) -> Result<Vec<u8>, OutboundError> {
     let host = q.url.host_str().unwrap_or_default();
-    let authority = match q.url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_owned(),
-    };
-    let path = match q.url.query() {
-        Some(query) => format!("{}?{query}", q.url.path()),
-        None => q.url.path().to_owned(),
-    };
-    let request = Request::post(path)
-        .header(header::HOST, authority)
+    let request = request_to(http::Method::POST, &q.url)
         .header(header::CONTENT_TYPE, request::CONTENT_TYPE)
         .header(header::ACCEPT, response::CONTENT_TYPE)
-        .header(
-            header::USER_AGENT,
-            concat!("dcrgate/", env!("CARGO_PKG_VERSION")),
-        )
         .body(Bytes::from(request::encode(&q.id)))
         .map_err(|_| OutboundError::Request)?;
     let target = Target {
