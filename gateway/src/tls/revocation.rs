@@ -60,6 +60,8 @@ pub struct RevocationVerifier {
     policies: Vec<IssuerPolicy>,
     /// Whether any policy checks anything.
     on: bool,
+    /// Whether any policy that checks asks OCSP.
+    asks_ocsp: bool,
     scope: RevocationScope,
     ocsp: Arc<OcspCache>,
     ocsp_settings: OcspSettings,
@@ -183,6 +185,9 @@ impl RevocationVerifier {
             order: revocation.order,
         });
         let on = policies.iter().any(|p| p.mode != RevocationMode::Off);
+        let asks_ocsp = policies
+            .iter()
+            .any(|p| p.mode != RevocationMode::Off && p.order == RevocationOrder::OcspThenCrl);
         if let Some(m) = &metrics {
             for p in policies.iter().filter(|p| {
                 p.mode != RevocationMode::Off && p.order == RevocationOrder::OcspThenCrl
@@ -208,6 +213,7 @@ impl RevocationVerifier {
             index: CrlIndex::build(crls, cas)?,
             policies,
             on,
+            asks_ocsp,
             scope: revocation.scope,
             ocsp,
             ocsp_settings: revocation.ocsp.clone(),
@@ -423,34 +429,45 @@ impl RevocationVerifier {
     /// certificate at a time), judged with its CRL under its issuer's policy. Accept when no
     /// policy asks OCSP of it.
     pub async fn confirm(&self, chain: &[CertificateDer<'static>]) -> Decision {
-        if !self.on {
+        // Without a policy that asks OCSP there is nothing to wait for: no parse per request.
+        if !self.asks_ocsp {
             return Decision::Accept;
         }
-        let Some((policy, question, crl)) = self.leaf_question(chain) else {
+        let Some((policy, crl, ask)) = self.leaf_ocsp(chain) else {
             return Decision::Accept;
         };
-        let status = self.ocsp.status(&question, &self.ocsp_settings).await;
+        let status = match ask {
+            Ok(cached) => cached,
+            Err(question) => self.ocsp.status(&question, &self.ocsp_settings).await,
+        };
         let result = combine(status, crl);
         self.count(result);
         self.decide(policy, result)
     }
 
-    /// The leaf's policy, OCSP question and CRL status, when its policy asks OCSP of it.
-    fn leaf_question(
+    /// When the leaf's policy asks OCSP of it: the policy, the leaf's CRL status, and its
+    /// cached OCSP status or (not cached) the question to ask.
+    fn leaf_ocsp(
         &self,
         chain: &[CertificateDer<'static>],
-    ) -> Option<(usize, Question, RevocationResult)> {
+    ) -> Option<(usize, RevocationResult, Result<OcspStatus, Question>)> {
         let ders: Vec<&[u8]> = chain.iter().map(|c| c.as_ref()).collect();
         let (leaf_der, rest_der) = ders.split_first()?;
         let (_, leaf) = X509Certificate::from_der(leaf_der).ok()?;
-        let rest = parse_all(rest_der);
         let policy = self.policy_index(leaf.issuer().as_raw());
-        if self.policies[policy].mode == RevocationMode::Off {
+        if self.policies[policy].mode == RevocationMode::Off
+            || self.policies[policy].order != RevocationOrder::OcspThenCrl
+        {
             return None;
         }
+        let rest = parse_all(rest_der);
+        let pending = self.pending(&leaf, &rest, rest_der, policy)?;
         let crl = self.index.one(&leaf, &rest, secs(UnixTime::now()));
-        let q = self.question(self.pending(&leaf, &rest, rest_der, policy)?)?;
-        Some((policy, q, crl))
+        let ask = match self.ocsp.peek(&pending.id) {
+            Some(cached) => Ok(cached),
+            None => Err(self.question(pending)?),
+        };
+        Some((policy, crl, ask))
     }
 
     fn count(&self, result: RevocationResult) {
