@@ -88,11 +88,6 @@ impl CertId {
         }
     }
 
-    /// Whether `other` names the same certificate, each hashed as it says.
-    pub fn same_as(&self, other: &CertId) -> bool {
-        self == other
-    }
-
     /// The DER encoding.
     pub fn to_der(&self) -> Vec<u8> {
         let algorithm = der::constructed(

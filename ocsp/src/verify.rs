@@ -30,7 +30,8 @@ impl IssuerKey {
         Ok(Self::from_parsed(&cert))
     }
 
-    fn from_parsed(cert: &X509Certificate<'_>) -> Self {
+    /// From the issuer's certificate, already parsed.
+    pub fn from_parsed(cert: &X509Certificate<'_>) -> Self {
         Self {
             subject: cert.subject().as_raw().to_vec(),
             spki: cert.public_key().raw.to_vec(),
@@ -104,7 +105,7 @@ pub fn verify(
     let single = response
         .responses
         .iter()
-        .find(|s| s.cert_id.same_as(id))
+        .find(|s| s.cert_id == *id)
         .ok_or(VerifyError::NotAbout)?;
     if single.this_update > clock.now.saturating_add(clock.skew)
         || response.produced_at > clock.now.saturating_add(clock.skew)

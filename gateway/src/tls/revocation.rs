@@ -75,30 +75,24 @@ pub struct RevocationVerifier {
 /// An issuing CA as OCSP needs it, hashed once.
 struct Issuer {
     key: IssuerKey,
+    /// SHA-1 of its subject name (the CertID's issuerNameHash; the key hash is `key.key_sha1`).
     name_sha1: Vec<u8>,
-    key_sha1: Vec<u8>,
 }
 
 impl Issuer {
-    fn from_der(der: &[u8]) -> Option<Self> {
-        let (_, cert) = X509Certificate::from_der(der).ok()?;
-        let sha1 = |data: &[u8]| {
-            ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data)
-                .as_ref()
-                .to_vec()
-        };
-        Some(Self {
-            key: IssuerKey::from_certificate(der).ok()?,
-            name_sha1: sha1(cert.subject().as_raw()),
-            key_sha1: sha1(&cert.public_key().subject_public_key.data),
-        })
+    fn from_parsed(cert: &X509Certificate<'_>) -> Self {
+        let key = IssuerKey::from_parsed(cert);
+        let name_sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &key.subject)
+            .as_ref()
+            .to_vec();
+        Self { key, name_sha1 }
     }
 
     fn cert_id(&self, serial: &[u8]) -> CertId {
         CertId {
             hash: dcrgate_ocsp::cert_id::HashAlgorithm::Sha1,
             issuer_name_hash: self.name_sha1.clone(),
-            issuer_key_hash: self.key_sha1.clone(),
+            issuer_key_hash: self.key.key_sha1.clone(),
             serial: dcrgate_ocsp::cert_id::serial_magnitude(serial).to_vec(),
         }
     }
@@ -202,10 +196,8 @@ impl RevocationVerifier {
         let crls = if on { crls } else { &[] };
         let mut by_subject = HashMap::new();
         for der in cas {
-            if let (Ok((_, ca)), Some(issuer)) =
-                (X509Certificate::from_der(der), Issuer::from_der(der))
-            {
-                by_subject.insert(ca.subject().as_raw().to_vec(), issuer);
+            if let Ok((_, ca)) = X509Certificate::from_der(der) {
+                by_subject.insert(ca.subject().as_raw().to_vec(), Issuer::from_parsed(&ca));
             }
         }
         Ok(Self {
@@ -263,7 +255,6 @@ impl RevocationVerifier {
         &'a self,
         leaf: &'a X509Certificate<'_>,
         rest: &[Option<X509Certificate<'_>>],
-        rest_der: &[&[u8]],
         policy: usize,
     ) -> Option<Pending<'a>> {
         if self.policies[policy].order != RevocationOrder::OcspThenCrl {
@@ -273,14 +264,10 @@ impl RevocationVerifier {
         let issuer_name = leaf.issuer().as_raw();
         let presented = rest
             .iter()
-            .zip(rest_der)
-            .find(|(c, _)| {
-                c.as_ref()
-                    .is_some_and(|c| c.subject().as_raw() == issuer_name)
-            })
-            .map(|(_, der)| *der);
+            .flatten()
+            .find(|c| c.subject().as_raw() == issuer_name);
         let (issuer, bundle_issuer) = match presented {
-            Some(der) => (Some(Issuer::from_der(der)?), None),
+            Some(cert) => (Some(Issuer::from_parsed(cert)), None),
             None => (None, Some(self.cas.get(issuer_name)?)),
         };
         let id = issuer
@@ -334,7 +321,7 @@ impl RevocationVerifier {
             }
             let crl = self.index.one(cert, &parsed[i + 1..], now);
             let pending = if i == 0 {
-                self.pending(cert, &parsed[1..], &chain[1..], policy)
+                self.pending(cert, &parsed[1..], policy)
             } else {
                 None
             };
@@ -461,7 +448,7 @@ impl RevocationVerifier {
             return None;
         }
         let rest = parse_all(rest_der);
-        let pending = self.pending(&leaf, &rest, rest_der, policy)?;
+        let pending = self.pending(&leaf, &rest, policy)?;
         let crl = self.index.one(&leaf, &rest, secs(UnixTime::now()));
         let ask = match self.ocsp.peek(&pending.id) {
             Some(cached) => Ok(cached),
