@@ -42,10 +42,7 @@ impl AdminApp {
             Some(port) if listening(port) => {}
             _ => problems.push(format!("listener {listen}: not listening")),
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now = crate::clock::unix_now();
         let (not_before, not_after) = self.state.cert.validity();
         if now < not_before {
             problems.push("served certificate: not valid yet".to_owned());

@@ -37,6 +37,7 @@ pub mod admin;
 pub mod audit;
 pub mod bearer;
 pub mod checks;
+pub mod clock;
 pub mod config;
 pub mod conn_guard;
 #[cfg(feature = "demo")]

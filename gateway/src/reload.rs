@@ -11,8 +11,9 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
+use crate::clock::unix_now as now;
 use crate::config::{Config, ConfigError};
 pub use crate::generation::Generation;
 use crate::generation::{services, upstream_ca, StartError};
@@ -59,14 +60,6 @@ const OCSP_POOL: PoolLimits = PoolLimits {
     endpoints: 16,
     idle: Duration::from_secs(30),
 };
-
-/// Seconds since the epoch.
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
 
 impl SharedState {
     /// The first generation, from `config`.

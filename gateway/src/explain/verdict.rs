@@ -1,8 +1,6 @@
 //! The explanation itself: the gateway's checks and policy run on the inputs, each rule
 //! passed, failed or not applicable, and the verdict the gateway would reach.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use dcrgate_policies::dn::{attribute_name, match_dn, Dn, MatchMode, ParseMode};
 use dcrgate_policies::evaluate::{evaluate, Evaluation, RequestFacts};
 use dcrgate_policies::{
@@ -21,16 +19,9 @@ use super::ssa::examine_ssa;
 use super::SIGNATURE_NOTE;
 use crate::audit::rfc3339;
 use crate::checks;
+pub use crate::clock::unix_now as now;
 use crate::config::Limits;
 use crate::rejection::Rejection;
-
-/// Now, in seconds since the epoch.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
 
 fn rfc3339_seconds(secs: i64) -> String {
     let s = rfc3339(secs, 0);

@@ -18,7 +18,7 @@
 //! software statement, bearer token, replay) are never in shadow. Each request runs on the
 //! generation (configuration and services) it started with.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -30,6 +30,7 @@ use pingora::proxy::Session;
 
 use crate::bearer::{BearerMode, TokenUse};
 use crate::checks;
+use crate::clock::unix_now as now;
 use crate::generation::Generation;
 use crate::jose::verify::{verify, SignatureError, VerifyingKey};
 use crate::proxy::route::{self, Route};
@@ -40,13 +41,6 @@ use crate::replay::{OnStoreError, Seen};
 use crate::tls::identity::ClientIdentity;
 use crate::tls::revocation::{Decision, RevocationResult};
 use crate::trust::{directory, Verified};
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
 
 /// Verify with the one key of this `kid` that fits `alg` (the key set keeps at most one per
 /// type). An RSA key above 2048 bits is verified on the blocking pool, so a costly (possibly

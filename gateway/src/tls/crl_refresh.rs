@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -23,6 +23,7 @@ use http::header;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
+use crate::clock::unix_now;
 use crate::config::{CrlFile, Revocation};
 use crate::keyset::fetch::key_host_tls;
 use crate::outbound::pool::PoolLimits;
@@ -103,13 +104,6 @@ impl CrlRefresher {
     pub fn new(state: Arc<SharedState>) -> Self {
         Self { state }
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// When the CRL in force at `file` should be replaced, seconds since the epoch (now if it

@@ -10,7 +10,7 @@
 //! ([`OcspCache::status`]), the handshake having started the exchange already.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dcrgate_ocsp::verify::{Clock, IssuerKey};
@@ -19,6 +19,7 @@ use http::header;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::X509Certificate;
 
+use crate::clock::unix_now;
 use crate::config::OcspSettings;
 use crate::metrics::Metrics;
 use crate::outbound::{request_to, Expect, HttpsClient, OutboundError, Target};
@@ -78,13 +79,6 @@ pub struct OcspCache {
     answers: moka::sync::Cache<CertId, Cached>,
     inflight: moka::future::Cache<CertId, Cached>,
     metrics: Option<Arc<Metrics>>,
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// The first OCSP responder URI a certificate names (authorityInfoAccess), unparsed.

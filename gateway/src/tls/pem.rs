@@ -115,9 +115,7 @@ fn valid_now(der: &[u8], path: &Path, index: usize) -> Result<(), PemError> {
     };
     let (_, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| invalid(format!("does not parse: {e}")))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = crate::clock::unix_now();
     let validity = cert.validity();
     if validity.not_after.timestamp() < now {
         return Err(invalid(format!("expired on {}", validity.not_after)));
