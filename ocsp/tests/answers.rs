@@ -45,6 +45,11 @@ fn pki() -> Pki {
     }
 }
 
+/// Parse `der` and verify it as the answer about `p`'s certificate.
+fn judge(der: &[u8], p: &Pki, clock: Clock) -> Result<dcrgate_ocsp::Answer, VerifyError> {
+    verify(&response::parse(der).unwrap(), &p.id, &p.issuer, clock)
+}
+
 fn answer(
     signer: &OcspSigner,
     id: &CertId,
@@ -107,35 +112,19 @@ fn a_delegated_responder_needs_the_issuer_signature_and_ocsp_signing() {
     let p = pki();
     let delegated = p.ca.ocsp_responder(true).unwrap();
     let der = answer(&delegated, &p.id, CertStatus::Good, Some(HOUR), true);
-    let parsed = response::parse(&der).unwrap();
-    assert_eq!(
-        verify(&parsed, &p.id, &p.issuer, clock()).unwrap().status,
-        CertStatus::Good
-    );
+    assert_eq!(judge(&der, &p, clock()).unwrap().status, CertStatus::Good);
     // Its certificate not attached: nothing authorises its key.
     let der = answer(&delegated, &p.id, CertStatus::Good, Some(HOUR), false);
-    let parsed = response::parse(&der).unwrap();
-    assert_eq!(
-        verify(&parsed, &p.id, &p.issuer, clock()),
-        Err(VerifyError::Unauthorised)
-    );
+    assert_eq!(judge(&der, &p, clock()), Err(VerifyError::Unauthorised));
     // Without the OCSP-signing extended key usage.
     let plain = p.ca.ocsp_responder(false).unwrap();
     let der = answer(&plain, &p.id, CertStatus::Good, Some(HOUR), true);
-    let parsed = response::parse(&der).unwrap();
-    assert_eq!(
-        verify(&parsed, &p.id, &p.issuer, clock()),
-        Err(VerifyError::Unauthorised)
-    );
+    assert_eq!(judge(&der, &p, clock()), Err(VerifyError::Unauthorised));
     // Issued by another CA (with the OCSP-signing usage).
     let other = Authority::new("TPP issuing CA").unwrap();
     let foreign = other.ocsp_responder(true).unwrap();
     let der = answer(&foreign, &p.id, CertStatus::Good, Some(HOUR), true);
-    let parsed = response::parse(&der).unwrap();
-    assert_eq!(
-        verify(&parsed, &p.id, &p.issuer, clock()),
-        Err(VerifyError::Unauthorised)
-    );
+    assert_eq!(judge(&der, &p, clock()), Err(VerifyError::Unauthorised));
     // Another CA of the same name signing directly.
     let der = answer(
         &other.ocsp_signer(),
@@ -144,11 +133,7 @@ fn a_delegated_responder_needs_the_issuer_signature_and_ocsp_signing() {
         Some(HOUR),
         false,
     );
-    let parsed = response::parse(&der).unwrap();
-    assert_eq!(
-        verify(&parsed, &p.id, &p.issuer, clock()),
-        Err(VerifyError::Unauthorised)
-    );
+    assert_eq!(judge(&der, &p, clock()), Err(VerifyError::Unauthorised));
 }
 
 #[test]
@@ -187,19 +172,11 @@ fn an_answer_about_another_certificate_or_out_of_date_is_refused() {
         Some(HOUR),
         false,
     );
-    let parsed = response::parse(&der).unwrap();
-    assert_eq!(
-        verify(&parsed, &p.id, &p.issuer, clock()),
-        Err(VerifyError::NotAbout)
-    );
+    assert_eq!(judge(&der, &p, clock()), Err(VerifyError::NotAbout));
 
     let signer = p.ca.ocsp_signer();
     let stale = answer(&signer, &p.id, CertStatus::Good, Some(-HOUR), false);
-    let parsed = response::parse(&stale).unwrap();
-    assert_eq!(
-        verify(&parsed, &p.id, &p.issuer, clock()),
-        Err(VerifyError::Stale)
-    );
+    assert_eq!(judge(&stale, &p, clock()), Err(VerifyError::Stale));
     // Without nextUpdate: fresh within the maximum age only.
     let open = answer(&signer, &p.id, CertStatus::Good, None, false);
     let parsed = response::parse(&open).unwrap();
