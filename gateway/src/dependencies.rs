@@ -6,7 +6,8 @@
 //! Every `server.dependency_probe_seconds` (10), each configured dependency is probed with a bound of [`PROBE_TIMEOUT`]:
 //! `registry` (a TCP connection to the upstream), `directory_key_set` (every trusted
 //! directory's key set usable, fetched if not cached), `authorization_server_key_set` (with
-//! JWT bearer tokens), and `replay_store` (Redis `PING`, with the Redis replay store). A change
+//! JWT bearer tokens), and `replay_store` (Redis `PING`, with the Redis replay store in use: the
+//! profile requires a `jti`). A change
 //! of state is logged once.
 
 use std::collections::HashMap;

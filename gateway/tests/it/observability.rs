@@ -285,3 +285,36 @@ async fn a_real_prometheus_scrapes_the_gateway() {
         std::fs::read_to_string(prometheus._dir.path().join("prometheus.log")).unwrap_or_default();
     panic!("the series never became queryable; last answer:\n{last}\nprometheus log:\n{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_and_the_authorization_server_key_set_are_dependencies_when_configured() {
+    let mut redis = common::redis::RedisServer::start(&[]);
+    let url = redis.url("", "/0");
+    let h = Harness::start_setup(|cfg, s| {
+        s.key_host
+            .set("/as.jwks", Serve::Json(r#"{"keys":[]}"#.to_owned()));
+        cfg.set("replay", "store", "redis");
+        cfg.set("replay", "redis_url", url.clone());
+        cfg.set("routes.update", "bearer", "jwt");
+        cfg.set("bearer.jwt", "issuer", "https://as.example");
+        cfg.set("bearer.jwt", "audiences", vec!["dcrgate"]);
+        cfg.set("bearer.jwt", "key_set_url", s.key_host.url("/as.jwks"));
+        cfg.set("server", "dependency_probe_seconds", 1);
+        // The store is used (and so a dependency) only when the profile requires a jti.
+        let profile = dcrgate_sandbox::world::SEED_PROFILE
+            .replace("require_jti = false", "require_jti = true");
+        assert!(profile.contains("require_jti = true"));
+        s.write("seed-jti.toml", &profile);
+        cfg.set("policy", "profile", "seed-jti.toml");
+    })
+    .await;
+    dependency_becomes(&h, "replay_store", 1.0).await;
+    dependency_becomes(&h, "authorization_server_key_set", 1.0).await;
+    redis.stop();
+    dependency_becomes(&h, "replay_store", 0.0).await;
+    assert_eq!(
+        h.admin_get("/readyz").await.status,
+        200,
+        "Redis down is not unreadiness"
+    );
+}
