@@ -12,7 +12,6 @@ use http::{Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
-use crate::config::RevocationMode;
 use crate::reload::SharedState;
 
 /// Serves the admin endpoints.
@@ -50,21 +49,10 @@ impl AdminApp {
         if now > not_after {
             problems.push("served certificate: expired".to_owned());
         }
-        let revocation = &generation.config.revocation;
-        let requires = revocation.mode == RevocationMode::Require
-            || revocation
-                .issuers
-                .iter()
-                .any(|i| i.mode == RevocationMode::Require);
-        if requires {
-            for c in crate::tls::crl::load_all(&revocation.crls).unwrap_or_default() {
-                if c.next_update.is_some_and(|next| next < now) {
-                    problems.push(format!(
-                        "CRL `{}`: past its nextUpdate (a require policy refuses what it covers)",
-                        c.issuer
-                    ));
-                }
-            }
+        for issuer in self.state.client_verifier.stale_crls(now) {
+            problems.push(format!(
+                "CRL `{issuer}`: past its nextUpdate (a require policy refuses what it covers)"
+            ));
         }
         problems
     }

@@ -376,6 +376,15 @@ impl ReloadableClientVerifier {
         Arc::clone(&read(&self.current))
     }
 
+    /// The CRLs in force past their nextUpdate, when a policy is `require` (readiness).
+    pub fn stale_crls(&self, now: i64) -> Vec<String> {
+        self.inner()
+            .stale_crls(now)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The OCSP step of a request on a connection whose leaf's answer was not cached at the
     /// handshake, or has expired since ([`RevocationVerifier::confirm`]).
     pub async fn confirm(&self, chain: &[CertificateDer<'static>]) -> Decision {

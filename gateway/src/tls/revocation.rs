@@ -62,6 +62,8 @@ pub struct RevocationVerifier {
     on: bool,
     /// Whether any policy that checks asks OCSP.
     asks_ocsp: bool,
+    /// Each CRL's issuer name (label) and nextUpdate, for readiness.
+    crl_next_updates: Vec<(String, Option<i64>)>,
     scope: RevocationScope,
     ocsp: Arc<OcspCache>,
     ocsp_settings: OcspSettings,
@@ -206,6 +208,10 @@ impl RevocationVerifier {
             policies,
             on,
             asks_ocsp,
+            crl_next_updates: crls
+                .iter()
+                .map(|c| (c.issuer.clone(), c.next_update))
+                .collect(),
             scope: revocation.scope,
             ocsp,
             ocsp_settings: revocation.ocsp.clone(),
@@ -242,6 +248,23 @@ impl RevocationVerifier {
             memo.insert(issuer.to_vec(), i);
         }
         i
+    }
+
+    /// The CRLs in force that are past their nextUpdate at `now`, by issuer name, when a
+    /// policy is `require` (under `prefer` a stale CRL refuses nothing).
+    pub fn stale_crls(&self, now: i64) -> Vec<&str> {
+        if !self
+            .policies
+            .iter()
+            .any(|p| p.mode == RevocationMode::Require)
+        {
+            return Vec::new();
+        }
+        self.crl_next_updates
+            .iter()
+            .filter(|(_, next)| next.is_some_and(|n| n < now))
+            .map(|(issuer, _)| issuer.as_str())
+            .collect()
     }
 
     /// The policy certificates issued by `issuer` (name DER) are judged under.
