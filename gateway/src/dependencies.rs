@@ -3,12 +3,12 @@
 //! a directory's key set is down for one replica it is down for all, and failing readiness on
 //! every replica at once would turn the gateway's JSON 503s into TCP failures.
 //!
-//! Every `server.dependency_probe_seconds` (10), each configured dependency is probed with a bound of [`PROBE_TIMEOUT`]:
-//! `registry` (a TCP connection to the upstream), `directory_key_set` (every trusted
-//! directory's key set usable, fetched if not cached), `authorization_server_key_set` (with
-//! JWT bearer tokens), and `replay_store` (Redis `PING`, with the Redis replay store in use: the
-//! profile requires a `jti`). A change
-//! of state is logged once.
+//! Every `server.dependency_probe_seconds` (10), each configured dependency is probed with a
+//! bound of [`PROBE_TIMEOUT`]: `registry` (a TCP connection to the upstream),
+//! `directory_key_set` (every trusted directory's key set usable, fetched if not cached),
+//! `authorization_server_key_set` (with JWT bearer tokens), `replay_store` (Redis `PING`, with
+//! the Redis replay store in use: the profile requires a `jti`) and `rate_limit_store` (Redis
+//! `PING`, with `rate_limits.store = "redis"`). A change of state is logged once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -69,6 +69,14 @@ pub async fn probe(generation: &Generation) -> Vec<Probe> {
             Err(_) => Some("timed out".to_owned()),
         };
         out.push(("replay_store", state));
+    }
+    if let Some(limiter) = services.rate_limits.shared() {
+        let state = match tokio::time::timeout(PROBE_TIMEOUT, limiter.ping()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("timed out".to_owned()),
+        };
+        out.push(("rate_limit_store", state));
     }
     out
 }

@@ -17,6 +17,7 @@ use crate::keyset::{KeySetCache, KeySetFetcher};
 use crate::metrics::{Metrics, MetricsError};
 use crate::rate_limit::RateLimiter;
 use crate::replay::ReplayStore;
+use crate::shared_redis::SharedRedis;
 use crate::tls::listener::ListenerTlsError;
 use crate::tls::pem::{load_certs, PemError};
 use crate::tls::reload::TlsReloadError;
@@ -47,6 +48,8 @@ pub struct Services {
     pub audit: AuditSink,
     /// Per-certificate and global rate limits.
     pub rate_limits: RateLimiter,
+    /// The shared Redis, when `[redis]` is configured.
+    pub redis: Option<SharedRedis>,
 }
 
 /// The gateway could not be started.
@@ -138,10 +141,20 @@ pub fn services(
         Some(i) => Some(Introspector::new(i)?),
         None => None,
     };
+    let redis_unchanged = previous.is_some_and(|(old, _)| old.redis == config.redis);
+    let redis = match (previous, &config.redis) {
+        (Some((_, s)), Some(_)) if redis_unchanged => s.redis.clone(),
+        (_, Some(settings)) => Some(SharedRedis::new(settings)),
+        (_, None) => None,
+    };
     let replay = if config.profile.replay.require_jti {
         match previous {
-            Some((old, s)) if old.replay == config.replay && s.replay.is_some() => s.replay.clone(),
-            _ => Some(ReplayStore::new(&config.replay)),
+            Some((old, s))
+                if redis_unchanged && old.replay == config.replay && s.replay.is_some() =>
+            {
+                s.replay.clone()
+            }
+            _ => Some(ReplayStore::new(&config.replay, redis.as_ref())),
         }
     } else {
         None
@@ -152,8 +165,10 @@ pub fn services(
         (None, _) => AuditSink::off(metrics.clone()),
     };
     let rate_limits = match previous {
-        Some((old, s)) if old.rate_limits == config.rate_limits => s.rate_limits.clone(),
-        _ => RateLimiter::new(&config.rate_limits),
+        Some((old, s)) if redis_unchanged && old.rate_limits == config.rate_limits => {
+            s.rate_limits.clone()
+        }
+        _ => RateLimiter::new(&config.rate_limits, redis.as_ref()),
     };
     Ok(Services {
         rate_limits,
@@ -166,6 +181,7 @@ pub fn services(
         },
         replay,
         audit,
+        redis,
     })
 }
 

@@ -59,5 +59,6 @@ pub mod rejection;
 pub mod reload;
 pub mod replay;
 pub mod server;
+pub mod shared_redis;
 pub mod tls;
 pub mod trust;

@@ -44,6 +44,8 @@ pub struct Metrics {
     pub served_cert_expiry: prometheus::IntGauge,
     /// `dcrgate_rate_limited_total{scope}`.
     pub rate_limited: IntCounterVec,
+    /// `dcrgate_rate_limit_store_errors_total{kind}`.
+    pub rate_limit_store_errors: IntCounterVec,
     /// `dcrgate_config_reloads_total{result}`.
     pub reloads: IntCounterVec,
     /// `dcrgate_config_last_reload_success_timestamp_seconds`.
@@ -237,6 +239,12 @@ impl Metrics {
                 "Requests refused with 429 by scope (client: one certificate's limit, global).",
                 &["scope"],
             )?,
+            rate_limit_store_errors: counter(
+                &registry,
+                "dcrgate_rate_limit_store_errors_total",
+                "Shared rate limit checks the Redis store could not answer, by kind (timeout, connect, io, protocol, auth, server_error); the request was then refused with 503 or admitted, as rate_limits.on_store_error says.",
+                &["kind"],
+            )?,
             reloads: counter(
                 &registry,
                 "dcrgate_config_reloads_total",
@@ -301,6 +309,11 @@ impl Metrics {
         }
         for scope in ["client", "global"] {
             m.rate_limited.with_label_values(&[scope]).inc_by(0);
+        }
+        for kind in crate::shared_redis::StoreError::KINDS {
+            m.rate_limit_store_errors
+                .with_label_values(&[kind])
+                .inc_by(0);
         }
         for d in ["accepted", "denied"] {
             m.rotations.with_label_values(&[d]).inc_by(0);

@@ -192,6 +192,8 @@ reasons! {
     JtiReplayed => ("jti_replayed", 400, INVALID_METADATA),
     /// The replay store could not answer (fail closed).
     ReplayStoreUnavailable => ("replay_store_unavailable", 503, UNAVAILABLE),
+    /// The shared rate limiter's Redis did not answer and `rate_limits.on_store_error = "reject"`.
+    RateLimitStoreUnavailable => ("rate_limit_store_unavailable", 503, UNAVAILABLE),
     // Forwarding (proxy::fail_to_proxy).
     /// The registry did not answer in time.
     UpstreamTimeout => ("upstream_timeout", 504, UNAVAILABLE),

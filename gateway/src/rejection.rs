@@ -156,6 +156,15 @@ impl Rejection {
         )
     }
 
+    /// The shared rate limiter could not answer and fails closed.
+    pub fn rate_limit_unavailable() -> Self {
+        Self::new(
+            Reason::RateLimitStoreUnavailable,
+            "the rate limit check could not be made; try again later",
+        )
+        .header("Retry-After", "1")
+    }
+
     /// The upstream registry could not be reached (502) or was too slow (504).
     pub fn upstream(timeout: bool) -> Self {
         if timeout {

@@ -32,6 +32,9 @@ pub struct ConfigFile {
     /// `[replay]`: where used `jti`s are remembered.
     #[serde(default)]
     pub replay: ReplaySection,
+    /// `[redis]`: the Redis the replicas share (replay store, shared rate limits).
+    #[serde(default)]
+    pub redis: RedisSection,
     /// `[audit]`: one JSON record per decision.
     #[serde(default)]
     pub audit: AuditSection,
@@ -529,15 +532,15 @@ fn default_cache_capacity() -> u64 {
 }
 
 /// `[replay]`: where used `jti`s are remembered.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReplaySection {
     /// Where identifiers are recorded: `memory` (this process only) or `redis` (shared).
     pub store: StoreKind,
-    /// `redis://[user:password@]host:port[/db]`; required when `store = "redis"`.
-    pub redis_url: Option<String>,
-    /// Bound on one store operation (connect, authenticate, command), milliseconds.
-    pub timeout_ms: u64,
+    /// Moved to `redis.url`; refused with a message saying so.
+    pub redis_url: Option<Moved>,
+    /// Moved to `redis.timeout_ms`; refused with a message saying so.
+    pub timeout_ms: Option<Moved>,
     /// Prefix of the Redis keys.
     pub key_prefix: String,
     /// What a request gets when the store cannot answer: `reject` (fail closed) or `accept`.
@@ -551,7 +554,7 @@ impl Default for ReplaySection {
         Self {
             store: StoreKind::Memory,
             redis_url: None,
-            timeout_ms: 250,
+            timeout_ms: None,
             key_prefix: "dcrgate:jti:".to_owned(),
             on_store_error: OnStoreError::Reject,
             memory_capacity: 100_000,
@@ -559,16 +562,70 @@ impl Default for ReplaySection {
     }
 }
 
-/// Credentials in `redis_url` are not printed.
-impl fmt::Debug for ReplaySection {
+/// A setting that moved to another section: whatever it held is dropped unread (it may be a
+/// credential), and validation names the new place.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Moved;
+
+impl fmt::Debug for Moved {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReplaySection")
-            .field("store", &self.store)
-            .field("redis_url", &self.redis_url.as_ref().map(|_| "<redacted>"))
+        f.write_str("<moved>")
+    }
+}
+
+impl<'de> Deserialize<'de> for Moved {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Moved)
+    }
+}
+
+/// `[redis]`: the Redis server the replicas share.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSection {
+    /// `redis://` or `rediss://` (TLS), `[user:password@]host[:port][/db]`.
+    pub url: Option<String>,
+    /// CA certificates (PEM) that sign the server's certificate, for `rediss://` (default:
+    /// the system's roots).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM), for servers that ask for one.
+    pub certificate: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub private_key: Option<PathBuf>,
+    /// Bound on one operation (connect, authenticate, command), milliseconds.
+    pub timeout_ms: u64,
+    /// Sentinel: the name of the monitored master; `url` then gives the scheme, credentials
+    /// and database, and the sentinels give its address.
+    pub sentinel_master: Option<String>,
+    /// Sentinel: the sentinels, each `redis://` or `rediss://[user:password@]host[:port]`.
+    pub sentinels: Vec<String>,
+}
+
+impl Default for RedisSection {
+    fn default() -> Self {
+        Self {
+            url: None,
+            ca_file: None,
+            certificate: None,
+            private_key: None,
+            timeout_ms: 250,
+            sentinel_master: None,
+            sentinels: Vec::new(),
+        }
+    }
+}
+
+/// Credentials in `url` and `sentinels` are not printed.
+impl fmt::Debug for RedisSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSection")
+            .field("url", &self.url.as_ref().map(|_| "<redacted>"))
+            .field("ca_file", &self.ca_file)
+            .field("certificate", &self.certificate)
+            .field("private_key", &self.private_key)
             .field("timeout_ms", &self.timeout_ms)
-            .field("key_prefix", &self.key_prefix)
-            .field("on_store_error", &self.on_store_error)
-            .field("memory_capacity", &self.memory_capacity)
+            .field("sentinel_master", &self.sentinel_master)
+            .field("sentinels", &self.sentinels.len())
             .finish()
     }
 }
@@ -587,6 +644,13 @@ pub struct RateLimitSection {
     pub global_burst: f64,
     /// Client certificates whose buckets are remembered at most.
     pub max_clients: u64,
+    /// Where the buckets live: `memory` (each replica its own) or `redis` (shared by all).
+    pub store: StoreKind,
+    /// Prefix of the Redis keys.
+    pub key_prefix: String,
+    /// What a request gets when the shared store cannot answer: `reject` (fail closed, 503) or
+    /// `accept` (fail open: the request is not limited).
+    pub on_store_error: OnStoreError,
 }
 
 impl Default for RateLimitSection {
@@ -597,6 +661,9 @@ impl Default for RateLimitSection {
             global_per_second: 500.0,
             global_burst: 1000.0,
             max_clients: 100_000,
+            store: StoreKind::Memory,
+            key_prefix: "dcrgate:rate:".to_owned(),
+            on_store_error: OnStoreError::Reject,
         }
     }
 }

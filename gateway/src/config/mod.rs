@@ -9,6 +9,7 @@ pub mod endpoint;
 pub mod file;
 pub mod forward_headers;
 pub mod rate_limits;
+pub mod redis;
 pub mod redis_url;
 pub mod revocation;
 pub mod secret_file;
@@ -27,8 +28,8 @@ pub use secret_file::{read_secret_file, SecretFileError};
 pub use settings::{
     Audit, Bearer, BearerMode, ClientClaim, ClientSecret, CrlFile, DirectoryConfig, HttpsEndpoint,
     Introspection, IssuerPolicy, JwtBearer, KeySets, KeySource, Limits, LogFormat, OcspSettings,
-    OnStoreError, RateLimits, Replay, ReplayBackend, Revocation, RevocationMode, RevocationOrder,
-    RevocationScope, Routes, Server, StoreKind, Upstream,
+    OnStoreError, RateLimits, Redis, RedisSentinel, RedisTls, Replay, ReplayBackend, Revocation,
+    RevocationMode, RevocationOrder, RevocationScope, Routes, Server, StoreKind, Upstream,
 };
 pub use validate::Validator;
 
@@ -120,6 +121,8 @@ pub struct Config {
     pub bearer: Bearer,
     /// Replay store.
     pub replay: Replay,
+    /// The shared Redis, when configured.
+    pub redis: Option<Redis>,
     /// Audit sink.
     pub audit: Audit,
     /// Rate limits.

@@ -3,7 +3,7 @@
 
 use super::file::RateLimitSection;
 use super::validate::Validator;
-use super::{ConfigError, RateLimits};
+use super::{ConfigError, RateLimits, Redis, StoreKind};
 
 /// The smallest positive rate limit, requests per second.
 pub const MIN_RATE: f64 = 1e-6;
@@ -12,7 +12,11 @@ pub const MAX_BURST: f64 = 1e9;
 
 impl Validator<'_> {
     /// `[rate_limits]`, validated.
-    pub fn rate_limits(&self, r: &RateLimitSection) -> Result<RateLimits, ConfigError> {
+    pub fn rate_limits(
+        &self,
+        r: &RateLimitSection,
+        redis: Option<&Redis>,
+    ) -> Result<RateLimits, ConfigError> {
         for (key, v) in [
             ("rate_limits.per_client_per_second", r.per_client_per_second),
             ("rate_limits.per_client_burst", r.per_client_burst),
@@ -50,6 +54,13 @@ impl Validator<'_> {
         if r.global_per_second > 0.0 && r.global_burst < 1.0 {
             return Err(self.invalid("rate_limits.global_burst", "must be at least 1"));
         }
+        if r.store == StoreKind::Redis && redis.is_none() {
+            return Err(self.invalid(
+                "redis.url",
+                "is required when rate_limits.store = \"redis\"",
+            ));
+        }
+        self.key_prefix("rate_limits.key_prefix", &r.key_prefix)?;
         if r.max_clients == 0 {
             return Err(self.invalid("rate_limits.max_clients", "must be at least 1"));
         }

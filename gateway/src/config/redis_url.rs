@@ -1,5 +1,5 @@
-//! `replay.redis_url`: `redis://[user:password@]host[:port][/db]`, parsed and checked at
-//! configuration time. Neither the messages nor `Debug` ever print the password.
+//! `redis.url` and `redis.sentinels`: `redis[s]://[user:password@]host[:port][/db]`, parsed and
+//! checked at configuration time. Neither the messages nor `Debug` ever print the password.
 
 use std::fmt;
 
@@ -15,8 +15,8 @@ pub enum RedisUrlError {
     /// Not a URL.
     #[error("not a URL: {0}")]
     Syntax(url::ParseError),
-    /// Not `redis://`.
-    #[error("the scheme must be redis:// (rediss:// and unix sockets are not supported)")]
+    /// Neither `redis://` nor `rediss://`.
+    #[error("the scheme must be redis:// or rediss:// (TLS); unix sockets are not supported")]
     Scheme,
     /// No host.
     #[error("the URL has no host")]
@@ -35,9 +35,10 @@ pub enum RedisUrlError {
     Options,
 }
 
-/// A parsed `redis://[user:password@]host:port[/db]`.
+/// A parsed `redis[s]://[user:password@]host:port[/db]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisUrl {
+    tls: bool,
     host: String,
     port: u16,
     username: Option<Vec<u8>>,
@@ -49,6 +50,7 @@ pub struct RedisUrl {
 impl fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisUrl")
+            .field("tls", &self.tls)
             .field("host", &self.host)
             .field("port", &self.port)
             .field(
@@ -62,13 +64,16 @@ impl fmt::Debug for RedisUrl {
 }
 
 impl RedisUrl {
-    /// Parses `redis://[user:password@]host[:port][/db]`; user and password are
-    /// percent-decoded.
+    /// Parses `redis[s]://[user:password@]host[:port][/db]`; user and password are
+    /// percent-decoded. A fragment (some clients read `#insecure` as "do not verify the
+    /// server") and query options are refused.
     pub fn parse(text: &str) -> Result<Self, RedisUrlError> {
         let url = Url::parse(text).map_err(RedisUrlError::Syntax)?;
-        if url.scheme() != "redis" {
-            return Err(RedisUrlError::Scheme);
-        }
+        let tls = match url.scheme() {
+            "redis" => false,
+            "rediss" => true,
+            _ => return Err(RedisUrlError::Scheme),
+        };
         if url.query().is_some() || url.fragment().is_some() {
             return Err(RedisUrlError::Options);
         }
@@ -101,12 +106,18 @@ impl RedisUrl {
             }
         };
         Ok(Self {
+            tls,
             host,
             port,
             username,
             password,
             db,
         })
+    }
+
+    /// Whether the connection is TLS (`rediss://`).
+    pub fn tls(&self) -> bool {
+        self.tls
     }
 
     /// The host (name or address).
@@ -185,7 +196,14 @@ mod tests {
     fn bad_urls_are_refused() {
         let err = |s: &str| RedisUrl::parse(s).err();
         assert!(matches!(err("not a url"), Some(RedisUrlError::Syntax(_))));
-        assert_eq!(err("rediss://h:1"), Some(RedisUrlError::Scheme));
+        assert_eq!(err("redis+sentinel://h:1"), Some(RedisUrlError::Scheme));
+        assert_eq!(err("rediss://h:1#insecure"), Some(RedisUrlError::Options));
+        assert_eq!(
+            err("rediss://h:1/0?insecure=true"),
+            Some(RedisUrlError::Options)
+        );
+        assert!(RedisUrl::parse("rediss://h:1").expect("tls").tls());
+        assert!(!RedisUrl::parse("redis://h:1").expect("plain").tls());
         assert_eq!(err("http://h:1"), Some(RedisUrlError::Scheme));
         assert_eq!(err("redis:///0"), Some(RedisUrlError::NoHost));
         assert_eq!(err("redis://h:0"), Some(RedisUrlError::Port));

@@ -429,6 +429,12 @@ pub struct RateLimits {
     pub global_burst: f64,
     /// Client certificates whose buckets are remembered at most.
     pub max_clients: u64,
+    /// Where the buckets live.
+    pub store: StoreKind,
+    /// Prefix of the Redis keys.
+    pub key_prefix: String,
+    /// What a request gets when the shared store cannot answer.
+    pub on_store_error: OnStoreError,
 }
 
 impl From<&RateLimitSection> for RateLimits {
@@ -440,6 +446,9 @@ impl From<&RateLimitSection> for RateLimits {
             global_per_second: r.global_per_second,
             global_burst: r.global_burst,
             max_clients: r.max_clients,
+            store: r.store,
+            key_prefix: r.key_prefix.clone(),
+            on_store_error: r.on_store_error,
         }
     }
 }
@@ -450,6 +459,50 @@ impl Default for RateLimits {
     }
 }
 
+/// `[redis]`: how to reach the Redis the replicas share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redis {
+    /// The server (in Sentinel mode: its scheme, credentials and database).
+    pub url: RedisUrl,
+    /// TLS settings, for `rediss://` servers and sentinels.
+    pub tls: RedisTls,
+    /// Sentinel mode: the master's name and the sentinels that know its address.
+    pub sentinel: Option<RedisSentinel>,
+    /// Bound on one operation (connect, authenticate, command).
+    pub timeout: Duration,
+}
+
+/// TLS material for Redis, read at validation.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RedisTls {
+    /// CA certificates (PEM) instead of the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Client certificate chain and key (PEM).
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The key is not printed.
+impl fmt::Debug for RedisTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisTls")
+            .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
+            .field(
+                "client",
+                &self.client.as_ref().map(|_| "<certificate and key>"),
+            )
+            .finish()
+    }
+}
+
+/// Sentinel mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSentinel {
+    /// The monitored master's name.
+    pub master: String,
+    /// The sentinels.
+    pub nodes: Vec<RedisUrl>,
+}
+
 /// Where used `jti`s are recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplayBackend {
@@ -458,8 +511,8 @@ pub enum ReplayBackend {
         /// Identifiers held at most (the least recently used go first).
         capacity: u64,
     },
-    /// In Redis, shared by every replica.
-    Redis(RedisUrl),
+    /// In the shared Redis (`[redis]`).
+    Redis,
 }
 
 /// `[replay]`: the `jti` store.
@@ -467,8 +520,6 @@ pub enum ReplayBackend {
 pub struct Replay {
     /// The store.
     pub backend: ReplayBackend,
-    /// Bound on one store operation (connect, authenticate, command).
-    pub timeout: Duration,
     /// Prefix of the Redis keys.
     pub key_prefix: String,
     /// What a request gets when the store cannot answer.

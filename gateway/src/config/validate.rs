@@ -16,19 +16,17 @@ use super::file::{
 };
 use super::settings::{
     Audit, Bearer, BearerMode, ClientSecret, DirectoryConfig, Introspection, JwtBearer, KeySets,
-    KeySource, Limits, Replay, ReplayBackend, Routes, Server, StoreKind, Upstream,
+    KeySource, Limits, Redis, Replay, ReplayBackend, Routes, Server, StoreKind, Upstream,
 };
 use super::{
-    audit_path, https_endpoint, read_secret_file, Config, ConfigError, ForwardHeaders, RedisUrl,
+    audit_path, https_endpoint, read_secret_file, Config, ConfigError, ForwardHeaders,
     MAX_BODY_CEILING,
 };
 use crate::tls::pem;
 
-/// The longest accepted `replay.timeout_ms`.
-const MAX_REPLAY_TIMEOUT_MS: u64 = 10_000;
 /// The largest accepted `replay.memory_capacity`.
 const MAX_MEMORY_CAPACITY: u64 = 10_000_000;
-/// The longest accepted `replay.key_prefix`, bytes.
+/// The longest accepted Redis key prefix (`replay.key_prefix`, `rate_limits.key_prefix`), bytes.
 const MAX_KEY_PREFIX_LEN: usize = 128;
 
 /// Validates one file's contents (or one section of it); relative paths resolve against the
@@ -249,8 +247,9 @@ impl<'a> Validator<'a> {
         }
         let routes = self.routes(&f.routes)?;
         let bearer = self.bearer(&f.bearer, &routes)?;
-        let replay = self.replay(&f.replay)?;
-        let rate_limits = self.rate_limits(&f.rate_limits)?;
+        let redis = self.redis(&f.redis)?;
+        let replay = self.replay(&f.replay, redis.as_ref())?;
+        let rate_limits = self.rate_limits(&f.rate_limits, redis.as_ref())?;
         let audit = Audit {
             path: f.audit.path.as_deref().map(|p| {
                 if p.as_os_str() == "-" {
@@ -282,6 +281,7 @@ impl<'a> Validator<'a> {
             routes,
             bearer,
             replay,
+            redis,
             audit,
             rate_limits,
             key_sets,
@@ -552,57 +552,49 @@ impl<'a> Validator<'a> {
         })
     }
 
-    /// `[replay]`, validated.
-    pub fn replay(&self, r: &ReplaySection) -> Result<Replay, ConfigError> {
-        if r.timeout_ms == 0 || r.timeout_ms > MAX_REPLAY_TIMEOUT_MS {
+    /// `[replay]`, validated; `redis` is the validated `[redis]`, which `store = "redis"` needs.
+    pub fn replay(&self, r: &ReplaySection, redis: Option<&Redis>) -> Result<Replay, ConfigError> {
+        if r.redis_url.is_some() {
             return Err(self.invalid(
-                "replay.timeout_ms",
-                format!("must be between 1 and {MAX_REPLAY_TIMEOUT_MS}"),
+                "replay.redis_url",
+                "has moved: set redis.url (the [redis] section is shared with the rate limiter)",
             ));
         }
-        if r.key_prefix.len() > MAX_KEY_PREFIX_LEN {
-            return Err(self.invalid(
-                "replay.key_prefix",
-                format!("must be at most {MAX_KEY_PREFIX_LEN} bytes"),
-            ));
+        if r.timeout_ms.is_some() {
+            return Err(self.invalid("replay.timeout_ms", "has moved: set redis.timeout_ms"));
         }
-        if !r.key_prefix.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(self.invalid(
-                "replay.key_prefix",
-                "must be printable ASCII without spaces",
-            ));
-        }
+        self.key_prefix("replay.key_prefix", &r.key_prefix)?;
         if r.memory_capacity == 0 || r.memory_capacity > MAX_MEMORY_CAPACITY {
             return Err(self.invalid(
                 "replay.memory_capacity",
                 format!("must be between 1 and {MAX_MEMORY_CAPACITY}"),
             ));
         }
-        let url = match &r.redis_url {
-            Some(url) => Some(
-                RedisUrl::parse(url)
-                    .map_err(|e| self.invalid("replay.redis_url", e.to_string()))?,
-            ),
-            None => None,
-        };
-        let backend = match (r.store, url) {
-            (StoreKind::Redis, Some(url)) => ReplayBackend::Redis(url),
-            (StoreKind::Redis, None) => {
-                return Err(self.invalid(
-                    "replay.redis_url",
-                    "is required when replay.store = \"redis\"",
-                ))
+        let backend = match r.store {
+            StoreKind::Redis if redis.is_none() => {
+                return Err(self.invalid("redis.url", "is required when replay.store = \"redis\""))
             }
-            (StoreKind::Memory, _) => ReplayBackend::Memory {
+            StoreKind::Redis => ReplayBackend::Redis,
+            StoreKind::Memory => ReplayBackend::Memory {
                 capacity: r.memory_capacity,
             },
         };
         Ok(Replay {
             backend,
-            timeout: Duration::from_millis(r.timeout_ms),
             key_prefix: r.key_prefix.clone(),
             on_store_error: r.on_store_error,
         })
+    }
+
+    /// A Redis key prefix: short printable ASCII without spaces.
+    pub(super) fn key_prefix(&self, key: &'static str, prefix: &str) -> Result<(), ConfigError> {
+        if prefix.len() > MAX_KEY_PREFIX_LEN {
+            return Err(self.invalid(key, format!("must be at most {MAX_KEY_PREFIX_LEN} bytes")));
+        }
+        if !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(self.invalid(key, "must be printable ASCII without spaces"));
+        }
+        Ok(())
     }
 
     fn upstream(&self, u: &UpstreamSection) -> Result<Upstream, ConfigError> {

@@ -35,6 +35,7 @@ use crate::generation::Generation;
 use crate::jose::verify::{verify, SignatureError, VerifyingKey};
 use crate::proxy::route::{self, Route};
 use crate::proxy::{envelope, framing, Gateway, RequestCtx};
+use crate::rate_limit::Refusal;
 use crate::reason::Reason;
 use crate::rejection::Rejection;
 use crate::replay::{OnStoreError, Seen};
@@ -157,13 +158,30 @@ impl Gateway {
             }
         }
 
-        if let Err(limited) = generation.services.rate_limits.check(&identity.thumbprint) {
+        let limits = generation
+            .services
+            .rate_limits
+            .check(&identity.thumbprint)
+            .await;
+        if let Some(e) = &limits.store_error {
             self.state
                 .metrics
-                .rate_limited
-                .with_label_values(&[limited.scope.as_str()])
+                .rate_limit_store_errors
+                .with_label_values(&[e.kind()])
                 .inc();
-            return Err(Rejection::rate_limited(&limited));
+            tracing::warn!(store = "redis", error = %e, "rate limit store unavailable");
+        }
+        match limits.outcome {
+            Ok(()) => {}
+            Err(Refusal::Limited(limited)) => {
+                self.state
+                    .metrics
+                    .rate_limited
+                    .with_label_values(&[limited.scope.as_str()])
+                    .inc();
+                return Err(Rejection::rate_limited(&limited));
+            }
+            Err(Refusal::StoreUnavailable(_)) => return Err(Rejection::rate_limit_unavailable()),
         }
 
         let mode = match route {

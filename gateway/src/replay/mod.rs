@@ -10,10 +10,12 @@ use std::fmt;
 use std::time::Duration;
 
 pub use crate::config::{OnStoreError, RedisUrl, RedisUrlError, StoreKind};
+pub use crate::shared_redis::StoreError;
 pub use memory::MemoryStore;
-pub use redis::{RedisStore, StoreError};
+pub use redis::RedisStore;
 
 use crate::config::{Replay, ReplayBackend};
+use crate::shared_redis::SharedRedis;
 
 /// The shortest time an identifier is remembered (Redis `EX` must be at least one second).
 pub const MIN_TTL: Duration = Duration::from_secs(1);
@@ -48,17 +50,23 @@ impl fmt::Debug for ReplayStore {
 }
 
 impl ReplayStore {
-    /// The store the validated `[replay]` settings name. Redis is not contacted here:
-    /// connections are made on first use.
-    pub fn new(cfg: &Replay) -> Self {
-        match &cfg.backend {
-            ReplayBackend::Memory { capacity } => {
+    /// The store the validated `[replay]` settings name, on `redis` when they name Redis
+    /// (validation ensures it is configured; without it the store is in memory). Redis is not
+    /// contacted here: the connection is made on first use.
+    pub fn new(cfg: &Replay, redis: Option<&SharedRedis>) -> Self {
+        match (&cfg.backend, redis) {
+            (ReplayBackend::Redis, Some(redis)) => ReplayStore::Redis(redis::RedisStore::new(
+                redis.clone(),
+                cfg.key_prefix.clone(),
+            )),
+            (ReplayBackend::Memory { capacity }, _) => {
                 ReplayStore::Memory(memory::MemoryStore::new(*capacity))
             }
-            ReplayBackend::Redis(url) => ReplayStore::Redis(redis::RedisStore::new(
-                url.clone(),
+            // Unreachable after validation; if it were reached, every check fails (as configured
+            // by `on_store_error`) rather than falling back to a store the replicas do not share.
+            (ReplayBackend::Redis, None) => ReplayStore::Redis(redis::RedisStore::new(
+                SharedRedis::unconfigured(),
                 cfg.key_prefix.clone(),
-                cfg.timeout,
             )),
         }
     }
@@ -112,31 +120,48 @@ pub fn clamp_ttl(ttl: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::file::ReplaySection;
+    use crate::config::file::{RedisSection, ReplaySection};
     use crate::config::Validator;
 
     fn section(toml_text: &str) -> Result<ReplaySection, toml::de::Error> {
         toml::from_str(toml_text)
     }
 
-    /// The section validated as `dcrgate.toml`'s `[replay]`; on failure the dotted key.
-    fn validate(s: &ReplaySection) -> Result<Replay, &'static str> {
+    fn redis_section(toml_text: &str) -> Result<RedisSection, toml::de::Error> {
+        toml::from_str(toml_text)
+    }
+
+    fn validator() -> Validator<'static> {
         Validator::new(std::path::Path::new("dcrgate.toml"))
-            .replay(s)
-            .map_err(|e| e.key().unwrap_or("not a key"))
+    }
+
+    /// The sections validated as `dcrgate.toml`'s `[replay]` and `[redis]`; on failure the
+    /// dotted key.
+    fn validate(
+        s: &ReplaySection,
+        redis: &str,
+    ) -> Result<(Replay, Option<SharedRedis>), &'static str> {
+        let v = validator();
+        let redis = v
+            .redis(&redis_section(redis).expect("redis section parses"))
+            .map_err(|e| e.key().unwrap_or("not a key"))?;
+        let replay = v
+            .replay(s, redis.as_ref())
+            .map_err(|e| e.key().unwrap_or("not a key"))?;
+        Ok((replay, redis.as_ref().map(SharedRedis::new)))
     }
 
     #[test]
     fn defaults_are_memory_fail_closed() {
         let s = section("").expect("empty section");
         assert_eq!(s.store, StoreKind::Memory);
-        assert_eq!(s.redis_url, None);
-        assert_eq!(s.timeout_ms, 250);
         assert_eq!(s.key_prefix, "dcrgate:jti:");
         assert_eq!(s.on_store_error, OnStoreError::Reject);
         assert_eq!(s.memory_capacity, 100_000);
-        let store = ReplayStore::new(&validate(&s).expect("valid"));
-        assert_eq!(store.kind(), "memory");
+        assert_eq!(redis_section("").expect("empty").timeout_ms, 250);
+        let (replay, redis) = validate(&s, "").expect("valid");
+        assert!(redis.is_none());
+        assert_eq!(ReplayStore::new(&replay, redis.as_ref()).kind(), "memory");
     }
 
     #[test]
@@ -144,38 +169,100 @@ mod tests {
         assert!(section("stor = \"memory\"").is_err());
         assert!(section("store = \"memcached\"").is_err());
         assert!(section("on_store_error = \"ignore\"").is_err());
-        let s = section("store = \"redis\"\nredis_url = \"redis://127.0.0.1:6379/2\"\non_store_error = \"accept\"")
-            .expect("redis section");
+        assert!(redis_section("urls = \"redis://h\"").is_err());
+        let s = section("store = \"redis\"\non_store_error = \"accept\"").expect("redis section");
         assert_eq!(s.store, StoreKind::Redis);
         assert_eq!(s.on_store_error, OnStoreError::Accept);
-        let store = ReplayStore::new(&validate(&s).expect("valid"));
-        assert_eq!(store.kind(), "redis");
+        let (replay, redis) = validate(&s, "url = \"redis://127.0.0.1:6379/2\"").expect("valid");
+        assert_eq!(ReplayStore::new(&replay, redis.as_ref()).kind(), "redis");
     }
 
     #[test]
     fn validation_names_the_key() {
-        let key = |text: &str| validate(&section(text).expect("parses")).map(|_| ());
-        assert_eq!(key("store = \"redis\""), Err("replay.redis_url"));
+        let key = |replay: &str, redis: &str| {
+            validate(&section(replay).expect("parses"), redis).map(|_| ())
+        };
+        assert_eq!(key("store = \"redis\"", ""), Err("redis.url"));
         assert_eq!(
-            key("store = \"redis\"\nredis_url = \"http://127.0.0.1:6379\""),
+            key("store = \"redis\"", "url = \"http://127.0.0.1:6379\""),
+            Err("redis.url")
+        );
+        assert_eq!(
+            key("redis_url = \"redis://u:hunter2@h:1\"", ""),
             Err("replay.redis_url")
         );
-        assert_eq!(key("timeout_ms = 0"), Err("replay.timeout_ms"));
-        assert_eq!(key("timeout_ms = 60000"), Err("replay.timeout_ms"));
-        assert_eq!(key("key_prefix = \"a b\""), Err("replay.key_prefix"));
-        assert_eq!(key("memory_capacity = 0"), Err("replay.memory_capacity"));
+        assert_eq!(key("timeout_ms = 250", ""), Err("replay.timeout_ms"));
+        assert_eq!(
+            key("", "url = \"redis://h\"\ntimeout_ms = 0"),
+            Err("redis.timeout_ms")
+        );
+        assert_eq!(
+            key("", "url = \"redis://h\"\ntimeout_ms = 60000"),
+            Err("redis.timeout_ms")
+        );
+        assert_eq!(key("key_prefix = \"a b\"", ""), Err("replay.key_prefix"));
+        assert_eq!(
+            key("memory_capacity = 0", ""),
+            Err("replay.memory_capacity")
+        );
+        assert_eq!(
+            key(
+                "",
+                "sentinel_master = \"m\"\nsentinels = [\"redis://s:26379\"]"
+            ),
+            Err("redis.url")
+        );
+        assert_eq!(
+            key("", "url = \"redis://h\"\nsentinel_master = \"m\""),
+            Err("redis.sentinels")
+        );
+        assert_eq!(
+            key("", "url = \"redis://h\"\nsentinels = [\"redis://s:26379\"]"),
+            Err("redis.sentinel_master")
+        );
+        assert_eq!(
+            key(
+                "",
+                "url = \"redis://h\"\nsentinel_master = \"m\"\nsentinels = [\"redis://s:26379/1\"]"
+            ),
+            Err("redis.sentinels")
+        );
+        assert_eq!(
+            key(
+                "",
+                "url = \"redis://h\"\nsentinel_master = \"m\"\nsentinels = [\"redis://s:1\", \"rediss://s:2\"]"
+            ),
+            Err("redis.sentinels")
+        );
+        assert_eq!(key("", "url = \"rediss://h#insecure\""), Err("redis.url"));
+        assert_eq!(
+            key("", "url = \"redis://h\"\nca_file = \"no-such-file.pem\""),
+            Err("redis.ca_file")
+        );
+        assert_eq!(
+            key("", "url = \"redis://h\"\ncertificate = \"c.pem\""),
+            Err("redis.private_key")
+        );
     }
 
     #[test]
     fn debug_does_not_print_the_redis_password() {
-        let s = section("store = \"redis\"\nredis_url = \"redis://u:hunter2@127.0.0.1:6379\"")
-            .expect("parses");
+        let s =
+            section("store = \"redis\"\nredis_url = \"redis://u:hunter2@h:1\"").expect("parses");
         let printed = format!("{s:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
-        let settings = validate(&s).expect("valid");
-        let printed = format!("{settings:?}");
+        let r = redis_section(
+            "url = \"redis://u:hunter2@127.0.0.1:6379\"\nsentinel_master = \"m\"\nsentinels = [\"redis://:hunter3@s:26379\"]",
+        )
+        .expect("parses");
+        let printed = format!("{r:?}");
+        assert!(!printed.contains("hunter"), "{printed}");
+        let s = section("store = \"redis\"").expect("parses");
+        let (replay, redis) =
+            validate(&s, "url = \"redis://u:hunter2@127.0.0.1:6379\"").expect("valid");
+        let printed = format!("{replay:?} {redis:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
-        let store = ReplayStore::new(&settings);
+        let store = ReplayStore::new(&replay, redis.as_ref());
         let printed = format!("{store:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(printed.contains("127.0.0.1"), "{printed}");

@@ -294,7 +294,7 @@ async fn redis_and_the_authorization_server_key_set_are_dependencies_when_config
         s.key_host
             .set("/as.jwks", Serve::Json(r#"{"keys":[]}"#.to_owned()));
         cfg.set("replay", "store", "redis");
-        cfg.set("replay", "redis_url", url.clone());
+        cfg.set("redis", "url", url.clone());
         cfg.set("routes.update", "bearer", "jwt");
         cfg.set("bearer.jwt", "issuer", "https://as.example");
         cfg.set("bearer.jwt", "audiences", vec!["dcrgate"]);

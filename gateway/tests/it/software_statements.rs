@@ -417,7 +417,7 @@ async fn replicas_sharing_redis_refuse_a_jti_used_at_the_other() {
     let url = redis.url("", "/0");
     let c = Chain::start_with(|cfg, _| {
         cfg.set("replay", "store", "redis");
-        cfg.set("replay", "redis_url", url.clone());
+        cfg.set("redis", "url", url.clone());
     })
     .await;
     let replica = c.h.spawn_replica().await;
@@ -440,7 +440,7 @@ async fn redis_down_fails_closed_unless_configured_to_accept() {
         let port = common::closed_port();
         let c = Chain::start_with(|cfg, _| {
             cfg.set("replay", "store", "redis");
-            cfg.set("replay", "redis_url", format!("redis://127.0.0.1:{port}/0"));
+            cfg.set("redis", "url", format!("redis://127.0.0.1:{port}/0"));
             cfg.set("replay", "on_store_error", policy);
         })
         .await;

@@ -1,42 +1,13 @@
-//! Rate limits: a token bucket per client certificate (so one TPP cannot starve the others) and
-//! one for the whole gateway (so the registry behind it is never flooded). Checked right after
-//! the route and identity, before anything costly; a refused request gets 429 with
-//! `Retry-After`. Buckets of certificates that went quiet are forgotten (bounded memory).
+//! The rate limiter of one process: a token bucket per client certificate and one for the whole
+//! gateway. Buckets of certificates that went quiet are forgotten (bounded memory).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 
+use super::{LimitScope, RateLimited};
 use crate::config::RateLimits;
-
-/// Which limit refused a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LimitScope {
-    /// The client certificate's own limit.
-    Client,
-    /// The gateway-wide limit.
-    Global,
-}
-
-impl LimitScope {
-    /// A closed-set label for metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimitScope::Client => "client",
-            LimitScope::Global => "global",
-        }
-    }
-}
-
-/// A refusal: which limit, and when to retry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimited {
-    /// The limit.
-    pub scope: LimitScope,
-    /// Whole seconds until a token is available (at least 1).
-    pub retry_after_secs: u64,
-}
 
 /// A token bucket.
 #[derive(Debug)]
@@ -87,15 +58,15 @@ fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
 }
 
-/// The gateway's rate limiter.
-#[derive(Clone)]
-pub struct RateLimiter {
+/// The rate limiter of this process.
+#[derive(Clone, Debug)]
+pub struct LocalLimiter {
     cfg: RateLimits,
     clients: Cache<String, Arc<Mutex<Bucket>>>,
     global: Arc<Mutex<Bucket>>,
 }
 
-impl RateLimiter {
+impl LocalLimiter {
     /// A limiter configured by `[rate_limits]`.
     pub fn new(cfg: &RateLimits) -> Self {
         // A bucket untouched for the time it takes to refill is full again: forget it.
@@ -118,11 +89,6 @@ impl RateLimiter {
                 Instant::now(),
             ))),
         }
-    }
-
-    /// The configuration it was built from.
-    pub fn config(&self) -> &RateLimits {
-        &self.cfg
     }
 
     /// Admit one request from the client certificate `thumbprint`, or refuse it.
@@ -172,13 +138,14 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
-    fn limiter(client: f64, client_burst: f64, global: f64, global_burst: f64) -> RateLimiter {
-        RateLimiter::new(&RateLimits {
+    fn limiter(client: f64, client_burst: f64, global: f64, global_burst: f64) -> LocalLimiter {
+        LocalLimiter::new(&RateLimits {
             per_client_per_second: client,
             per_client_burst: client_burst,
             global_per_second: global,
             global_burst,
             max_clients: 10,
+            ..RateLimits::default()
         })
     }
 
@@ -240,10 +207,12 @@ mod tests {
             ..RateLimitSection::default()
         };
         assert_eq!(
-            validator.rate_limits(&bad).unwrap_err().key(),
+            validator.rate_limits(&bad, None).unwrap_err().key(),
             Some("rate_limits.per_client_per_second")
         );
-        assert!(validator.rate_limits(&RateLimitSection::default()).is_ok());
+        assert!(validator
+            .rate_limits(&RateLimitSection::default(), None)
+            .is_ok());
     }
 
     #[test]
@@ -276,7 +245,7 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                validator.rate_limits(&section).unwrap_err().key(),
+                validator.rate_limits(&section, None).unwrap_err().key(),
                 Some(key)
             );
         }
