@@ -19,6 +19,7 @@ mod lifecycle_routes;
 mod observability;
 mod ocsp;
 mod rate_limits;
+mod redis_deployments;
 mod reload_and_shutdown;
 mod replay_redis;
 mod revocation;

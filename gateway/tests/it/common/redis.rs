@@ -3,7 +3,7 @@
 //! drop. Every wait is bounded.
 
 use std::net::TcpListener as StdTcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,7 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// A server on a free port. free_port() releases the port before redis-server binds it,
+    /// A server on a free port; `{port}` in `extra` stands for that port. free_port() releases the port before redis-server binds it,
     /// so a parallel test can take it in between: a server that could not bind exits, and the
     /// start is retried on another port.
     pub fn start(extra: &[&str]) -> Self {
@@ -63,7 +63,7 @@ impl RedisServer {
             .arg(dir.path())
             .arg("--logfile")
             .arg(&log)
-            .args(&args)
+            .args(args.iter().map(|a| a.replace("{port}", &port.to_string())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -123,6 +123,33 @@ impl RedisServer {
         format!("redis://{credentials}127.0.0.1:{}{path}", self.port)
     }
 
+    /// A TLS-only server (`rediss://` on its port) with this certificate, key and client CA;
+    /// `auth_clients` says whether it requires a client certificate.
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path, auth_clients: bool) -> Self {
+        let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+        let args = [
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--tls-port".to_owned(),
+            "{port}".to_owned(),
+            "--tls-cert-file".to_owned(),
+            path(cert),
+            "--tls-key-file".to_owned(),
+            path(key),
+            "--tls-ca-cert-file".to_owned(),
+            path(ca),
+            "--tls-auth-clients".to_owned(),
+            if auth_clients { "yes" } else { "no" }.to_owned(),
+        ];
+        Self::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// A raw command to this server over plain TCP (test-side, independent of the client under
+    /// test); returns the first reply line.
+    pub fn raw(&self, args: &[&str]) -> String {
+        raw_command(self.port, args)
+    }
+
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -134,6 +161,95 @@ impl RedisServer {
         let dir = TempDir::new().expect("temp dir");
         let args = std::mem::take(&mut self.args);
         Self::start_on(self.port, dir, args)
+    }
+}
+
+/// One command over plain TCP to 127.0.0.1:`port`, bounded by a 5 s timeout; the first reply
+/// line (empty on any failure).
+pub fn raw_command(port: u16, args: &[&str]) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut command = format!("*{}\r\n", args.len());
+    for a in args {
+        command.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    if stream.write_all(command.as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut line = String::new();
+    let _ = BufReader::new(stream).read_line(&mut line);
+    line.trim_end().to_owned()
+}
+
+/// A Redis Sentinel child process on loopback monitoring one master as `dcrgate`, quick to
+/// fail over (the master is down after 500 ms), killed on drop.
+pub struct Sentinel {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+    dir: TempDir,
+}
+
+impl Sentinel {
+    /// A sentinel (quorum 1) for the master on `master_port`.
+    pub fn start(master_port: u16) -> Self {
+        let binary = std::env::var_os("DCRGATE_REDIS_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("redis-server"));
+        let dir = TempDir::new().expect("temp dir");
+        let port = free_port();
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile {dir}/sentinel.log\n\
+                 sentinel monitor dcrgate 127.0.0.1 {master_port} 1\n\
+                 sentinel down-after-milliseconds dcrgate 500\n\
+                 sentinel failover-timeout dcrgate 5000\n",
+                dir = dir.path().display()
+            ),
+        )
+        .expect("sentinel.conf");
+        let child = Command::new(&binary)
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} --sentinel: {e}", binary.display()));
+        let mut sentinel = Self { child, port, dir };
+        let deadline = Instant::now() + START_WITHIN;
+        loop {
+            if let Ok(Some(status)) = sentinel.child.try_wait() {
+                panic!("sentinel exited ({status}); log:\n{}", sentinel.log());
+            }
+            if sentinel.log().contains("+monitor master dcrgate")
+                && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            {
+                return sentinel;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sentinel not ready within {START_WITHIN:?}; log:\n{}",
+                sentinel.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sentinel.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
