@@ -84,3 +84,102 @@ async fn the_global_limit_protects_the_registry() {
         Some(3.0)
     );
 }
+
+/// Sends `count` compliant PUTs to the first gateway and then `count` to the replica, returning
+/// the statuses of each.
+async fn statuses(h: &Harness, replica: &common::Replica, count: usize) -> (Vec<u16>, Vec<u16>) {
+    let mut first = Vec::new();
+    for _ in 0..count {
+        first.push(h.put_jwt(&h.compliant_jwt()).await.status);
+    }
+    let mut second = Vec::new();
+    for _ in 0..count {
+        second.push(
+            replica
+                .send(&Put::jwt(h.compliant_jwt()).bytes())
+                .await
+                .status,
+        );
+    }
+    (first, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_redis_share_the_client_and_the_global_limits() {
+    let redis = common::redis::RedisServer::start(&[]);
+    // (section key, burst key): the client's limit, then the gateway's.
+    for (rate, burst) in [
+        ("per_client_per_second", "per_client_burst"),
+        ("global_per_second", "global_burst"),
+    ] {
+        for store in ["memory", "redis"] {
+            let url = redis.url("", "/0");
+            let prefix = format!("dcrgate:rate:{rate}:{store}:");
+            let h = Harness::start_with(|cfg| {
+                cfg.set("rate_limits", "per_client_per_second", 0.0);
+                cfg.set("rate_limits", "global_per_second", 0.0);
+                cfg.set("rate_limits", rate, 0.05);
+                cfg.set("rate_limits", burst, 3.0);
+                cfg.set("rate_limits", "store", store);
+                cfg.set("rate_limits", "key_prefix", prefix.clone());
+                cfg.set("redis", "url", url.clone());
+            })
+            .await;
+            let replica = h.spawn_replica().await;
+            let (first, second) = statuses(&h, &replica, 3).await;
+            assert_eq!(first, [200, 200, 200], "{rate} {store}");
+            if store == "memory" {
+                // Each replica has its own buckets: N replicas let N × the limit through.
+                assert_eq!(second, [200, 200, 200], "{rate} {store}");
+                assert_eq!(h.registry.count(), 6);
+            } else {
+                // One limit for both: the replica's requests find the bucket empty.
+                assert_eq!(second, [429, 429, 429], "{rate} {store}");
+                let r = h.put_jwt(&h.compliant_jwt()).await;
+                let scope = if rate.starts_with("global") {
+                    "the gateway"
+                } else {
+                    "this client certificate"
+                };
+                assert_429(&r, scope);
+                assert_eq!(h.registry.count(), 3, "refusals are never forwarded");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_limiter_whose_redis_is_down_fails_closed_or_open_as_configured() {
+    for (policy, status) in [("reject", 503), ("accept", 200)] {
+        let port = common::closed_port();
+        let h = Harness::start_with(|cfg| {
+            cfg.set("rate_limits", "store", "redis");
+            cfg.set("rate_limits", "on_store_error", policy);
+            cfg.set("redis", "url", format!("redis://127.0.0.1:{port}/0"));
+        })
+        .await;
+        let r = h.put_jwt(&h.compliant_jwt()).await;
+        assert_eq!(
+            r.status,
+            status,
+            "{policy}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        if status == 503 {
+            let d = common::assert_rejection(&r, 503, "temporarily_unavailable");
+            assert!(d.contains("rate limit check could not be made"), "{d}");
+            h.assert_not_forwarded();
+        } else {
+            assert_eq!(h.registry.count(), 1);
+        }
+        let errors = r#"dcrgate_rate_limit_store_errors_total{kind="connect"}"#;
+        let down = r#"dcrgate_dependency_up{dependency="rate_limit_store"}"#;
+        let (samples, text) = h
+            .metrics_when(|s| s.get(errors) == Some(1.0) && s.get(down) == Some(0.0))
+            .await;
+        assert_eq!(samples.get(errors), Some(1.0), "{policy}: {text}");
+        assert_eq!(samples.get(down), Some(0.0), "{policy}: {text}");
+        let log = h.gateway.stderr_log();
+        assert!(log.contains("rate limit store unavailable"), "{log}");
+    }
+}
