@@ -30,7 +30,7 @@ pub type Probe = (&'static str, Option<String>);
 /// Probe every dependency `generation` configures.
 pub async fn probe(generation: &Generation) -> Vec<Probe> {
     let mut out = Vec::new();
-    let upstream = generation.config.upstream.address;
+    let upstream = generation.services.upstream_address.get();
     let registry =
         match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(upstream)).await {
             Ok(Ok(_)) => None,

@@ -22,6 +22,7 @@ use crate::tls::listener::ListenerTlsError;
 use crate::tls::pem::{load_certs, PemError};
 use crate::tls::reload::TlsReloadError;
 use crate::trust::{AnchorError, Directory, SsaVerifier, TrustedKeys};
+use crate::upstream_address::{system_lookup, UpstreamAddress};
 
 /// One configuration and what was built from it.
 pub struct Generation {
@@ -50,6 +51,8 @@ pub struct Services {
     pub rate_limits: RateLimiter,
     /// The shared Redis, when `[redis]` is configured.
     pub redis: Option<SharedRedis>,
+    /// The registry's address, refreshed by [`crate::upstream_address::UpstreamResolver`].
+    pub upstream_address: UpstreamAddress,
 }
 
 /// The gateway could not be started.
@@ -182,6 +185,12 @@ pub fn services(
         replay,
         audit,
         redis,
+        upstream_address: UpstreamAddress::new(
+            &config.upstream.host,
+            config.upstream.port,
+            config.upstream.address,
+            system_lookup(),
+        ),
     })
 }
 

@@ -62,3 +62,4 @@ pub mod server;
 pub mod shared_redis;
 pub mod tls;
 pub mod trust;
+pub mod upstream_address;

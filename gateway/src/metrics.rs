@@ -44,6 +44,8 @@ pub struct Metrics {
     pub served_cert_expiry: prometheus::IntGauge,
     /// `dcrgate_rate_limited_total{scope}`.
     pub rate_limited: IntCounterVec,
+    /// `dcrgate_upstream_resolutions_total{result}`.
+    pub upstream_resolutions: IntCounterVec,
     /// `dcrgate_rate_limit_store_errors_total{kind}`.
     pub rate_limit_store_errors: IntCounterVec,
     /// `dcrgate_config_reloads_total{result}`.
@@ -239,6 +241,12 @@ impl Metrics {
                 "Requests refused with 429 by scope (client: one certificate's limit, global).",
                 &["scope"],
             )?,
+            upstream_resolutions: counter(
+                &registry,
+                "dcrgate_upstream_resolutions_total",
+                "Background lookups of the registry's name by result (same, changed: requests now go to the new address, failed: the last address is kept).",
+                &["result"],
+            )?,
             rate_limit_store_errors: counter(
                 &registry,
                 "dcrgate_rate_limit_store_errors_total",
@@ -309,6 +317,9 @@ impl Metrics {
         }
         for scope in ["client", "global"] {
             m.rate_limited.with_label_values(&[scope]).inc_by(0);
+        }
+        for r in ["same", "changed", "failed"] {
+            m.upstream_resolutions.with_label_values(&[r]).inc_by(0);
         }
         for kind in crate::shared_redis::StoreError::KINDS {
             m.rate_limit_store_errors

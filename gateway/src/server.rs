@@ -18,6 +18,7 @@ use crate::proxy::Gateway;
 use crate::reload::{Reloader, SharedState};
 use crate::tls::crl_refresh::CrlRefresher;
 use crate::tls::listener::tls_settings;
+use crate::upstream_address::UpstreamResolver;
 
 /// Build the pingora server: the mTLS proxy service, the admin service and the reloader.
 /// `upgrade`: take the listening sockets over from a running instance (pingora's zero-downtime
@@ -87,6 +88,10 @@ pub fn build(config: Config, upgrade: bool) -> Result<Server, StartError> {
     server.add_service(background_service(
         "dcrgate dependency probe",
         DependencyProbe::new(state.clone()),
+    ));
+    server.add_service(background_service(
+        "dcrgate upstream resolver",
+        UpstreamResolver::new(state.clone()),
     ));
 
     let mut admin = Service::new("dcrgate admin".to_owned(), AdminApp::new(state));

@@ -196,8 +196,12 @@ pub struct AdminSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSection {
-    /// `http://host:port` or `https://host:port` of the registry. Resolved once at start.
+    /// `http://host:port` or `https://host:port` of the registry. Resolved at start, on each
+    /// reload and every `resolve_seconds`.
     pub url: String,
+    /// How often the registry's name is resolved again, seconds (0: only at start and reload).
+    #[serde(default = "default_resolve_seconds")]
+    pub resolve_seconds: u64,
     /// Extra PEM CA bundle to verify an https upstream (default: the system roots).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
@@ -214,6 +218,10 @@ pub struct UpstreamSection {
     /// else the client sends is forwarded (see `proxy::headers`).
     #[serde(default = "default_forward_headers")]
     pub forward_headers: Vec<String>,
+}
+
+fn default_resolve_seconds() -> u64 {
+    30
 }
 
 fn default_forward_headers() -> Vec<String> {

@@ -220,8 +220,13 @@ pub enum LogFormat {
 /// Where and how to reach the upstream registry.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    /// Resolved address.
+    /// The address the name resolved to at validation (requests read the refreshed one from
+    /// the generation's [`crate::upstream_address::UpstreamAddress`]).
     pub address: SocketAddr,
+    /// The port.
+    pub port: u16,
+    /// How often the name is resolved again; `None`: only at start and reload.
+    pub resolve_every: Option<Duration>,
     /// TLS to the upstream.
     pub tls: bool,
     /// SNI and certificate name for https.

@@ -645,8 +645,12 @@ impl<'a> Validator<'a> {
             }
             None => None,
         };
+        let resolve_seconds =
+            self.range("upstream.resolve_seconds", u.resolve_seconds, 0, 86_400)?;
         Ok(Upstream {
             address,
+            port,
+            resolve_every: (resolve_seconds > 0).then(|| Duration::from_secs(resolve_seconds)),
             tls,
             host,
             ca_file,

@@ -337,7 +337,8 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<Box<HttpPeer>> {
         let generation = &ctx.generation;
         let u = &generation.config.upstream;
-        let mut peer = HttpPeer::new(u.address, u.tls, u.host.clone());
+        let address = generation.services.upstream_address.get();
+        let mut peer = HttpPeer::new(address, u.tls, u.host.clone());
         peer.options.connection_timeout = Some(u.connect_timeout);
         peer.options.total_connection_timeout = Some(u.connect_timeout);
         peer.options.read_timeout = Some(u.read_timeout);

@@ -422,3 +422,33 @@ async fn a_resumed_tls_session_still_carries_the_client_identity() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_name_is_resolved_again_in_the_background_and_requests_follow_it() {
+    let mut h = Harness::start().await;
+    let port = h.registry.addr().port();
+    h.config
+        .set("upstream", "url", format!("http://localhost:{port}"));
+    h.config.set("upstream", "resolve_seconds", 1);
+    h.config
+        .write(h.files.path(), "dcrgate.toml")
+        .expect("config");
+    h.gateway.signal("HUP");
+    h.wait_reloads("ok", 1.0).await;
+    let r = h.put_jwt(&h.compliant_jwt()).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // The resolver looks the name up every second; localhost keeps its address.
+    let same = r#"dcrgate_upstream_resolutions_total{result="same"}"#;
+    let (samples, text) = h
+        .metrics_when(|s| s.get(same).is_some_and(|v| v >= 2.0))
+        .await;
+    assert!(samples.get(same).is_some_and(|v| v >= 2.0), "{text}");
+    assert_eq!(
+        samples.get(r#"dcrgate_upstream_resolutions_total{result="failed"}"#),
+        Some(0.0),
+        "{text}"
+    );
+    let r = h.put_jwt(&h.compliant_jwt()).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(h.registry.count(), 2);
+}
