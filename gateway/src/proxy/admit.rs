@@ -40,6 +40,7 @@ use crate::reason::Reason;
 use crate::rejection::Rejection;
 use crate::replay::{OnStoreError, Seen};
 use crate::tls::identity::ClientIdentity;
+use crate::tls::no_certificate;
 use crate::tls::revocation::{Decision, RevocationResult};
 use crate::trust::{directory, Verified};
 
@@ -85,6 +86,30 @@ impl Gateway {
     ) -> Result<Admitted, Rejection> {
         let generation = ctx.generation.clone();
         let cfg = &generation.config;
+        // First of all: a connection without a verified client certificate gets nothing else
+        // (no routing, no framing answers), whatever it sends.
+        let Some(identity) = ctx.identity.clone() else {
+            let presented = session
+                .digest()
+                .and_then(|d| d.ssl_digest.as_ref())
+                .is_some_and(|s| !s.cert_digest.is_empty());
+            return Err(if presented {
+                Rejection::new(
+                    Reason::NoClientIdentity,
+                    "no verified client certificate identity on this connection",
+                )
+            } else {
+                if let Some(peer) = session.client_addr().and_then(|a| a.as_inet()) {
+                    no_certificate::log_once(peer.ip());
+                }
+                Rejection::new(
+                    Reason::NoClientIdentity,
+                    "no client certificate was presented: registration requires mutual TLS with \
+                     the TPP's transport certificate",
+                )
+            }
+            .closing());
+        };
         let header = session.req_header();
         envelope::check_head(
             &header.headers,
@@ -110,13 +135,6 @@ impl Gateway {
             span.record("client_id", tracing::field::display(id));
         }
         ctx.trail.client_id.clone_from(&client_id);
-        let identity = ctx.identity.clone().ok_or_else(|| {
-            Rejection::new(
-                Reason::NoClientIdentity,
-                "no verified client certificate identity on this connection",
-            )
-            .closing()
-        })?;
 
         // A CA removed or a certificate revoked since this connection's handshake: its next
         // request is refused, and the connection closed.

@@ -7,6 +7,7 @@ pub mod crl_index;
 pub mod crl_refresh;
 pub mod identity;
 pub mod listener;
+pub mod no_certificate;
 pub mod ocsp;
 pub mod pem;
 pub mod reload;

@@ -393,14 +393,17 @@ impl ReloadableClientVerifier {
 }
 
 impl ClientCertVerifier for ReloadableClientVerifier {
-    // Never delegated: no bundle, reload or inner verifier can make client authentication
-    // optional.
+    // Never delegated: no bundle, reload or inner verifier changes these. A certificate is
+    // always asked for, and one that is presented is always verified; a client that presents
+    // none completes the handshake only so that it can be counted (`no_certificate`) and told
+    // why in JSON: its connection never has an identity, and every request on it is refused
+    // (403 `no_client_identity`) before any other check (`proxy::admit`).
     fn offer_client_auth(&self) -> bool {
         true
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        true
+        false
     }
 
     /// The subjects of the current bundle's CAs, sent in the CertificateRequest so that a

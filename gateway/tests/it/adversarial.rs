@@ -1594,3 +1594,48 @@ async fn upstream_faults_are_json_and_never_retried_with_another_body() {
         .get(r#"dcrgate_requests_total{outcome="upstream_error",route="register_update"}"#);
     assert!(upstream_errors.is_some_and(|v| v >= 3.0), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_a_certificate_gets_a_json_403_for_anything_it_sends_and_is_counted() {
+    let h = Harness::start().await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], h.gateway.listen));
+    let anonymous =
+        dcrgate_sandbox::client::TppClient::new(&h.pki.server_ca.cert_pem(), None, addr)
+            .expect("client");
+    let compliant = Put::jwt(h.compliant_jwt()).bytes();
+    let requests: [&[u8]; 6] = [
+        &compliant,
+        b"GET /register/abc HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /no/such/route HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"DELETE /register/abc HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n\r\n",
+        b"PUT /register/abc HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+    ];
+    for raw in requests {
+        let r = anonymous
+            .send(raw)
+            .await
+            .expect("an answer, not a TLS alert");
+        let d = common::assert_rejection(&r, 403, "access_denied");
+        assert!(
+            d.contains("no client certificate was presented"),
+            "{}: {d}",
+            String::from_utf8_lossy(&raw[..20])
+        );
+        assert!(r.header("x-request-id").is_some(), "{r:?}");
+    }
+    h.assert_not_forwarded();
+    let key = r#"dcrgate_tls_handshakes_total{result="no_certificate"}"#;
+    let (samples, text) = h.metrics_when(|s| s.get(key) == Some(6.0)).await;
+    assert_eq!(samples.get(key), Some(6.0), "{text}");
+    // One WARN line for the six connections from this address.
+    let log = h.gateway.stderr_log();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("connected without a certificate"))
+        .count();
+    assert_eq!(lines, 1, "{log}");
+    assert!(log.contains("127.0.0.1"), "{log}");
+    // A certified client is still served.
+    assert_eq!(h.put_jwt(&h.compliant_jwt()).await.status, 200);
+}

@@ -134,13 +134,12 @@ async fn certificate_and_client_ca_reload_keep_client_authentication_required() 
         "a certificate from the replaced CA was accepted"
     );
     let anonymous = TppClient::new(&server_ca.cert_pem(), None, addr).expect("client");
-    assert!(
-        anonymous
-            .send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .is_err(),
-        "a client without a certificate was served after the reload"
-    );
+    let r = anonymous
+        .send(&Put::jwt(h.compliant_jwt()).bytes())
+        .await
+        .expect("a JSON refusal");
+    let d = common::assert_rejection(&r, 403, "access_denied");
+    assert!(d.contains("no client certificate"), "{d}");
     // Clients that only trust the old server CA no longer connect: the new certificate is served.
     assert!(h.client.connect().await.is_err());
     let (_, cert) = x509_parser::parse_x509_certificate(&gateway.cert_der).expect("cert");

@@ -293,17 +293,6 @@ fn the_default_head_timeout_is_ten_seconds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_without_a_certificate_gets_no_answer() {
-    let h = Harness::start().await;
-    let anonymous =
-        TppClient::new(&h.pki.server_ca.cert_pem(), None, h.gateway_addr()).expect("client");
-    let raw = Put::jwt(h.compliant_jwt()).bytes();
-    let result = anonymous.send(&raw).await;
-    assert!(result.is_err(), "answered without mTLS: {result:?}");
-    h.assert_not_forwarded();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_from_another_ca_is_refused() {
     let h = Harness::start().await;
     let rogue_ca = Authority::new("dcrgate sandbox TPP CA").expect("CA");

@@ -138,7 +138,7 @@ fn client_config(
 /// A TLS echo server on 127.0.0.1 reporting each server-side handshake result.
 struct Server {
     addr: SocketAddr,
-    results: mpsc::UnboundedReceiver<io::Result<()>>,
+    results: mpsc::UnboundedReceiver<io::Result<bool>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -156,11 +156,15 @@ impl Server {
                         Ok(handshake) => handshake,
                         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "handshake")),
                     };
-                    let Ok(mut tls) = handshake else {
-                        let _ = tx.send(handshake.map(|_| ()));
-                        return;
+                    let mut tls = match handshake {
+                        Ok(tls) => tls,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
                     };
-                    let _ = tx.send(Ok(()));
+                    // Whether the client presented a certificate.
+                    let _ = tx.send(Ok(tls.get_ref().1.peer_certificates().is_some()));
                     let _ = timeout(WAIT, async {
                         let mut byte = [0u8; 1];
                         tls.read_exact(&mut byte).await?;
@@ -225,7 +229,8 @@ impl Drop for Server {
 
 struct Attempt {
     client: Result<Vec<u8>, String>,
-    server: io::Result<()>,
+    /// The server's handshake: whether the client presented a certificate, or why it failed.
+    server: io::Result<bool>,
 }
 
 impl fmt::Debug for Attempt {
@@ -244,11 +249,24 @@ impl fmt::Debug for Attempt {
 impl Attempt {
     /// The handshake and the echo worked; returns the server leaf the client saw.
     fn accepted(self, what: &str) -> Vec<u8> {
-        assert!(self.server.is_ok(), "{what}: server refused: {self:?}");
+        assert!(
+            matches!(self.server, Ok(true)),
+            "{what}: server refused, or saw no client certificate: {self:?}"
+        );
         match self.client {
             Ok(leaf) => leaf,
             Err(e) => panic!("{what}: client failed: {e}"),
         }
+    }
+
+    /// The handshake completed without a client certificate: the connection has no identity
+    /// (the proxy refuses every request on it).
+    fn anonymous(self, what: &str) {
+        assert!(
+            matches!(self.server, Ok(false)),
+            "{what}: expected a handshake without a client certificate: {self:?}"
+        );
+        assert!(self.client.is_ok(), "{what}: client failed: {self:?}");
     }
 
     /// Both sides failed, and the server failed with a rustls error matching `expected`.
@@ -277,10 +295,6 @@ impl Attempt {
         );
         assert!(self.server.is_err(), "{what}: server succeeded: {self:?}");
     }
-}
-
-fn no_certificate(e: &rustls::Error) -> bool {
-    matches!(e, rustls::Error::NoCertificatesPresented)
 }
 
 fn unknown_issuer(e: &rustls::Error) -> bool {
@@ -313,12 +327,12 @@ async fn expect_client_auth(
         server
             .attempt(client_config(&trust, None, version))
             .await
-            .refused_by_server(&format!("{v}: client without certificate"), no_certificate);
+            .anonymous(&format!("{v}: client without certificate"));
     }
 }
 
 #[tokio::test]
-async fn client_ca_reload_switches_trust_and_keeps_mtls_mandatory() {
+async fn client_ca_reload_switches_trust_and_keeps_asking_for_a_certificate() {
     let pki = Pki::new();
     let cert = ReloadableCert::load(&pki.chain, &pki.key).unwrap();
     let verifier = ReloadableClientVerifier::load(&pki.ca1_bundle).unwrap();
@@ -328,7 +342,7 @@ async fn client_ca_reload_switches_trust_and_keeps_mtls_mandatory() {
     expect_client_auth(&mut server, &pki, &pki.client1, &pki.client2, "CA1 loaded").await;
 
     verifier.reload(&pki.ca2_bundle).unwrap();
-    assert!(verifier.offer_client_auth() && verifier.client_auth_mandatory());
+    assert!(verifier.offer_client_auth() && !verifier.client_auth_mandatory());
     expect_client_auth(
         &mut server,
         &pki,
@@ -365,7 +379,7 @@ async fn client_ca_reload_switches_trust_and_keeps_mtls_mandatory() {
         server
             .attempt(client_config(&trust, None, version))
             .await
-            .refused_by_server("two-CA bundle, no certificate", no_certificate);
+            .anonymous("two-CA bundle, no certificate");
     }
 }
 
@@ -407,8 +421,8 @@ async fn client_ca_reload_refuses_unusable_bundles_and_keeps_the_previous_ca() {
     );
     assert!(ReloadableClientVerifier::load(&empty).is_err());
 
-    // Still CA2, still mandatory.
-    assert!(verifier.offer_client_auth() && verifier.client_auth_mandatory());
+    // Still CA2, a certificate still asked for (and refused without one by the proxy).
+    assert!(verifier.offer_client_auth() && !verifier.client_auth_mandatory());
     assert_eq!(
         hint_ders(verifier.root_hint_subjects()),
         vec![subject_der(&pki.client_ca2.cert_der())]
@@ -475,7 +489,7 @@ fn root_hints_fall_back_to_none_once_the_arena_is_full() {
     // One distinct set too many: the reload still succeeds, no hints are sent.
     verifier.reload(&pki.ca2_bundle).unwrap();
     assert!(verifier.root_hint_subjects().is_empty());
-    assert!(verifier.client_auth_mandatory());
+    assert!(verifier.offer_client_auth());
     let end_entity = CertificateDer::from(pki.client2.cert_der.clone());
     verifier
         .verify_client_cert(&end_entity, &[], UnixTime::now())
@@ -616,7 +630,7 @@ async fn server_cert_reload_switches_the_served_certificate() {
         server
             .attempt(client_config(&s2, None, version))
             .await
-            .refused_by_server("cert B served, no client certificate", no_certificate);
+            .anonymous("cert B served, no client certificate");
     }
 }
 
