@@ -52,6 +52,7 @@ pub mod logsafe;
 pub mod media_type;
 pub mod metrics;
 pub mod outbound;
+pub mod policy_test;
 pub mod proxy;
 pub mod rate_limit;
 pub mod reason;

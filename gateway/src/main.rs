@@ -1,5 +1,6 @@
-//! The `dcrgate` command: `run` the gateway, `check` a configuration, run the `demo`, or
-//! `explain` offline what the gateway would decide on a request object and certificate.
+//! The `dcrgate` command: `run` the gateway, `check` a configuration, run the `demo`,
+//! `explain` offline what the gateway would decide on a request object and certificate, or
+//! run `policy test` / `policy diff` on a profile's cases.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,12 +47,47 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Policy cases: example requests with the verdict each profile is meant to reach.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Explain offline, rule by rule, what the gateway would decide on a request object sent
     /// with a transport certificate (no network, no signature verification).
     /// Exit code: 0 accept, 1 reject, 2 unusable input.
     Explain {
         #[command(flatten)]
         args: ExplainArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Evaluate case files offline through the gateway's checks and compare each verdict with
+    /// the one it expects. Exit code: 0 all hold, 1 a mismatch, 2 unusable input.
+    Test {
+        /// Case files or folders [default: policies/cases].
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
+    /// Which cases change verdict between two profiles. Exit code: 0 none, 1 some, 2 unusable
+    /// input.
+    Diff {
+        /// The profile in force.
+        old: PathBuf,
+        /// The profile proposed.
+        new: PathBuf,
+        /// Case files or folders.
+        #[arg(long, required = true, num_args = 1..)]
+        cases: Vec<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -120,6 +156,28 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Policy { command } => ExitCode::from(match command {
+            PolicyCommand::Test {
+                paths,
+                format,
+                junit,
+            } => dcrgate::policy_test::command::test(
+                &paths,
+                matches!(format, Format::Json),
+                junit.as_deref(),
+            ),
+            PolicyCommand::Diff {
+                old,
+                new,
+                cases,
+                format,
+            } => dcrgate::policy_test::command::diff(
+                &old,
+                &new,
+                &cases,
+                matches!(format, Format::Json),
+            ),
+        }),
         Command::Explain { args, format } => {
             let inputs = match Inputs::load(&args) {
                 Ok(i) => i,

@@ -18,6 +18,7 @@ mod key_sets;
 mod lifecycle_routes;
 mod observability;
 mod ocsp;
+mod policy_cases;
 mod rate_limits;
 mod redis_deployments;
 mod reload_and_shutdown;
