@@ -190,7 +190,12 @@ pub fn run(dir: Option<PathBuf>) -> Result<(), DemoError> {
     let d = dir.clone();
     rt.spawn(async move {
         let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin));
-        if tokio::task::spawn_blocking(move || wait_for_port(admin_addr, Duration::from_secs(20))).await.is_err() {
+        // The admin listener and the TPP listener start separately: wait for both.
+        let both = move || {
+            wait_for_port(admin_addr, Duration::from_secs(20))?;
+            wait_for_port(gateway_addr, Duration::from_secs(20))
+        };
+        if !matches!(tokio::task::spawn_blocking(both).await, Ok(Ok(()))) {
             return;
         }
         println!("\n  gateway       https://localhost:{listen}  (mTLS: client CA {})", d.join("client-ca.pem").display());

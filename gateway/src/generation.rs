@@ -94,7 +94,7 @@ pub enum StartError {
     },
 }
 
-fn anchor(
+pub(crate) fn anchor(
     source: &KeySource,
     config: &Config,
     metrics: &Arc<Metrics>,

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use dcrgate::config::{Config, LogFormat};
-use dcrgate::explain::{explain, ExplainArgs, Inputs};
+use dcrgate::explain::{explain_verified, ExplainArgs, Inputs};
 
 #[derive(Parser)]
 #[command(
@@ -52,9 +52,11 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
-    /// Explain offline, rule by rule, what the gateway would decide on a request object sent
-    /// with a transport certificate (no network, no signature verification).
-    /// Exit code: 0 accept, 1 reject, 2 unusable input.
+    /// Explain, rule by rule, what the gateway would decide on a request object sent with a
+    /// transport certificate; signatures and the bearer token are verified when their keys are
+    /// given (--jwks, --directory-jwks, --token), NOT CHECKED otherwise.
+    /// Exit code: 0 accept, 1 reject, 2 unusable input, 3 not checked (every check made passes,
+    /// some could not be made).
     Explain {
         #[command(flatten)]
         args: ExplainArgs,
@@ -186,7 +188,18 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let report = explain(&inputs, dcrgate::explain::now());
+            let at = inputs.at.unwrap_or_else(dcrgate::explain::now);
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("dcrgate explain: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let report = runtime.block_on(explain_verified(&inputs, at));
             match format {
                 Format::Text => print!("{}", report.render_text()),
                 Format::Json => match report.to_json() {
@@ -199,6 +212,8 @@ fn main() -> ExitCode {
             }
             if report.accepted() {
                 ExitCode::SUCCESS
+            } else if report.passes_what_was_checked() {
+                ExitCode::from(3)
             } else {
                 ExitCode::from(1)
             }

@@ -34,9 +34,51 @@ pub struct ExplainArgs {
     /// key set URLs the JWT names].
     #[arg(long = "key-set-host", value_name = "HOST")]
     pub key_set_hosts: Vec<String>,
-    /// A gateway configuration to take audiences, key set hosts and the profile from.
+    /// A gateway configuration to take audiences, key set hosts and the profile from (and
+    /// the client CA bundle the certificate chain is checked against, its CRLs, its trusted
+    /// directories and its bearer token settings).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The time the request was made: unix seconds or `2026-01-01T00:00:00Z` [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// The TPP's key set, a JWKS file or an https URL (fetched once): the request object's
+    /// signature is verified against it. Without it the signature is NOT CHECKED.
+    #[arg(long, value_name = "FILE|URL")]
+    pub jwks: Option<String>,
+    /// The directory's key set, a JWKS file or an https URL: the software statement's
+    /// signature is verified against it [default: the keys of the --config directory that
+    /// issued it]. Without either it is NOT CHECKED.
+    #[arg(long, value_name = "FILE|URL")]
+    pub directory_jwks: Option<String>,
+    /// A file holding the bearer access token the request was sent with: it is verified as
+    /// the gateway verifies it under --config's route and [bearer] settings.
+    #[arg(long, value_name = "FILE")]
+    pub token: Option<PathBuf>,
+}
+
+/// Where a key set comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySetArg {
+    /// A JWKS file.
+    File(PathBuf),
+    /// An https URL.
+    Url(url::Url),
+}
+
+impl KeySetArg {
+    /// `text` as an https URL, else as a file path.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.contains("://") {
+            let url = url::Url::parse(text).map_err(|e| format!("{text}: {e}"))?;
+            if url.scheme() != "https" {
+                return Err(format!("{text}: a key set URL must be https"));
+            }
+            Ok(KeySetArg::Url(url))
+        } else {
+            Ok(KeySetArg::File(PathBuf::from(text)))
+        }
+    }
 }
 
 /// An input that cannot be explained: the message names the file (or option) at fault.
@@ -94,6 +136,20 @@ pub enum ExplainError {
     /// A `--key-set-host` pattern is not acceptable.
     #[error("--key-set-host {0}")]
     KeySetHost(String),
+    /// `--at` is not a time.
+    #[error("--at {0}: not unix seconds or YYYY-MM-DDTHH:MM:SSZ")]
+    At(String),
+    /// `--jwks` or `--directory-jwks` is not a file path or an https URL.
+    #[error("--{option} {message}")]
+    KeySet {
+        /// The option.
+        option: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// `--token` without `--config`.
+    #[error("--token needs --config (the route's bearer mode and the [bearer] settings)")]
+    TokenWithoutConfig,
 }
 
 /// What a gateway configuration contributes.
@@ -115,6 +171,8 @@ pub struct Deployment {
     pub client_ca: PathBuf,
     /// `[revocation]`.
     pub revocation: Revocation,
+    /// The whole validated configuration (trusted directories, key set and bearer settings).
+    pub config: Box<Config>,
 }
 
 /// Everything an explanation is made from, read and checked.
@@ -142,6 +200,16 @@ pub struct Inputs {
     pub key_set_hosts: Vec<String>,
     /// The gateway configuration, if one was given.
     pub deployment: Option<Deployment>,
+    /// `--at`: the time of the request, unix seconds.
+    pub at: Option<i64>,
+    /// Certificates after the first in the `--cert` file (intermediates).
+    pub intermediates: Vec<Vec<u8>>,
+    /// `--jwks`.
+    pub request_keys: Option<KeySetArg>,
+    /// `--directory-jwks`.
+    pub directory_keys: Option<KeySetArg>,
+    /// `--token`: the bearer token, whitespace trimmed.
+    pub token: Option<String>,
 }
 
 impl Inputs {
@@ -192,6 +260,27 @@ impl Inputs {
         inputs.audiences.clone_from(&args.audiences);
         inputs.key_set_hosts.clone_from(&args.key_set_hosts);
         inputs.deployment = deployment;
+        inputs.at = match &args.at {
+            Some(text) => {
+                Some(crate::clock::parse_time(text).ok_or_else(|| ExplainError::At(text.clone()))?)
+            }
+            None => None,
+        };
+        let key_set = |option: &'static str, text: &Option<String>| {
+            text.as_deref()
+                .map(KeySetArg::parse)
+                .transpose()
+                .map_err(|message| ExplainError::KeySet { option, message })
+        };
+        inputs.request_keys = key_set("jwks", &args.jwks)?;
+        inputs.directory_keys = key_set("directory-jwks", &args.directory_jwks)?;
+        if let Some(path) = &args.token {
+            if inputs.deployment.is_none() {
+                return Err(ExplainError::TokenWithoutConfig);
+            }
+            let text = String::from_utf8_lossy(&read(path)?).trim().to_owned();
+            inputs.token = Some(text);
+        }
         Ok(inputs)
     }
 
@@ -211,6 +300,7 @@ impl Inputs {
             source,
         })?;
         let (certificate, certificate_der) = certificate(cert, cert_path)?;
+        let intermediates = intermediates(cert);
         Ok(Self {
             jwt,
             jwt_header: decoded.header,
@@ -223,6 +313,11 @@ impl Inputs {
             audiences: Vec::new(),
             key_set_hosts: Vec::new(),
             deployment: None,
+            at: None,
+            intermediates,
+            request_keys: None,
+            directory_keys: None,
+            token: None,
         })
     }
 }
@@ -249,6 +344,7 @@ impl Deployment {
             limits: config.limits.clone(),
             client_ca: config.client_ca.clone(),
             revocation: config.revocation.clone(),
+            config: Box::new(config.clone()),
         }
     }
 }
@@ -258,6 +354,18 @@ fn read(path: &Path) -> Result<Vec<u8>, ExplainError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// The certificates after the first of a PEM file (none for DER).
+fn intermediates(bytes: &[u8]) -> Vec<Vec<u8>> {
+    if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Vec::new();
+    }
+    rustls_pemfile::certs(&mut &bytes[..])
+        .skip(1)
+        .filter_map(Result::ok)
+        .map(|c| c.as_ref().to_vec())
+        .collect()
 }
 
 /// The first certificate of a PEM file, or a DER certificate.

@@ -16,10 +16,12 @@
 //! - [`verdict`]: the checks and the policy run, rule by rule, and the verdict.
 //! - [`report`]: the result, as JSON or text.
 
+pub mod chain;
 pub mod decode;
 pub mod inputs;
 pub mod report;
 pub mod revocation;
+pub mod signatures;
 pub mod ssa;
 #[cfg(test)]
 mod tests;
@@ -27,13 +29,10 @@ pub mod verdict;
 
 pub use inputs::{Deployment, ExplainArgs, ExplainError, Inputs};
 pub use report::{Finding, Outcome, Report, RuleResult};
-pub use verdict::{explain, now};
+pub use verdict::{explain, explain_verified, now};
 
 /// The shipped seed profile, used when neither `--policy` nor `--config` names one.
 pub const SEED_PROFILE: &str = include_str!("../../../policies/profiles/seed-update.toml");
-
-/// What the explanation cannot vouch for.
-pub const SIGNATURE_NOTE: &str = "signature not verified (offline)";
 
 /// What the software statement's decoding does not prove.
 pub const SSA_NOTE: &str = "decoded WITHOUT verification (offline): its signature and issuer \

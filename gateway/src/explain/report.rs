@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::chain::ChainReport;
 use super::revocation::RevocationReport;
-use super::SIGNATURE_NOTE;
+use super::signatures::{Check, Signatures};
 use crate::rejection::Rejection;
 
 /// A check the gateway makes before the policy (route, envelope, JWS, software statement).
@@ -82,6 +83,8 @@ pub struct CertificateReport {
     pub not_after: String,
     /// Whether notAfter has passed.
     pub expired: bool,
+    /// Its chain against the configuration's client CA bundle.
+    pub chain: ChainReport,
     /// Its revocation status under the configuration's CRLs.
     pub revocation: RevocationReport,
 }
@@ -182,8 +185,8 @@ pub struct VerdictReport {
 /// The explanation: what was read, every check and rule, and the verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// Always [`SIGNATURE_NOTE`].
-    pub signature: &'static str,
+    /// The signatures and the bearer token: verified, failed or not checked.
+    pub signatures: Signatures,
     /// The profile's name.
     pub profile: String,
     /// Where the profile came from.
@@ -227,9 +230,16 @@ fn indented_json(value: &Value) -> String {
 }
 
 impl Report {
-    /// Whether the gateway would accept the request, as far as can be told offline.
+    /// Whether the gateway would accept the request: every check passed, the signatures
+    /// included.
     pub fn accepted(&self) -> bool {
         self.verdict.outcome == "accept"
+    }
+
+    /// Whether every check that was made passed (`accept`, or `not_checked`: only key material
+    /// was missing).
+    pub fn passes_what_was_checked(&self) -> bool {
+        matches!(self.verdict.outcome, "accept" | "not_checked")
     }
 
     /// The report as pretty JSON.
@@ -248,7 +258,12 @@ impl Report {
     fn write_text(&self, out: &mut String) -> std::fmt::Result {
         writeln!(
             out,
-            "dcrgate explain: offline verdict; {SIGNATURE_NOTE}, nothing fetched"
+            "dcrgate explain: the gateway's checks on what the TPP sent{}",
+            if self.signatures.unchecked_parts().is_empty() {
+                ""
+            } else {
+                "; without key material, signatures are NOT CHECKED"
+            }
         )?;
         writeln!(out, "Profile:  {} ({})", self.profile, self.profile_source)?;
         match &self.client_id {
@@ -318,10 +333,15 @@ impl Report {
         let c = &self.certificate;
         writeln!(
             out,
-            "Certificate: x5t#S256 {}, not after {}{} (chain not checked offline)",
+            "Certificate: x5t#S256 {}, not after {}{}",
             c.sha256_thumbprint,
             c.not_after,
             if c.expired { " (EXPIRED)" } else { "" }
+        )?;
+        writeln!(
+            out,
+            "Certificate chain: {}: {}",
+            c.chain.status, c.chain.detail
         )?;
         writeln!(
             out,
@@ -433,7 +453,44 @@ impl Report {
             )?,
             None => writeln!(out, "Key set URL: none acceptable")?,
         }
+        let line = |name: &str, c: &Check| {
+            format!(
+                "{name}: {}: {}",
+                match c.status {
+                    "verified" => "VERIFIED",
+                    "failed" => "FAILED",
+                    _ => "NOT CHECKED",
+                },
+                c.detail
+            )
+        };
+        writeln!(
+            out,
+            "{}",
+            line("Request object signature", &self.signatures.request_object)
+        )?;
+        if let Some(c) = &self.signatures.software_statement {
+            writeln!(out, "{}", line("Software statement signature", c))?;
+        }
+        if let Some(c) = &self.signatures.bearer_token {
+            writeln!(out, "{}", line("Bearer token", c))?;
+        }
         let v = &self.verdict;
+        if v.outcome == "not_checked" {
+            writeln!(
+                out,
+                "Verdict: NOT CHECKED — every check that could be made passes; {}",
+                v.description.as_deref().unwrap_or_default()
+            )?;
+            if !v.would_reject.is_empty() {
+                writeln!(
+                    out,
+                    "Shadow rules would reject (recorded as would_reject, forwarded): {}",
+                    v.would_reject.join(", ")
+                )?;
+            }
+            return Ok(());
+        }
         match (v.status, v.error, v.decided_by) {
             (Some(status), Some(error), Some(by)) => {
                 writeln!(out, "Verdict: REJECT — {status} {error} ({by})")?
@@ -444,7 +501,7 @@ impl Report {
                 v.description.as_deref().unwrap_or_default()
             )?,
             _ => {
-                writeln!(out, "Verdict: ACCEPT (offline checks)")?;
+                writeln!(out, "Verdict: ACCEPT")?;
                 if !v.would_reject.is_empty() {
                     writeln!(
                         out,
@@ -454,11 +511,10 @@ impl Report {
                 }
                 writeln!(
                     out,
-                    "Online, the gateway also checks the certificate chain, the bearer token, the \
-                     request object's signature with the key set{}, and that the jti is used \
-                     once where the profile requires it.",
-                    if self.software_statement.is_some() {
-                        ", the software statement's signature against its directory"
+                    "Online, the gateway also checks that the jti is used once where the profile \
+                     requires it{}.",
+                    if self.signatures.bearer_token.is_none() {
+                        ", and the bearer token (give --token)"
                     } else {
                         ""
                     }

@@ -15,8 +15,8 @@ use super::report::{
     CertificateReport, DnClaimReport, DnMatchReport, Finding, Outcome, Report, RequestObject,
     RotationReport, RuleResult, Setting, VerdictReport,
 };
+use super::signatures::Signatures;
 use super::ssa::examine_ssa;
-use super::SIGNATURE_NOTE;
 use crate::audit::rfc3339;
 use crate::checks;
 pub use crate::clock::unix_now as now;
@@ -129,6 +129,19 @@ impl Applicability<'_> {
 
 /// Explain what the gateway would decide on `inputs` at `now` (seconds since the epoch).
 pub fn explain(inputs: &Inputs, now: i64) -> Report {
+    explain_with(inputs, now, Signatures::unchecked(inputs))
+}
+
+/// [`explain`], with the signatures and the bearer token verified where the inputs give key
+/// material (`--jwks`, `--directory-jwks` or the configuration's directories, `--token`).
+pub async fn explain_verified(inputs: &Inputs, now: i64) -> Report {
+    let (client_id, _) = path_client_id(inputs);
+    let signatures = super::signatures::examine(inputs, client_id.as_deref(), now).await;
+    explain_with(inputs, now, signatures)
+}
+
+/// The explanation with `signatures` as checked.
+pub fn explain_with(inputs: &Inputs, now: i64, signatures: Signatures) -> Report {
     let profile = &inputs.profile;
     let payload = &inputs.jwt_payload;
     let (client_id, client_id_source) = path_client_id(inputs);
@@ -190,7 +203,17 @@ pub fn explain(inputs: &Inputs, now: i64) -> Report {
     let evaluation = evaluation.as_ref();
     let revocation =
         super::revocation::examine(&inputs.certificate_der, inputs.deployment.as_ref(), now);
-    let verdict = if revocation.refuses_handshake {
+    let chain = super::chain::examine(inputs, now);
+    let verdict = if chain.refuses_handshake() {
+        VerdictReport {
+            outcome: "reject",
+            status: None,
+            error: None,
+            decided_by: Some("tls_handshake"),
+            description: Some(chain.detail.clone()),
+            would_reject: Vec::new(),
+        }
+    } else if revocation.refuses_handshake {
         // Nothing else matters: the request never gets past the handshake.
         VerdictReport {
             outcome: "reject",
@@ -201,7 +224,8 @@ pub fn explain(inputs: &Inputs, now: i64) -> Report {
             would_reject: Vec::new(),
         }
     } else {
-        decide(profile, &findings, evaluation)
+        let decided = decide(profile, &findings, evaluation);
+        with_signatures(decided, &signatures)
     };
     let key_set_url = evaluation.ok().and_then(|e| e.key_set_url.as_ref());
 
@@ -220,7 +244,7 @@ pub fn explain(inputs: &Inputs, now: i64) -> Report {
     });
     let cert = &inputs.certificate;
     Report {
-        signature: SIGNATURE_NOTE,
+        signatures,
         profile: profile.name.clone(),
         profile_source: inputs.profile_source.clone(),
         client_id,
@@ -239,6 +263,7 @@ pub fn explain(inputs: &Inputs, now: i64) -> Report {
             sha256_thumbprint: cert.thumbprint.clone(),
             not_after: rfc3339_seconds(cert.not_after),
             expired: cert.not_after < now,
+            chain,
             revocation,
         },
         tls_client_auth_dn,
@@ -248,6 +273,51 @@ pub fn explain(inputs: &Inputs, now: i64) -> Report {
         rules,
         key_set_url: key_set_url.map(Url::to_string),
         verdict,
+    }
+}
+
+/// The policy's verdict with the signatures and the bearer token taken into account, in the
+/// gateway's order: a refused bearer token decides before anything in the body; a failed
+/// signature turns an acceptance into its rejection; what was not checked turns it into
+/// `not_checked`, never `accept`.
+fn with_signatures(decided: VerdictReport, signatures: &Signatures) -> VerdictReport {
+    let reject = |f: &Finding| VerdictReport {
+        outcome: "reject",
+        status: Some(f.status),
+        error: Some(f.error),
+        decided_by: Some(f.id),
+        description: Some(f.message.clone()),
+        would_reject: Vec::new(),
+    };
+    if let Some(f) = signatures
+        .bearer_token
+        .as_ref()
+        .and_then(|c| c.finding.as_ref())
+    {
+        return reject(f);
+    }
+    if decided.outcome != "accept" {
+        return decided;
+    }
+    if let Some(f) = signatures.failure() {
+        return reject(f);
+    }
+    let unchecked = signatures.unchecked_parts();
+    if unchecked.is_empty() {
+        return decided;
+    }
+    VerdictReport {
+        outcome: "not_checked",
+        description: Some(format!(
+            "NOT CHECKED: {} (give --jwks{})",
+            unchecked.join(" and "),
+            if unchecked.len() > 1 {
+                " and --directory-jwks"
+            } else {
+                ""
+            }
+        )),
+        ..decided
     }
 }
 

@@ -81,32 +81,9 @@ impl At {
     pub fn seconds(&self) -> Option<i64> {
         match self {
             At::Seconds(s) => Some(*s),
-            At::Text(t) => parse_utc(t),
+            At::Text(t) => crate::clock::parse_time(t),
         }
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` as unix seconds.
-pub fn parse_utc(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
-        return None;
-    }
-    if b[16] != b':' || b[19] != b'Z' {
-        return None;
-    }
-    let digits: Vec<u8> = [
-        &b[0..4],
-        &b[5..7],
-        &b[8..10],
-        &b[11..13],
-        &b[14..16],
-        &b[17..19],
-    ]
-    .concat();
-    let mut generalized = digits;
-    generalized.push(b'Z');
-    dcrgate_ocsp::time::parse_generalized(&generalized)
 }
 
 /// The verdict a case expects.
@@ -326,20 +303,6 @@ fn generate_certificate(subject: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_are_unix_seconds_or_utc_text() {
-        assert_eq!(parse_utc("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_utc("2026-01-01T00:00:00Z"), Some(1_767_225_600));
-        for bad in [
-            "2026-01-01",
-            "2026-01-01T00:00:00",
-            "2026-01-01 00:00:00Z",
-            "x",
-        ] {
-            assert_eq!(parse_utc(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn a_generated_certificate_has_the_subject_asked_for() {

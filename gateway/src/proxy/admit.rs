@@ -47,7 +47,7 @@ use crate::trust::{directory, Verified};
 /// Verify with the one key of this `kid` that fits `alg` (the key set keeps at most one per
 /// type). An RSA key above 2048 bits is verified on the blocking pool, so a costly (possibly
 /// hostile) key never holds up the event loop that serves other connections.
-async fn verify_signature(
+pub(crate) async fn verify_signature(
     alg: &str,
     keys: &[VerifyingKey],
     message: &[u8],

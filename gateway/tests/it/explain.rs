@@ -57,6 +57,11 @@ impl Desk {
         self.tpp.claims(AUDIENCE, JWKS_URI)
     }
 
+    /// The TPP's published key set, written as a JWKS file.
+    fn jwks(&self) -> PathBuf {
+        self.write("tpp.jwks", &self.tpp.jwks())
+    }
+
     /// Sign `claims` and write them as `name` (with the trailing newline an editor adds).
     fn jwt(&self, name: &str, claims: &Value) -> PathBuf {
         self.write(name, &format!("{}\n", self.tpp.sign(claims)))
@@ -118,11 +123,27 @@ fn assert_code(out: &Output, code: i32) {
 fn explain_accepts_a_compliant_request() {
     let desk = Desk::new();
     let jwt = desk.jwt("request.jwt", &desk.claims());
-    let out = explain(&jwt, &desk.cert, &[]);
+    let jwks = desk.jwks();
+    let out = explain(&jwt, &desk.cert, &["--jwks", &jwks.to_string_lossy()]);
     assert_code(&out, 0);
     let text = stdout(&out);
     assert!(text.contains("Verdict: ACCEPT"), "{text}");
-    assert!(text.contains("signature not verified (offline)"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Request object signature: VERIFIED: PS256 signature verified with kid {KID}"
+        )),
+        "{text}"
+    );
+    // Without the key set, the same request is never reported as accepted.
+    let out = explain(&jwt, &desk.cert, &[]);
+    assert_code(&out, 3);
+    let text = stdout(&out);
+    assert!(
+        text.contains("Request object signature: NOT CHECKED"),
+        "{text}"
+    );
+    assert!(text.contains("Verdict: NOT CHECKED"), "{text}");
+    assert!(!text.contains("Verdict: ACCEPT"), "{text}");
     assert!(text.contains("Profile:  seed-update"), "{text}");
     assert!(
         text.contains(&format!(
@@ -233,7 +254,7 @@ fn explain_matches_an_equivalent_dn_spelling() {
     );
     let jwt = desk.jwt("spelling.jwt", &claims);
     let out = explain(&jwt, &desk.cert, &[]);
-    assert_code(&out, 0);
+    assert_code(&out, 3);
     let text = stdout(&out);
     assert!(text.contains("DN match (any-order): match"), "{text}");
     assert_eq!(
@@ -246,7 +267,7 @@ fn explain_matches_an_equivalent_dn_spelling() {
     assert_ne!(strict, SEED_PROFILE);
     let policy = desk.write("strict.toml", &strict);
     let out = explain(&jwt, &desk.cert, &["--policy", &policy.to_string_lossy()]);
-    assert_code(&out, 0);
+    assert_code(&out, 3);
     assert!(stdout(&out).contains("DN match (strict-order): match"));
 }
 
@@ -348,7 +369,7 @@ fn explain_prints_json() {
     assert_eq!(v["verdict"]["outcome"], "reject");
     assert_eq!(v["verdict"]["status"], 400);
     assert_eq!(v["verdict"]["error"], "invalid_client_metadata");
-    assert_eq!(v["signature"], "signature not verified (offline)");
+    assert_eq!(v["signatures"]["request_object"]["status"], "not_checked");
     let rules = v["rules"].as_array().expect("rules array");
     assert_eq!(rules.len(), Rule::ALL.len());
     for r in rules {
@@ -406,7 +427,13 @@ fn explain_takes_audiences_and_key_set_hosts_from_a_config() {
             "*.tpp.example",
         ],
     );
-    assert_code(&out, 0);
+    assert_code(&out, 3);
+    // The certificate chain was checked against the configuration's client CA bundle.
+    assert!(
+        stdout(&out).contains("Certificate chain: trusted: chains to listener.client_ca"),
+        "{}",
+        stdout(&out)
+    );
 
     let broken = desk.write("broken.toml", "[listener]\naddress = 1\n");
     let out = explain(&jwt, &desk.cert, &["--config", &broken.to_string_lossy()]);
@@ -479,7 +506,7 @@ fn explain_refuses_unusable_inputs_naming_the_file() {
     // A DER certificate is read as well as PEM.
     let der = desk.dir.path().join("tpp-transport.cer");
     std::fs::write(&der, &desk.tpp.transport.cert_der).expect("write DER");
-    assert_code(&explain(&jwt, &der, &[]), 0);
+    assert_code(&explain(&jwt, &der, &[]), 3);
 }
 
 /// The reason ids whose `dcrgate_rejections_total` series grew between two scrapes.
@@ -610,7 +637,7 @@ async fn explain_decides_as_the_gateway_does() {
         let report = dcrgate::explain::explain(&inputs, now());
         if answer.status == 200 {
             assert!(
-                report.accepted(),
+                report.passes_what_was_checked(),
                 "{name}: the gateway forwarded it\n{}",
                 report.render_text()
             );
@@ -635,4 +662,198 @@ async fn explain_decides_as_the_gateway_does() {
     }
     // The compliant request alone reached the registry.
     assert_eq!(h.registry.count(), 1, "{:?}", h.registry.requests());
+}
+
+#[test]
+fn explain_verifies_the_signature_and_names_a_forgery_or_an_unknown_key() {
+    let desk = Desk::new();
+    let jwks = desk.jwks();
+    let jwks = jwks.to_string_lossy();
+    // The same kid, another key: a forgery.
+    let forger = Signer::generate(KID).expect("forger key");
+    let forged = desk.write("forged.jwt", &forger.sign(&desk.claims()));
+    let out = explain(&forged, &desk.cert, &["--jwks", &jwks]);
+    assert_code(&out, 1);
+    let text = stdout(&out);
+    assert!(text.contains("Request object signature: FAILED"), "{text}");
+    assert!(
+        text.contains("Verdict: REJECT — 400 invalid_client_metadata (signature_invalid)"),
+        "{text}"
+    );
+    // A kid the key set does not have.
+    let stranger = Signer::generate("never-published").expect("key");
+    let unknown = desk.write("unknown.jwt", &stranger.sign(&desk.claims()));
+    let out = explain(&unknown, &desk.cert, &["--jwks", &jwks, "--format", "json"]);
+    assert_code(&out, 1);
+    let v: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(v["signatures"]["request_object"]["status"], "failed");
+    assert_eq!(v["verdict"]["decided_by"], "unknown_kid");
+    // A policy rejection is reported as such even when the signature verifies.
+    let mut claims = desk.claims();
+    claims["scope"] = json!("openid admin");
+    let jwt = desk.jwt("scope.jwt", &claims);
+    let out = explain(&jwt, &desk.cert, &["--jwks", &jwks, "--format", "json"]);
+    assert_code(&out, 1);
+    let v: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(v["signatures"]["request_object"]["status"], "verified");
+    assert_eq!(v["verdict"]["decided_by"], "scope");
+    // An http URL is refused as a key set source.
+    let out = explain(
+        &jwt,
+        &desk.cert,
+        &["--jwks", "http://keys.tpp.example/jwks"],
+    );
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("must be https"), "{}", stderr(&out));
+}
+
+#[test]
+fn explain_at_judges_the_request_at_the_time_it_was_sent() {
+    let desk = Desk::new();
+    let jwks = desk.jwks();
+    let jwks = jwks.to_string_lossy();
+    // Sent two hours ago, valid for 50 minutes then.
+    let sent = now() - 7200;
+    let mut claims = desk.claims();
+    claims["iat"] = json!(sent);
+    claims["exp"] = json!(sent + 3000);
+    let jwt = desk.jwt("old.jwt", &claims);
+    let out = explain(&jwt, &desk.cert, &["--jwks", &jwks]);
+    assert_code(&out, 1);
+    assert!(stdout(&out).contains("(exp)"), "{}", stdout(&out));
+    let at = sent.to_string();
+    let out = explain(&jwt, &desk.cert, &["--jwks", &jwks, "--at", &at]);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    assert!(text.contains("Verdict: ACCEPT"), "{text}");
+    let out = explain(&jwt, &desk.cert, &["--at", "yesterday"]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("--at yesterday"), "{}", stderr(&out));
+}
+
+#[test]
+fn explain_checks_the_chain_against_the_configured_client_ca() {
+    let desk = Desk::new();
+    let files = desk.pki.write(desk.dir.path()).expect("PKI files");
+    desk.write("seed-update.toml", SEED_PROFILE);
+    let config = SandboxConfig::new(
+        18443,
+        19090,
+        "127.0.0.1:18080".parse().expect("addr"),
+        &files,
+        "seed-update.toml",
+    )
+    .write(desk.dir.path(), "dcrgate.toml")
+    .expect("config");
+    let config = config.to_string_lossy().into_owned();
+    // The same subject from another CA of the same name (another key): the signature on the
+    // certificate does not verify under the trusted CA's key.
+    let other = SandboxPki::generate().expect("another PKI");
+    let rogue =
+        Tpp::new(&other, CLIENT_ID, subject(), signing_key(KID).expect("key")).expect("TPP");
+    let rogue_cert = desk.write("rogue.pem", &rogue.transport.cert_pem);
+    let jwt = desk.jwt("request.jwt", &desk.claims());
+    let hosts = ["--key-set-host", "*.tpp.example"];
+    let out = explain(
+        &jwt,
+        &rogue_cert,
+        &["--config", &config, hosts[0], hosts[1]],
+    );
+    assert_code(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("Certificate chain: refused: the TLS handshake fails: bad_certificate"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Verdict: REJECT — the TLS handshake fails (tls_handshake)"),
+        "{text}"
+    );
+    // The genuine certificate chains, and a time after its notAfter makes it expired.
+    let out = explain(&jwt, &desk.cert, &["--config", &config, hosts[0], hosts[1]]);
+    assert_code(&out, 3);
+    let late = (now() + 3 * 366 * 86_400).to_string();
+    let out = explain(
+        &jwt,
+        &desk.cert,
+        &["--config", &config, hosts[0], hosts[1], "--at", &late],
+    );
+    assert_code(&out, 1);
+    assert!(
+        stdout(&out).contains("Certificate chain: refused: the TLS handshake fails: expired"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn explain_verifies_a_software_statement_against_the_directory_key_set() {
+    let desk = Desk::new();
+    let directory = Signer::generate("directory-key-1").expect("directory key");
+    let t = now();
+    let ssa_claims = json!({
+        "iss": "OpenBanking Ltd",
+        "iat": t - 60,
+        "software_id": "sw-4711",
+        "software_jwks_endpoint": "https://keystore.openbanking.org.uk/org/sw-4711.jwks",
+        "software_redirect_uris": ["https://tpp.example/callback"],
+        "software_roles": ["AISP", "PISP"],
+    });
+    let request = |ssa: &str| {
+        let mut claims = desk.claims();
+        claims["iss"] = json!("sw-4711");
+        claims["software_statement"] = json!(ssa);
+        if let Some(c) = claims.as_object_mut() {
+            c.remove("jwks_uri");
+        }
+        claims
+    };
+    let policy = desk.write("uk-ob-dcr-3.3.toml", UK_PROFILE);
+    let directory_jwks = desk.write("directory.jwks", &directory.jwks());
+    let jwks = desk.jwks();
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "--policy".to_owned(),
+            policy.to_string_lossy().into_owned(),
+            "--jwks".to_owned(),
+            jwks.to_string_lossy().into_owned(),
+        ];
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    let genuine = desk.jwt("uk.jwt", &request(&directory.sign(&ssa_claims)));
+    let dir_arg = directory_jwks.to_string_lossy().into_owned();
+    let with_directory = args(&["--directory-jwks", &dir_arg]);
+    let refs: Vec<&str> = with_directory.iter().map(String::as_str).collect();
+    let out = explain(&genuine, &desk.cert, &refs);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "Software statement signature: VERIFIED: signed by directory `OpenBanking Ltd`"
+        ),
+        "{text}"
+    );
+    // Without the directory's keys: NOT CHECKED, not ACCEPT.
+    let without = args(&[]);
+    let refs: Vec<&str> = without.iter().map(String::as_str).collect();
+    let out = explain(&genuine, &desk.cert, &refs);
+    assert_code(&out, 3);
+    assert!(
+        stdout(&out).contains("NOT CHECKED: the software statement's signature"),
+        "{}",
+        stdout(&out)
+    );
+    // A statement signed by someone else with the directory's kid.
+    let forger = Signer::generate("directory-key-1").expect("forger");
+    let forged = desk.jwt("forged-ssa.jwt", &request(&forger.sign(&ssa_claims)));
+    let refs: Vec<&str> = with_directory.iter().map(String::as_str).collect();
+    let out = explain(&forged, &desk.cert, &refs);
+    assert_code(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("Software statement signature: FAILED"),
+        "{text}"
+    );
+    assert!(text.contains("(ssa_signature_invalid)"), "{text}");
 }

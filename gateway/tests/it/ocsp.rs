@@ -507,6 +507,6 @@ async fn explain_names_the_responder_and_the_policy_and_does_not_ask_offline() {
         text.contains("Certificate CRL distribution point: http://crl.example/tpp.crl"),
         "{text}"
     );
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(out.status.code(), Some(3), "{text}");
     assert_eq!(ocsp.hits(), 0, "explain asked the responder");
 }

@@ -337,7 +337,7 @@ async fn explain_reports_the_certificate_revocation_status_from_the_configured_c
     let out = explain(&sibling, "sibling.pem");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Certificate revocation: good"), "{text}");
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(out.status.code(), Some(3), "{text}");
 }
 
 /// An open connection is verified again once after a reload, not on every request after it.
