@@ -281,7 +281,7 @@ impl Report {
         writeln!(out, "Request object header rules: {}", ro.header_rules)?;
         writeln!(
             out,
-            "Request object claims (decoded; signature not verified):"
+            "Request object claims (decoded; the signature is reported below):"
         )?;
         let mut shown = ro.claims.clone();
         if let Some(Value::String(s)) = shown.get("software_statement") {

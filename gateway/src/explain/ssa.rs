@@ -122,7 +122,7 @@ fn trust_of(jws: &CompactJws, deployment: Option<&Deployment>) -> (String, Optio
     match checks::directory_for(jws, &d.directories) {
         Ok(_) => (
             format!(
-                "the issuer is a trusted directory in {}; signature not verified (offline)",
+                "the issuer is a trusted directory in {} (its signature: see below)",
                 d.path.display()
             ),
             None,
@@ -130,7 +130,7 @@ fn trust_of(jws: &CompactJws, deployment: Option<&Deployment>) -> (String, Optio
         Err(e @ SsaError::AlgNotAllowed(_)) => (
             format!(
                 "the issuer is a trusted directory in {}, but not for alg {}; \
-                 signature not verified (offline)",
+                 the statement is refused",
                 d.path.display(),
                 jws.alg
             ),

@@ -284,3 +284,81 @@ async fn upstream_mode_forwards_the_token_for_the_registry_to_decide() {
         Some("Bearer opaque-token-for-the-registry")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_token_gives_the_gateways_verdict_on_a_bearer_token() {
+    let (h, authority) = jwt_gateway(false, "client_id").await;
+    let dir = h.files.path();
+    let jwt = dir.join("explain-request.jwt");
+    std::fs::write(&jwt, h.compliant_jwt()).expect("request");
+    let cert = dir.join("explain-tpp.pem");
+    std::fs::write(&cert, &h.tpp.transport.cert_pem).expect("cert");
+    let config = dir.join("dcrgate.toml");
+    let explain = |token: &str| {
+        let file = dir.join("explain-token.txt");
+        std::fs::write(&file, format!("{token}\n")).expect("token");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dcrgate"))
+            .args(["explain", "--format", "json", "--client-id", CLIENT_ID])
+            .arg("--jwt")
+            .arg(&jwt)
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--config")
+            .arg(&config)
+            .arg("--token")
+            .arg(&file)
+            .output()
+            .expect("explain runs");
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), v)
+    };
+    let good = authority.sign(&token_claims(&h));
+    let (code, v) = explain(&good);
+    assert_eq!(v["signatures"]["bearer_token"]["status"], "verified", "{v}");
+    assert_eq!(
+        code,
+        Some(3),
+        "the request object's signature is not checked: {v}"
+    );
+    assert_eq!(put_with_token(&h, &good).await.status, 200);
+
+    // An expired token and a token of another client: explain and the gateway agree.
+    for (name, token) in [
+        (
+            "expired",
+            authority.sign(&edit(token_claims(&h), |m| {
+                m.insert("exp".into(), json!(now() - 600));
+            })),
+        ),
+        (
+            "other client",
+            authority.sign(&edit(token_claims(&h), |m| {
+                m.insert("client_id".into(), json!("someone-else"));
+            })),
+        ),
+    ] {
+        let (code, v) = explain(&token);
+        assert_eq!(code, Some(1), "{name}: {v}");
+        assert_eq!(
+            v["signatures"]["bearer_token"]["status"], "failed",
+            "{name}"
+        );
+        assert_eq!(v["verdict"]["status"], 401, "{name}: {v}");
+        assert_eq!(v["verdict"]["error"], "invalid_token", "{name}");
+        let r = put_with_token(&h, &token).await;
+        assert_invalid_token(&r);
+    }
+    // --token without --config is unusable input.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dcrgate"))
+        .arg("explain")
+        .arg("--jwt")
+        .arg(&jwt)
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--token")
+        .arg(dir.join("explain-token.txt"))
+        .output()
+        .expect("explain runs");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -299,7 +299,7 @@ fn explain_applies_the_uk_profile_to_an_unverified_software_statement() {
     let text = stdout(&out);
     assert!(text.contains("Profile:  uk-ob-dcr-3.3"), "{text}");
     assert!(
-        text.contains("Software statement: decoded WITHOUT verification"),
+        text.contains("Software statement: decoded; its claims are used whether or not"),
         "{text}"
     );
     assert!(text.contains("not verified"), "{text}");
