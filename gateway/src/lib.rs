@@ -64,3 +64,4 @@ pub mod shared_redis;
 pub mod tls;
 pub mod trust;
 pub mod upstream_address;
+pub mod version;

@@ -12,7 +12,7 @@ use dcrgate::explain::{explain_verified, ExplainArgs, Inputs};
 #[derive(Parser)]
 #[command(
     name = "dcrgate",
-    version,
+    version = dcrgate::version::LONG,
     about = "mTLS gateway for Open Banking dynamic client registration updates"
 )]
 struct Cli {
@@ -41,6 +41,8 @@ enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Print the version, the commit it was built from and the build date.
+    Version,
     /// Run a self-contained demo on loopback: dev PKI, stand-in registry, sample TPP.
     Demo {
         /// Where to write the generated files (default: a new folder in the temp dir).
@@ -217,6 +219,12 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::from(1)
             }
+        }
+        Command::Version => {
+            println!("dcrgate {}", dcrgate::version::VERSION);
+            println!("commit {}", dcrgate::version::COMMIT);
+            println!("built {}", dcrgate::version::BUILD_DATE);
+            ExitCode::SUCCESS
         }
         #[cfg(feature = "demo")]
         Command::Demo { dir } => {

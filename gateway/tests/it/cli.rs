@@ -295,3 +295,57 @@ fn check_offline_does_not_resolve_the_upstream_name() {
     let out = check_with(&["--offline"], &path);
     assert!(!out.status.success());
 }
+
+#[test]
+fn version_names_the_version_the_commit_and_the_build_date_as_the_image_labels_do() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dcrgate"))
+            .args(args)
+            .output()
+            .expect("dcrgate runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let short = run(&["--version"]);
+    let long = run(&["version"]);
+    let version = env!("CARGO_PKG_VERSION");
+    let field = |name: &str| {
+        long.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name:?} line in {long}"))
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(field("dcrgate "), version);
+    let commit = field("commit ");
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{commit}"
+    );
+    let built = field("built ");
+    assert!(dcrgate::clock::parse_time(&built).is_some(), "{built}");
+    assert_eq!(
+        short.trim(),
+        format!("dcrgate {version} (commit {commit}, built {built})")
+    );
+    // The image is labelled with the same version.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dockerfile = std::fs::read_to_string(root.join("deploy/Dockerfile")).expect("Dockerfile");
+    assert!(
+        dockerfile.contains(&format!("ARG DCRGATE_VERSION={version}")),
+        "deploy/Dockerfile's DCRGATE_VERSION is not {version}"
+    );
+    for label in ["version", "revision", "created", "licenses"] {
+        assert!(
+            dockerfile.contains(&format!("org.opencontainers.image.{label}=")),
+            "{label}"
+        );
+    }
+    // The license the crates declare is the repository's LICENSE.
+    let license = std::fs::read_to_string(root.join("LICENSE")).expect("LICENSE");
+    assert!(license.contains("Apache License") && license.contains("Version 2.0"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+    assert!(manifest.contains("license = \"Apache-2.0\""), "{manifest}");
+    assert!(dockerfile.contains("org.opencontainers.image.licenses=\"Apache-2.0\""));
+}
