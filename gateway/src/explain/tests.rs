@@ -164,7 +164,9 @@ fn unsigned_software_statement_is_decoded_and_refused_where_the_profile_says() {
     assert_eq!(report.verdict.error, Some("invalid_software_statement"));
     assert_eq!(rule(&report, "ssa_roles").result, Outcome::Pass);
     assert_eq!(rule(&report, "jwks_uri").result, Outcome::Skip);
-    assert!(report.render_text().contains("Software statement signature: NOT CHECKED"));
+    assert!(report
+        .render_text()
+        .contains("Software statement signature: NOT CHECKED"));
 }
 
 #[test]
