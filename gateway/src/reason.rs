@@ -92,6 +92,17 @@ reasons! {
     CertificateRevoked => ("certificate_revoked", 403, ErrorCode::AccessDenied.as_str()),
     /// Its issuer's policy is `require` and neither OCSP nor a CRL gives its status.
     CertificateRevocationUnknown => ("certificate_revocation_unknown", 403, ErrorCode::AccessDenied.as_str()),
+    // trusted_front_proxy mode (proxy::front_proxy).
+    /// `Client-Cert` / `Client-Cert-Chain` from a connection that is not the front proxy.
+    ClientCertHeaderRefused => ("client_cert_header_refused", 400, INVALID_REQUEST),
+    /// The front proxy's certificate from an address outside `front_proxy.source_addresses`.
+    FrontProxyAddressRefused => ("front_proxy_address_refused", 403, ErrorCode::AccessDenied.as_str()),
+    /// The front proxy passed no client certificate on.
+    FrontProxyCertificateMissing => ("front_proxy_certificate_missing", 403, ErrorCode::AccessDenied.as_str()),
+    /// `Client-Cert` / `Client-Cert-Chain` are not RFC 9440 byte sequences, or too large.
+    ClientCertHeaderMalformed => ("client_cert_header_malformed", 400, INVALID_REQUEST),
+    /// The certificate the front proxy passed on does not verify (CA bundle, CRLs, usage).
+    ClientCertNotTrusted => ("client_cert_not_trusted", 403, ErrorCode::AccessDenied.as_str()),
     /// The client certificate's rate limit.
     RateLimitedClient => ("rate_limited_client", 429, UNAVAILABLE),
     /// The gateway's rate limit.

@@ -20,6 +20,10 @@ pub struct ConfigFile {
     pub listener: ListenerSection,
     /// `[admin]`: metrics and health.
     pub admin: AdminSection,
+    /// `[front_proxy]`: a TLS terminator in front that passes the TPP's certificate on
+    /// (RFC 9440 `Client-Cert`); off unless configured.
+    #[serde(default)]
+    pub front_proxy: FrontProxySection,
     /// `[upstream]`: the legacy registry.
     pub upstream: UpstreamSection,
     /// `[policy]`: which profile, and the deployment's own facts.
@@ -184,6 +188,21 @@ pub struct ListenerSection {
     pub client_ca: PathBuf,
 }
 
+/// `[front_proxy]`: the trusted front proxy, recognised by its own client certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontProxySection {
+    /// Subject DNs (RFC 4514) of the front proxy's client certificates.
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    /// Or their SHA-256 thumbprints, base64url (`x5t#S256`).
+    #[serde(default)]
+    pub thumbprints: Vec<String>,
+    /// Addresses or CIDR blocks the front proxy connects from (empty: any).
+    #[serde(default)]
+    pub source_addresses: Vec<String>,
+}
+
 /// `[admin]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -202,6 +221,9 @@ pub struct UpstreamSection {
     /// How often the registry's name is resolved again, seconds (0: only at start and reload).
     #[serde(default = "default_resolve_seconds")]
     pub resolve_seconds: u64,
+    /// Also send the verified certificate as RFC 9440 `Client-Cert` / `Client-Cert-Chain`.
+    #[serde(default)]
+    pub send_client_cert: bool,
     /// Extra PEM CA bundle to verify an https upstream (default: the system roots).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,

@@ -19,8 +19,9 @@ pub const DEFAULT_FORWARD_HEADERS: [&str; 5] = [
 ];
 
 /// Names no allowlist may carry: hop-by-hop and framing headers (the gateway frames the
-/// upstream request itself), and the gateway's own identity headers.
-const NEVER_FORWARDED: [&str; 12] = [
+/// upstream request itself), and the identity headers the gateway sets itself (its own, and
+/// RFC 9440 `Client-Cert` / `Client-Cert-Chain`).
+const NEVER_FORWARDED: [&str; 14] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -33,6 +34,8 @@ const NEVER_FORWARDED: [&str; 12] = [
     "expect",
     "x-request-id",
     "forwarded",
+    "client-cert",
+    "client-cert-chain",
 ];
 
 /// Why an allowlist entry is refused.

@@ -8,6 +8,7 @@ pub mod audit_path;
 pub mod endpoint;
 pub mod file;
 pub mod forward_headers;
+pub mod front_proxy;
 pub mod rate_limits;
 pub mod redis;
 pub mod redis_url;
@@ -26,10 +27,11 @@ pub use forward_headers::{AllowlistError, ForwardHeaders};
 pub use redis_url::{RedisUrl, RedisUrlError};
 pub use secret_file::{read_secret_file, SecretFileError};
 pub use settings::{
-    Audit, Bearer, BearerMode, ClientClaim, ClientSecret, CrlFile, DirectoryConfig, HttpsEndpoint,
-    Introspection, IssuerPolicy, JwtBearer, KeySets, KeySource, Limits, LogFormat, OcspSettings,
-    OnStoreError, RateLimits, Redis, RedisSentinel, RedisTls, Replay, ReplayBackend, Revocation,
-    RevocationMode, RevocationOrder, RevocationScope, Routes, Server, StoreKind, Upstream,
+    Audit, Bearer, BearerMode, ClientClaim, ClientSecret, CrlFile, DirectoryConfig, FrontProxy,
+    HttpsEndpoint, Introspection, IssuerPolicy, JwtBearer, KeySets, KeySource, Limits, LogFormat,
+    OcspSettings, OnStoreError, RateLimits, Redis, RedisSentinel, RedisTls, Replay, ReplayBackend,
+    Revocation, RevocationMode, RevocationOrder, RevocationScope, Routes, Server, StoreKind,
+    Upstream,
 };
 pub use validate::Validator;
 
@@ -99,6 +101,8 @@ pub struct Config {
     pub private_key: PathBuf,
     /// Client CA bundle.
     pub client_ca: PathBuf,
+    /// The trusted front proxy, when configured.
+    pub front_proxy: Option<FrontProxy>,
     /// Client certificate revocation (CRLs).
     pub revocation: Revocation,
     /// Admin listener address.

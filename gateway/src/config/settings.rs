@@ -227,6 +227,8 @@ pub struct Upstream {
     pub port: u16,
     /// How often the name is resolved again; `None`: only at start and reload.
     pub resolve_every: Option<Duration>,
+    /// Send the verified certificate as RFC 9440 `Client-Cert` / `Client-Cert-Chain` too.
+    pub send_client_cert: bool,
     /// TLS to the upstream.
     pub tls: bool,
     /// SNI and certificate name for https.
@@ -241,6 +243,50 @@ pub struct Upstream {
     pub write_timeout: Duration,
     /// The client headers forwarded.
     pub forward_headers: ForwardHeaders,
+}
+
+/// `[front_proxy]`: how the trusted front proxy is recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontProxy {
+    /// Its certificates' subjects, canonical RFC 4514.
+    pub subjects: Vec<String>,
+    /// Its certificates' SHA-256 thumbprints, base64url.
+    pub thumbprints: Vec<String>,
+    /// The networks it connects from (empty: any).
+    pub source_addresses: Vec<(std::net::IpAddr, u8)>,
+}
+
+impl FrontProxy {
+    /// Whether a connection from `peer` may act as the front proxy (the allowlist is empty or
+    /// holds `peer`).
+    pub fn admits_address(&self, peer: Option<std::net::IpAddr>) -> bool {
+        self.source_addresses.is_empty()
+            || peer.is_some_and(|ip| {
+                self.source_addresses
+                    .iter()
+                    .any(|(net, bits)| in_network(ip, *net, *bits))
+            })
+    }
+}
+
+/// Whether `ip` is in `net`/`bits` (an IPv4-mapped IPv6 peer counts as its IPv4 address).
+pub fn in_network(ip: std::net::IpAddr, net: std::net::IpAddr, bits: u8) -> bool {
+    use std::net::IpAddr;
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
 }
 
 /// The routes served, each with its bearer mode.

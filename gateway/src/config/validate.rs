@@ -102,6 +102,7 @@ impl<'a> Validator<'a> {
     /// The whole file, validated.
     pub fn validate(&self, f: ConfigFile) -> Result<Config, ConfigError> {
         let listen = self.address("listener.address", &f.listener.address)?;
+        let front_proxy = self.front_proxy(&f.front_proxy)?;
         let admin_listen = self.address("admin.address", &f.admin.address)?;
         if listen == admin_listen {
             return Err(self.invalid("admin.address", "must differ from listener.address"));
@@ -270,6 +271,7 @@ impl<'a> Validator<'a> {
             certificate,
             private_key,
             client_ca,
+            front_proxy,
             revocation,
             admin_listen,
             upstream,
@@ -651,6 +653,7 @@ impl<'a> Validator<'a> {
             address,
             port,
             resolve_every: (resolve_seconds > 0).then(|| Duration::from_secs(resolve_seconds)),
+            send_client_cert: u.send_client_cert,
             tls,
             host,
             ca_file,

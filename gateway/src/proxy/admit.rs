@@ -34,7 +34,7 @@ use crate::clock::unix_now as now;
 use crate::generation::Generation;
 use crate::jose::verify::{verify, SignatureError, VerifyingKey};
 use crate::proxy::route::{self, Route};
-use crate::proxy::{envelope, framing, Gateway, RequestCtx};
+use crate::proxy::{envelope, framing, front_proxy, Gateway, RequestCtx};
 use crate::rate_limit::Refusal;
 use crate::reason::Reason;
 use crate::rejection::Rejection;
@@ -110,6 +110,19 @@ impl Gateway {
             }
             .closing());
         };
+        // From the trusted front proxy, the TPP's certificate comes in Client-Cert.
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let identity = front_proxy::identity_for(
+            identity,
+            &session.req_header().headers,
+            peer,
+            cfg.front_proxy.as_ref(),
+            &self.state.client_verifier,
+        )?;
+        ctx.identity = Some(identity.clone());
         let header = session.req_header();
         envelope::check_head(
             &header.headers,

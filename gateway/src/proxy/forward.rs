@@ -1,9 +1,12 @@
 //! What the upstream sees of an accepted request: only the client headers the allowlist names
 //! (see [`crate::config::forward_headers`]), framed by the gateway (`Content-Length` of the verified
-//! body, no `Transfer-Encoding`), plus the gateway's own identity headers.
+//! body, no `Transfer-Encoding`), plus the gateway's own identity headers, and with
+//! `upstream.send_client_cert` the verified certificate as RFC 9440 `Client-Cert` and
+//! `Client-Cert-Chain` (byte sequences of the DER).
 
 use pingora::http::RequestHeader;
 
+use super::front_proxy::{encode, CLIENT_CERT, CLIENT_CERT_CHAIN};
 use crate::config::ForwardHeaders;
 use crate::tls::identity::ClientIdentity;
 
@@ -19,6 +22,7 @@ pub fn rewrite(
     identity: &ClientIdentity,
     allow: &ForwardHeaders,
     body_len: Option<usize>,
+    send_client_cert: bool,
 ) -> pingora::Result<()> {
     let doomed: Vec<String> = req
         .headers
@@ -35,6 +39,15 @@ pub fn rewrite(
     }
     req.insert_header(DN_HEADER, ascii_dn(&identity.canonical_dn))?;
     req.insert_header(THUMBPRINT_HEADER, identity.thumbprint.as_str())?;
+    if send_client_cert {
+        if let Some((leaf, rest)) = identity.chain.split_first() {
+            req.insert_header(CLIENT_CERT, encode(leaf.as_ref()))?;
+            if !rest.is_empty() {
+                let chain: Vec<String> = rest.iter().map(|c| encode(c.as_ref())).collect();
+                req.insert_header(CLIENT_CERT_CHAIN, chain.join(", "))?;
+            }
+        }
+    }
     Ok(())
 }
 

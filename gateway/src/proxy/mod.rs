@@ -15,6 +15,7 @@ pub mod correlation;
 pub mod envelope;
 pub mod forward;
 pub mod framing;
+pub mod front_proxy;
 
 pub mod route;
 
@@ -363,6 +364,7 @@ impl ProxyHttp for Gateway {
                     &admitted.identity,
                     &ctx.generation.config.upstream.forward_headers,
                     admitted.body.as_ref().map(Bytes::len),
+                    ctx.generation.config.upstream.send_client_cert,
                 )?;
                 upstream_request.insert_header(REQUEST_ID_HEADER, ctx.request_id.as_str())?;
                 upstream_request.insert_header(INTERACTION_ID_HEADER, ctx.interaction_id.as_str())

@@ -314,6 +314,23 @@ impl ReloadableClientVerifier {
         (generation == verified_at || self.verify_now(chain)).then_some(generation)
     }
 
+    /// Verify a chain (leaf first) a trusted front proxy passed on, exactly as a full handshake
+    /// verifies a presented one (current bundle and CRLs, the rule on intermediates), without
+    /// counting it as a handshake. On `Ok` the generation it was verified under.
+    pub fn verify_passed_on(
+        &self,
+        chain: &[CertificateDer<'static>],
+    ) -> Result<u64, rustls::Error> {
+        let generation = self.generation();
+        let (leaf, intermediates) = chain
+            .split_first()
+            .ok_or(rustls::Error::NoCertificatesPresented)?;
+        self.inner()
+            .verify_client_cert(leaf, intermediates, UnixTime::now())?;
+        crate::tls::ca_usage::check_intermediates(intermediates)?;
+        Ok(generation)
+    }
+
     /// Verify `chain` (leaf first) with the current bundle and CRLs, and the rule on
     /// intermediates: what a full handshake checks.
     fn verify_now(&self, chain: &[CertificateDer<'static>]) -> bool {

@@ -12,6 +12,7 @@ mod correlation;
 mod demo;
 mod directory_revocation;
 mod explain;
+mod front_proxy;
 mod jws_and_policy;
 mod jws_props;
 mod key_sets;
