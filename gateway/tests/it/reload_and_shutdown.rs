@@ -213,9 +213,11 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zero_downtime_upgrade_hands_the_sockets_to_a_new_process() {
+    // The old process accepts for the grace period, then gives what it accepted the shutdown
+    // timeout to finish: on a loaded machine a handshake accepted late needs more than a second.
     let mut h = Harness::start_with(|cfg| {
         cfg.set("server", "grace_period_seconds", 1);
-        cfg.set("server", "graceful_shutdown_timeout_seconds", 2);
+        cfg.set("server", "graceful_shutdown_timeout_seconds", 5);
     })
     .await;
     let config = h.files.path().join("dcrgate.toml");
@@ -232,7 +234,7 @@ async fn a_zero_downtime_upgrade_hands_the_sockets_to_a_new_process() {
     h.gateway.signal("QUIT");
 
     // Requests keep being answered throughout the handover.
-    let deadline = Instant::now() + Duration::from_secs(8);
+    let deadline = Instant::now() + Duration::from_secs(12);
     let mut answered = 0;
     while Instant::now() < deadline {
         let r = h.put_jwt(&h.compliant_jwt()).await;
@@ -244,7 +246,7 @@ async fn a_zero_downtime_upgrade_hands_the_sockets_to_a_new_process() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        h.gateway.wait_exit(Duration::from_secs(10)).is_some(),
+        h.gateway.wait_exit(Duration::from_secs(15)).is_some(),
         "the old process did not exit"
     );
     // The new process serves alone now.
