@@ -4,7 +4,7 @@
 //!
 //! Every answer the gateway gives itself is built from a `Reason`
 //! ([`crate::rejection::Rejection`]), so an id cannot be answered with two statuses, and
-//! the README's table of ids is checked against [`Reason::ALL`].
+//! the table of ids in `docs/request-path.md` is checked against [`Reason::ALL`].
 
 use std::fmt;
 
@@ -307,17 +307,17 @@ mod tests {
         }
     }
 
-    /// The README's table of reason ids: every id once, with the status and `error` the
-    /// gateway answers, and each function it names exists in the file it names.
+    /// The table of reason ids in `docs/request-path.md`: every id once, with the status and
+    /// `error` the gateway answers, and each function it names exists in the file it names.
     #[test]
     fn the_readme_table_is_every_reason_with_its_status_error_and_raising_function() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-        let readme = include_str!("../../README.md");
-        let section = readme
-            .split("### Reason ids")
+        let doc = include_str!("../../docs/request-path.md");
+        let section = doc
+            .split("\n## Reason ids\n")
             .nth(1)
             .and_then(|rest| rest.split("\n## ").next())
-            .expect("a Reason ids section");
+            .expect("a Reason ids section in docs/request-path.md");
         let mut rows = Vec::new();
         for line in section.lines().filter(|l| l.starts_with("| `")) {
             let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
