@@ -53,6 +53,7 @@ pub mod media_type;
 pub mod metrics;
 pub mod outbound;
 pub mod policy_test;
+pub mod probe;
 pub mod proxy;
 pub mod rate_limit;
 pub mod reason;

@@ -54,6 +54,13 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Play a TPP against a DCR endpoint and report, scenario by scenario, whether it answered
+    /// as a compliant one must. Exit code: 0 every scenario run passed, 1 one failed, 2 unusable
+    /// input.
+    Probe {
+        #[command(flatten)]
+        args: dcrgate::probe::ProbeArgs,
+    },
     /// Explain, rule by rule, what the gateway would decide on a request object sent with a
     /// transport certificate; signatures and the bearer token are verified when their keys are
     /// given (--jwks, --directory-jwks, --token), NOT CHECKED otherwise.
@@ -182,6 +189,7 @@ fn main() -> ExitCode {
                 matches!(format, Format::Json),
             ),
         }),
+        Command::Probe { args } => ExitCode::from(dcrgate::probe::command(&args)),
         Command::Explain { args, format } => {
             let inputs = match Inputs::load(&args) {
                 Ok(i) => i,

@@ -1,6 +1,8 @@
 //! A stand-in authorization server: https on 127.0.0.1 with a sandbox certificate, answering
 //! RFC 7662 introspection (`POST /introspect`) from a table the caller fills, and serving a JWK
-//! set (`GET /jwks`). It can require a client certificate and/or a Basic client credential, be
+//! set (`GET /jwks`), and, when told to, issuing one access token to client credentials grants
+//! (`POST /token`) and serving an OpenID discovery document
+//! (`GET /.well-known/openid-configuration`). It can require a client certificate and/or a Basic client credential, be
 //! slowed down, and answer anything at all for a token, so the gateway's fail-closed paths can
 //! be shown.
 
@@ -68,6 +70,9 @@ struct State {
     saw_client_cert: AtomicBool,
     last_authorization: Mutex<Option<String>>,
     last_form: Mutex<Vec<(String, String)>>,
+    issued_token: Mutex<Option<String>>,
+    discovery: Mutex<Option<serde_json::Value>>,
+    token_forms: Mutex<Vec<Vec<(String, String)>>>,
 }
 
 /// The running stand-in authorization server.
@@ -198,6 +203,29 @@ impl AuthServer {
             .and_then(|g| g.clone())
     }
 
+    /// Answer every `POST /token` with `grant_type=client_credentials` with this access token.
+    pub fn set_issued_token(&self, token: &str) {
+        if let Ok(mut g) = self.state.issued_token.lock() {
+            *g = Some(token.to_owned());
+        }
+    }
+
+    /// Serve this JSON at `/.well-known/openid-configuration`.
+    pub fn set_discovery(&self, document: serde_json::Value) {
+        if let Ok(mut g) = self.state.discovery.lock() {
+            *g = Some(document);
+        }
+    }
+
+    /// The decoded forms of the `POST /token` requests so far.
+    pub fn token_requests(&self) -> Vec<Vec<(String, String)>> {
+        self.state
+            .token_forms
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default()
+    }
+
     /// The decoded form of the last introspection request that got past authentication.
     pub fn last_form(&self) -> Vec<(String, String)> {
         self.state
@@ -228,12 +256,47 @@ async fn handle(
     let path = req.uri().path().to_owned();
     Ok(match (req.method(), path.as_str()) {
         (&Method::POST, "/introspect") => introspect(req, &state, client_cert).await,
+        (&Method::POST, "/token") => issue_token(req, &state).await,
+        (&Method::GET, "/.well-known/openid-configuration") => {
+            match state.discovery.lock().ok().and_then(|g| g.clone()) {
+                Some(doc) => json(StatusCode::OK, doc.to_string().into_bytes()),
+                None => status(StatusCode::NOT_FOUND),
+            }
+        }
         (&Method::GET, "/jwks") => {
             let jwks = state.jwks.lock().map(|g| g.clone()).unwrap_or_default();
             json(StatusCode::OK, jwks.into_bytes())
         }
         _ => status(StatusCode::NOT_FOUND),
     })
+}
+
+/// A client credentials grant: the issued token, if one was set.
+async fn issue_token(req: Request<Incoming>, state: &State) -> Response<Body> {
+    let Ok(body) = Limited::new(req.into_body(), 64 * 1024).collect().await else {
+        return status(StatusCode::BAD_REQUEST);
+    };
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body.to_bytes())
+        .into_owned()
+        .collect();
+    if let Ok(mut g) = state.token_forms.lock() {
+        g.push(form.clone());
+    }
+    let grant = form
+        .iter()
+        .any(|(k, v)| k == "grant_type" && v == "client_credentials");
+    match state.issued_token.lock().ok().and_then(|g| g.clone()) {
+        Some(token) if grant => json(
+            StatusCode::OK,
+            serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": 300})
+                .to_string()
+                .into_bytes(),
+        ),
+        _ => json(
+            StatusCode::BAD_REQUEST,
+            br#"{"error":"unsupported_grant_type"}"#.to_vec(),
+        ),
+    }
 }
 
 async fn introspect(req: Request<Incoming>, state: &State, client_cert: bool) -> Response<Body> {

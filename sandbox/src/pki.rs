@@ -87,3 +87,17 @@ pub fn write_private(path: &Path, contents: &str) -> Result<(), SandboxError> {
 pub fn signing_key(kid: &str) -> Result<RsaSigningKey, SandboxError> {
     Ok(RsaSigningKey::generate(kid, 2048)?)
 }
+
+/// A PKCS#8 private key (DER) as PEM (`-----BEGIN PRIVATE KEY-----`), e.g. a TPP signing key
+/// written out for a tool that reads PEM.
+pub fn pkcs8_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str("-----END PRIVATE KEY-----\n");
+    out
+}

@@ -1,6 +1,8 @@
 //! A stand-in for the bank's legacy registry: plain HTTP on 127.0.0.1, records every request
-//! it sees (so tests can prove what was and was not forwarded) and answers like a registry.
+//! it sees (so tests can prove what was and was not forwarded) and answers like a registry. A
+//! ClientId it was sent `DELETE` for is gone: later `GET` and `PUT` on it are 401 `invalid_token`.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,6 +49,7 @@ pub enum Behaviour {
 pub struct StandInRegistry {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<RecordedRequest>>>,
+    deleted: Arc<Mutex<HashSet<String>>>,
     behaviour: Arc<Mutex<Behaviour>>,
     task: JoinHandle<()>,
 }
@@ -58,12 +61,13 @@ impl StandInRegistry {
         let addr = listener.local_addr()?;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let behaviour = Arc::new(Mutex::new(Behaviour::Normal));
-        let (s, b) = (seen.clone(), behaviour.clone());
+        let deleted: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let (s, d, b) = (seen.clone(), deleted.clone(), behaviour.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (s, b) = (s.clone(), b.clone());
+                let (s, d, b) = (s.clone(), d.clone(), b.clone());
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| handle(req, s.clone(), b.clone()));
+                    let svc = service_fn(move |req| handle(req, s.clone(), d.clone(), b.clone()));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
@@ -73,6 +77,7 @@ impl StandInRegistry {
         Ok(Self {
             addr,
             seen,
+            deleted,
             behaviour,
             task,
         })
@@ -99,6 +104,17 @@ impl StandInRegistry {
     pub fn count(&self) -> usize {
         self.seen.lock().map(|g| g.len()).unwrap_or(0)
     }
+
+    /// The ClientIds it was sent `DELETE /register/{ClientId}` for.
+    pub fn deleted(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .deleted
+            .lock()
+            .map(|g| g.iter().cloned().collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
 }
 
 impl Drop for StandInRegistry {
@@ -110,6 +126,7 @@ impl Drop for StandInRegistry {
 async fn handle(
     req: Request<Incoming>,
     seen: Arc<Mutex<Vec<RecordedRequest>>>,
+    deleted: Arc<Mutex<HashSet<String>>>,
     behaviour: Arc<Mutex<Behaviour>>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let (parts, body) = req.into_parts();
@@ -142,6 +159,29 @@ async fn handle(
         tokio::time::sleep(d).await;
     }
     let client_id = target.rsplit('/').next().unwrap_or("");
+    let gone = match (parts.method.as_str(), target.strip_prefix("/register/")) {
+        ("DELETE", Some(id)) => {
+            if let Ok(mut g) = deleted.lock() {
+                g.insert(id.to_owned());
+            }
+            false
+        }
+        ("GET" | "PUT", Some(id)) => deleted.lock().is_ok_and(|g| g.contains(id)),
+        _ => false,
+    };
+    if gone {
+        let answer = serde_json::json!({
+            "error": "invalid_token",
+            "error_description": "the client was deleted",
+        });
+        let mut resp = Response::new(Full::new(Bytes::from(answer.to_string())));
+        *resp.status_mut() = StatusCode::UNAUTHORIZED;
+        resp.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
+        return Ok(resp);
+    }
     let answer = serde_json::json!({
         "client_id": client_id,
         "token_endpoint_auth_method": "tls_client_auth",

@@ -20,6 +20,7 @@ mod lifecycle_routes;
 mod observability;
 mod ocsp;
 mod policy_cases;
+mod probe;
 mod rate_limits;
 mod redis_deployments;
 mod reload_and_shutdown;
