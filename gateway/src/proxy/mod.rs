@@ -492,6 +492,13 @@ impl ProxyHttp for Gateway {
             self.guards.rearm(&peer);
         }
         let outcome = ctx.decision.outcome();
+        ctx.span.in_scope(|| {
+            tracing::debug!(
+                outcome = outcome.as_str(),
+                elapsed_ms = ctx.started.elapsed().as_millis() as u64,
+                "request done"
+            )
+        });
         self.audit(ctx, outcome);
         self.state
             .metrics

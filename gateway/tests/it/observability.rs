@@ -318,3 +318,44 @@ async fn redis_and_the_authorization_server_key_set_are_dependencies_when_config
         "Redis down is not unreadiness"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_trace_level_no_token_request_object_or_key_reaches_the_log() {
+    let h = Harness::start_env(&[("RUST_LOG", "trace")], |_, _| {}).await;
+    let jwt = h.compliant_jwt();
+    // Accepted, refused by policy, refused for its token, and a malformed head.
+    assert_eq!(h.put_jwt(&jwt).await.status, 200);
+    let mut claims = h.claims();
+    claims["scope"] = serde_json::json!("openid admin");
+    let refused = h.tpp.sign(&claims);
+    assert_eq!(h.put_jwt(&refused).await.status, 400);
+    let r = h
+        .put(common::Put::jwt(&jwt).bearer("another.secret-token"))
+        .await;
+    assert!(r.status == 200 || r.status == 401, "{}", r.status);
+    let log = h.gateway.stderr_log();
+    // The log is at trace: the gateway's own events are there.
+    assert!(
+        log.contains("DEBUG") && log.contains("request done"),
+        "not at trace:\n{log}"
+    );
+    let signature = |t: &str| t.rsplit('.').next().unwrap_or_default().to_owned();
+    let payload = |t: &str| t.split('.').nth(1).unwrap_or_default().to_owned();
+    for (what, secret) in [
+        ("the bearer token", common::TOKEN.to_owned()),
+        ("the other bearer token", "another.secret-token".to_owned()),
+        ("a request object's signature", signature(&jwt)),
+        ("a request object's payload", payload(&jwt)),
+        ("a refused request object's signature", signature(&refused)),
+    ] {
+        assert!(!log.contains(&secret), "{what} is in the log");
+    }
+    // No key material: the served key, the TPP's signing key.
+    for pem in [&h.pki.gateway.key_pem, &h.tpp.transport.key_pem] {
+        let body: Vec<&str> = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        for line in body.iter().filter(|l| l.len() > 20) {
+            assert!(!log.contains(*line), "key material is in the log");
+        }
+    }
+    assert!(!log.contains("PRIVATE KEY"), "key material is in the log");
+}
