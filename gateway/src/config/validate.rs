@@ -129,6 +129,28 @@ impl<'a> Validator<'a> {
                 path: profile_path.clone(),
                 source,
             })?;
+        // A jti is remembered until its request object can no longer be accepted: exp plus the
+        // leeway, exp being at most the lifetime after an iat up to the leeway ahead. The
+        // store keeps identifiers at most crate::replay::MAX_TTL.
+        if profile.replay.require_jti {
+            let longest = profile
+                .request
+                .max_lifetime_seconds
+                .saturating_add(profile.request.clock_leeway_seconds.saturating_mul(2));
+            let kept = crate::replay::MAX_TTL.as_secs() as i64;
+            if longest > kept {
+                return Err(self.invalid(
+                    "policy.profile",
+                    format!(
+                        "{}: a request object may be accepted for up to {longest} s \
+                         (request.max_lifetime_seconds plus twice clock_leeway_seconds), longer \
+                         than the {kept} s the replay store keeps a jti: a replay could be \
+                         accepted after its jti is forgotten",
+                        profile_path.display()
+                    ),
+                ));
+            }
+        }
         if f.policy.audiences.iter().all(|a| a.trim().is_empty()) {
             return Err(self.invalid("policy.audiences", "must name at least one audience"));
         }

@@ -349,3 +349,40 @@ fn version_names_the_version_the_commit_and_the_build_date_as_the_image_labels_d
     assert!(manifest.contains("license = \"Apache-2.0\""), "{manifest}");
     assert!(dockerfile.contains("org.opencontainers.image.licenses=\"Apache-2.0\""));
 }
+
+#[test]
+fn check_refuses_a_profile_whose_request_objects_outlive_the_replay_store() {
+    let files = Files::write(&SandboxPki::generate().expect("PKI"));
+    for (lifetime, leeway, ok) in [
+        (86_000, 200, true),
+        (86_400, 60, false),
+        (86_000, 201, false),
+    ] {
+        let profile = SEED_PROFILE
+            .replace("require_jti = false", "require_jti = true")
+            .replace(
+                "max_lifetime_seconds = 3600",
+                &format!("max_lifetime_seconds = {lifetime}"),
+            )
+            .replace(
+                "clock_leeway_seconds = 60",
+                &format!("clock_leeway_seconds = {leeway}"),
+            );
+        assert!(profile.contains("require_jti = true"));
+        std::fs::write(files.path().join("long.toml"), &profile).expect("profile");
+        let mut cfg = config(&files);
+        cfg.set("policy", "profile", "long.toml");
+        let path = cfg.write(files.path(), "long-config.toml").expect("config");
+        let out = check(&path);
+        if ok {
+            assert!(out.status.success(), "{lifetime}+2*{leeway}: {out:?}");
+        } else {
+            assert_eq!(out.status.code(), Some(2), "{lifetime}+2*{leeway}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("policy.profile") && err.contains("replay store"),
+                "{err}"
+            );
+        }
+    }
+}
