@@ -37,8 +37,7 @@ pub const MAX_CHAIN: usize = 8;
 
 /// Whether `identity` is one of the front proxy's certificates.
 pub fn is_front_proxy(cfg: &FrontProxy, identity: &ClientIdentity) -> bool {
-    cfg.subjects.contains(&identity.canonical_dn)
-        || cfg.thumbprints.contains(&identity.thumbprint)
+    cfg.subjects.contains(&identity.canonical_dn) || cfg.thumbprints.contains(&identity.thumbprint)
 }
 
 /// The identity a request stands for: the connection's own, or, from the trusted front proxy,
