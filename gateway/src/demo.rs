@@ -1,7 +1,8 @@
 //! `dcrgate demo`: the whole path on loopback with nothing set up beforehand. Generates a
 //! development PKI, starts a stand-in registry and a TPP key host, starts the gateway, sends one
 //! compliant update and several non-compliant ones, prints what happened to each and why, then
-//! keeps running with curl commands to paste. Ctrl-C stops everything.
+//! keeps running with curl commands and the `dcrgate probe` command to paste. Ctrl-C stops
+//! everything.
 //!
 //! The world around the gateway (PKI, stand-ins, the sample TPP) comes from `dcrgate-sandbox`;
 //! this module starts the gateway in it and tells the story.
@@ -14,7 +15,7 @@ use dcrgate_certs::SubjectSpec;
 use dcrgate_sandbox::client::{put_request, TppClient};
 use dcrgate_sandbox::http1::RawResponse;
 use dcrgate_sandbox::keyhost::{KeyHost, Serve};
-use dcrgate_sandbox::pki::{signing_key, write_private, SandboxPki};
+use dcrgate_sandbox::pki::{pkcs8_pem, signing_key, write_private, SandboxPki};
 use dcrgate_sandbox::registry::StandInRegistry;
 use dcrgate_sandbox::tpp::{unsigned, Tpp};
 use dcrgate_sandbox::world::{
@@ -114,6 +115,31 @@ fn summary(r: &RawResponse) -> String {
     }
 }
 
+/// `probe.toml`: the sample TPP's settings for `dcrgate probe` against the demo gateway (paths
+/// relative to the demo folder).
+fn probe_config(listen: u16, tpp: &Tpp, jwks_uri: &str) -> String {
+    let mut t = toml::Table::new();
+    let mut set = |k: &str, v: toml::Value| {
+        t.insert(k.to_owned(), v);
+    };
+    set("endpoint", format!("https://localhost:{listen}").into());
+    set("client_id", tpp.client_id.clone().into());
+    set("cert", "tpp.pem".into());
+    set("key", "tpp.key".into());
+    set("ca", "server-ca.pem".into());
+    set("signing_key", "tpp-signing.key".into());
+    set("kid", tpp.signer.key.kid.clone().into());
+    set("jwks_uri", jwks_uri.into());
+    set("audience", AUDIENCE.into());
+    set("token", "demo-access-token".into());
+    set(
+        "redirect_uris",
+        toml::Value::Array(vec!["https://tpp.example/callback".into()]),
+    );
+    set("org_name", "Example TPP Ltd".into());
+    toml::to_string(&t).unwrap_or_default()
+}
+
 /// Run the demo; returns when the gateway stops (Ctrl-C).
 pub fn run(dir: Option<PathBuf>) -> Result<(), DemoError> {
     let dir = dir.unwrap_or_else(|| {
@@ -172,6 +198,15 @@ pub fn run(dir: Option<PathBuf>) -> Result<(), DemoError> {
             .push("revocation", "crl", crl_entry)
             .write(&dir, "dcrgate.toml")
             .map_err(SandboxError::from)?;
+    write_private(
+        &dir.join("tpp-signing.key"),
+        &pkcs8_pem(&tpp.signer.key.pkcs8_der),
+    )?;
+    std::fs::write(
+        dir.join("probe.toml"),
+        probe_config(listen, &tpp, &jwks_uri),
+    )
+    .map_err(SandboxError::from)?;
     let request_path = dir.join("request.jwt");
     std::fs::write(&request_path, tpp.sign(&tpp.claims(AUDIENCE, &jwks_uri)))
         .map_err(SandboxError::from)?;
@@ -236,6 +271,11 @@ pub fn run(dir: Option<PathBuf>) -> Result<(), DemoError> {
         println!("    curl --cacert {} https://localhost:{listen}/register/{client_id}   # no client certificate: the handshake fails", p("server-ca.pem"));
         println!("    curl http://127.0.0.1:{admin}/metrics");
         println!("    dcrgate check --config {}", p("dcrgate.toml"));
+        println!("\n  Probe it as a TPP would, scenario by scenario (read-only; --allow-writes adds the updates):");
+        println!("    dcrgate probe --config {}", p("probe.toml"));
+        println!("  The demo leaves bearer tokens to the stand-in registry (bearer = \"upstream\"), which takes any, so");
+        println!("  foreign_bearer_token and update_other_client_id fail here (with --allow-writes replayed_jti too:");
+        println!("  the seed profile keeps no jti).");
         // Keep the stand-ins alive as long as the runtime runs.
         std::future::pending::<()>().await;
         drop((registry, key_host));

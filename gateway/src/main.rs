@@ -59,7 +59,7 @@ enum Command {
     /// input.
     Probe {
         #[command(flatten)]
-        args: dcrgate::probe::ProbeArgs,
+        args: Box<dcrgate::probe::ProbeArgs>,
     },
     /// Explain, rule by rule, what the gateway would decide on a request object sent with a
     /// transport certificate; signatures and the bearer token are verified when their keys are
