@@ -18,11 +18,14 @@ use dcrgate_sandbox::keyhost::Serve;
 use dcrgate_sandbox::pki::pkcs8_pem;
 use dcrgate_sandbox::registry::StandInRegistry;
 use dcrgate_sandbox::tpp::{now, Signer};
-use dcrgate_sandbox::world::{AUDIENCE, SEED_PROFILE};
+use dcrgate_sandbox::world::{AUDIENCE, SEED_PROFILE, UK_PROFILE};
 use serde_json::{json, Value};
 
 const AS_ISSUER: &str = "https://as.sandbox.example";
 const AS_AUDIENCE: &str = "https://bank.example/register";
+const DIRECTORY: &str = "Sandbox Directory Ltd";
+const DIRECTORY_JWKS: &str = "/directory/signing.jwks";
+const SSA_JWKS: &str = "/directory/software/sw-probe.jwks";
 
 /// What a probe run left: exit code, stdout, stderr.
 struct Run {
@@ -169,16 +172,33 @@ struct Setup {
     discovery: String,
 }
 
-async fn setup() -> Setup {
+/// With `directory`, the gateway runs the UK OB DCR 3.3 profile and trusts that directory
+/// (whose key set the key host serves), instead of the seed profile with `jti` replay on.
+async fn setup(directory: Option<&Signer>) -> Setup {
     let authority = Signer::generate("as-key-1").expect("AS key");
     let jwks = authority.jwks();
+    let directory_jwks = directory.map(Signer::jwks);
     let h = Harness::start_setup(|cfg, s| {
         s.key_host.set("/as/jwks", Serve::Json(jwks.clone()));
-        s.write(
-            "seed-jti.toml",
-            &SEED_PROFILE.replace("require_jti = false", "require_jti = true"),
-        );
-        cfg.set("policy", "profile", "seed-jti.toml");
+        match &directory_jwks {
+            Some(directory_jwks) => {
+                s.write("uk.toml", UK_PROFILE);
+                cfg.set("policy", "profile", "uk.toml");
+                s.key_host
+                    .set(DIRECTORY_JWKS, Serve::Json(directory_jwks.clone()));
+                let mut d = toml::Table::new();
+                d.insert("issuer".into(), DIRECTORY.into());
+                d.insert("key_set_url".into(), s.key_host.url(DIRECTORY_JWKS).into());
+                cfg.push("policy", "directories", d);
+            }
+            None => {
+                s.write(
+                    "seed-jti.toml",
+                    &SEED_PROFILE.replace("require_jti = false", "require_jti = true"),
+                );
+                cfg.set("policy", "profile", "seed-jti.toml");
+            }
+        }
         cfg.set("routes.update", "bearer", "jwt");
         cfg.set("routes.create", "enabled", true);
         cfg.set("routes.read", "enabled", true);
@@ -257,7 +277,7 @@ fn seen(registry: &StandInRegistry) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn against_dcrgate_every_scenario_passes_and_only_compliant_writes_reach_the_registry() {
-    let s = setup().await;
+    let s = setup(None).await;
     let config = s.config.to_str().expect("utf-8").to_owned();
     let target = format!("/register/{CLIENT_ID}");
 
@@ -341,6 +361,62 @@ async fn against_dcrgate_every_scenario_passes_and_only_compliant_writes_reach_t
             format!("GET {target}"),
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_software_statement_under_the_uk_profile_every_scenario_passes() {
+    let directory = Signer::generate("directory-key-1").expect("directory key");
+    let s = setup(Some(&directory)).await;
+    s.h.key_host.set(SSA_JWKS, Serve::Json(s.h.tpp.jwks()));
+    let ssa = directory.sign(&json!({
+        "iss": DIRECTORY,
+        "iat": now() - 600,
+        "software_id": "sw-probe",
+        "software_jwks_endpoint": s.h.key_host.url(SSA_JWKS),
+        "software_redirect_uris": ["https://tpp.example/callback"],
+        "software_roles": ["AISP", "PISP"],
+        "org_name": "Example TPP Ltd",
+    }));
+    let ssa_path = s.h.files.path().join("ssa.jwt");
+    std::fs::write(&ssa_path, &ssa).expect("ssa");
+    // The SSA names the key set, so the file's jwks_uri stays out of the claims; the discovery
+    // document gives the token endpoint and the audience.
+    let run = probe(vec![
+        "--config".into(),
+        s.config.to_str().expect("utf-8").into(),
+        "--ssa".into(),
+        ssa_path.to_str().expect("utf-8").into(),
+        "--discovery".into(),
+        s.discovery.clone(),
+        "--allow-writes".into(),
+        "--lifecycle".into(),
+        "--format".into(),
+        "json".into(),
+    ])
+    .await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let results = json_results(&run.json());
+    assert!(
+        results.iter().all(|(_, r, _)| r == "PASS"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(results.len(), 28);
+    // Every forwarded request object carried the SSA, with iss its software_id.
+    let writes: Vec<_> =
+        s.h.registry
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "PUT" || r.method == "POST")
+            .collect();
+    assert_eq!(writes.len(), 3);
+    for w in writes {
+        let body = String::from_utf8(w.body.to_vec()).expect("utf-8");
+        let claims = dcrgate::probe::jws::unverified_claims(&body).expect("claims");
+        assert_eq!(claims["software_statement"], json!(ssa));
+        assert_eq!(claims["iss"], "sw-probe");
+        assert!(claims.get("jwks_uri").is_none(), "{claims}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -453,7 +529,11 @@ async fn unusable_input_is_exit_code_2_naming_the_setting() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("probe.toml");
     std::fs::write(&config, "endpont = \"https://x\"\n").expect("file");
-    let run = probe(vec!["--config".into(), config.to_str().expect("utf-8").into()]).await;
+    let run = probe(vec![
+        "--config".into(),
+        config.to_str().expect("utf-8").into(),
+    ])
+    .await;
     assert_eq!(run.code, Some(2));
     assert!(run.stderr.contains("endpont"), "{}", run.stderr);
 }
