@@ -348,4 +348,44 @@ mod tests {
             .collect();
         assert_eq!(rows, want);
     }
+
+    /// `docs/tpp-errors.md`, the TPPs' catalogue: every reason id (policy rules included) has
+    /// an entry under an anchor of its own name whose heading gives the status and `error` the
+    /// gateway answers with, and every status and `error` has its own anchored section.
+    #[test]
+    fn the_tpp_error_catalogue_has_an_entry_for_every_reason_rule_status_and_error() {
+        let doc = include_str!("../../docs/tpp-errors.md");
+        let mut missing = Vec::new();
+        for r in Reason::all() {
+            let entry = format!(
+                "<a id=\"{id}\"></a>\n#### `{id}` — {status} `{error}`\n",
+                id = r.id(),
+                status = r.status(),
+                error = r.error()
+            );
+            if doc.matches(&entry).count() != 1 {
+                missing.push(entry);
+            }
+        }
+        for rule in Rule::ALL {
+            if !doc.contains(&format!("<a id=\"{}\"></a>", rule.id())) {
+                missing.push(format!("rule {}", rule.id()));
+            }
+        }
+        let mut sections: Vec<String> = Reason::all()
+            .flat_map(|r| [format!("status-{}", r.status()), r.error().to_owned()])
+            .collect();
+        sections.sort();
+        sections.dedup();
+        for id in sections {
+            if doc.matches(&format!("<a id=\"{id}\"></a>\n### ")).count() != 1 {
+                missing.push(format!("section {id}"));
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "docs/tpp-errors.md lacks:\n{}",
+            missing.join("\n")
+        );
+    }
 }
