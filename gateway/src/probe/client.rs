@@ -349,7 +349,7 @@ async fn read_chunked<R: AsyncRead + Unpin>(
         if size == 0 {
             return Ok(body);
         }
-        if body.len() + size > MAX_ANSWER {
+        if size > MAX_ANSWER.saturating_sub(body.len()) {
             return Err(ExchangeError::Http("a chunked answer over 1 MiB".into()));
         }
         while buf.len() < size + 2 {
@@ -386,6 +386,8 @@ mod tests {
             .unwrap();
         assert_eq!((r.status, r.body.as_slice()), (201, &b"all of it"[..]));
         assert!(parse(b"garbage\r\n\r\n").await.is_err());
+        let huge = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n";
+        assert!(parse(huge).await.is_err());
         assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc")
             .await
             .is_err());
