@@ -1,6 +1,7 @@
 //! The `dcrgate` command: `run` the gateway, `check` a configuration, run the `demo`,
-//! `explain` offline what the gateway would decide on a request object and certificate, or
-//! run `policy test` / `policy diff` on a profile's cases.
+//! `explain` what the gateway would decide on a request object and certificate, run
+//! `policy test` / `policy diff` on a profile's cases, `probe` a DCR endpoint as a TPP, or
+//! print the `version`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
