@@ -78,7 +78,8 @@ pub struct ProfileFile {
 pub struct ShadowSection {
     /// Every policy rule in shadow.
     pub all: bool,
-    /// Rule ids in shadow (see the README's rule list), e.g. `["dn_mismatch", "scope"]`.
+    /// Rule ids in shadow (see the rule list in docs/policy-profiles.md), e.g.
+    /// `["dn_mismatch", "scope"]`.
     pub rules: Vec<String>,
 }
 

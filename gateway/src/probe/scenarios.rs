@@ -1,7 +1,7 @@
 //! The probe's scenarios: what a TPP sends, what a compliant DCR endpoint must answer (status
 //! and RFC 7591 `error`), and the one-line change a bank makes when it answers otherwise. The
-//! answers are dcrgate's own (README, "Status codes"), which follow RFC 7591, RFC 6750 and the
-//! OB DCR 3.3 specification.
+//! answers are dcrgate's own (docs/request-path.md, "Status codes"), which follow RFC 7591,
+//! RFC 6750 and the OB DCR 3.3 specification.
 
 use serde_json::{json, Map, Value};
 
