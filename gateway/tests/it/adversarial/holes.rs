@@ -213,10 +213,10 @@ fn a_profile_that_shadows_a_binding_rule_does_not_load() {
 // 2. Identity headers reach the registry by no name
 // ---------------------------------------------------------------------------------------------
 
-/// Every identity-bearing spelling a client might send, and some it might invent.
-const SPOOFS: [&str; 22] = [
-    "Client-Cert",
-    "Client-Cert-Chain",
+/// Every identity-bearing spelling a client might send, and some it might invent, all stripped.
+/// (RFC 9440 `Client-Cert` and `Client-Cert-Chain` are not stripped but refused from anyone but
+/// the trusted front proxy: see `front_proxy::a_direct_tpp_always_gets_the_certificate_header_refused`.)
+const SPOOFS: [&str; 20] = [
     "X-SSL-Cert",
     "X-SSL-Client-Cert",
     "X-SSL-Client-S-DN",
