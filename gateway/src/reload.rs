@@ -192,6 +192,27 @@ fn restart_only(old: &Config, new: &Config) -> Vec<(&'static str, String, String
         old.limits.header_timeout.as_millis().to_string(),
         new.limits.header_timeout.as_millis().to_string(),
     );
+    // pingora reads these once, when the server is built; the logger is installed once.
+    check(
+        "server.grace_period_seconds",
+        old.server.grace_period_seconds.to_string(),
+        new.server.grace_period_seconds.to_string(),
+    );
+    check(
+        "server.graceful_shutdown_timeout_seconds",
+        old.server.graceful_shutdown_timeout_seconds.to_string(),
+        new.server.graceful_shutdown_timeout_seconds.to_string(),
+    );
+    check(
+        "server.upgrade_socket",
+        format!("{:?}", old.server.upgrade_socket),
+        format!("{:?}", new.server.upgrade_socket),
+    );
+    check(
+        "server.log_format",
+        format!("{:?}", old.server.log_format),
+        format!("{:?}", new.server.log_format),
+    );
     out
 }
 

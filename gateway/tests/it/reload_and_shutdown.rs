@@ -326,3 +326,43 @@ async fn the_audit_file_is_reopened_on_sighup_after_a_rotation() {
     );
     assert_eq!(lines(&rotated), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_names_every_setting_that_changes_only_on_restart() {
+    let mut h = Harness::start().await;
+    for (section, key, value) in [
+        ("server", "grace_period_seconds", toml::Value::from(7)),
+        (
+            "server",
+            "graceful_shutdown_timeout_seconds",
+            toml::Value::from(9),
+        ),
+        ("server", "log_format", toml::Value::from("json")),
+        ("server", "threads", toml::Value::from(3)),
+        ("limits", "header_timeout_ms", toml::Value::from(4321)),
+    ] {
+        h.config.set(section, key, value);
+    }
+    h.config
+        .write(h.files.path(), "dcrgate.toml")
+        .expect("config");
+    h.gateway.signal("HUP");
+    reloads(&h, "ok", 1.0).await;
+    let log = h.gateway.stderr_log();
+    for setting in [
+        "server.grace_period_seconds",
+        "server.graceful_shutdown_timeout_seconds",
+        "server.log_format",
+        "server.threads",
+        "limits.header_timeout_ms",
+    ] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("changes only on restart") && l.contains(setting)),
+            "{setting}:\n{log}"
+        );
+    }
+    // The log format did not change: the running text format goes on.
+    let last = log.lines().last().unwrap_or_default();
+    assert!(!last.starts_with('{'), "{last}");
+}
