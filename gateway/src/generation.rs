@@ -157,7 +157,11 @@ pub fn services(
             {
                 s.replay.clone()
             }
-            _ => Some(ReplayStore::new(&config.replay, redis.as_ref())),
+            _ => Some(ReplayStore::counted(
+                &config.replay,
+                redis.as_ref(),
+                metrics.replay_evictions.clone(),
+            )),
         }
     } else {
         None

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     /// `dcrgate_upstream_resolutions_total{result}`.
     pub upstream_resolutions: IntCounterVec,
+    /// `dcrgate_replay_evictions_total`.
+    pub replay_evictions: prometheus::IntCounter,
     /// `dcrgate_rate_limit_store_errors_total{kind}`.
     pub rate_limit_store_errors: IntCounterVec,
     /// `dcrgate_config_reloads_total{result}`.
@@ -247,6 +249,14 @@ impl Metrics {
                 "Background lookups of the registry's name by result (same, changed: requests now go to the new address, failed: the last address is kept).",
                 &["result"],
             )?,
+            replay_evictions: {
+                let c = prometheus::IntCounter::new(
+                    "dcrgate_replay_evictions_total",
+                    "jtis the memory replay store dropped before their request objects expired, because it was full (replay.memory_capacity): each could be replayed.",
+                )?;
+                registry.register(Box::new(c.clone()))?;
+                c
+            },
             rate_limit_store_errors: counter(
                 &registry,
                 "dcrgate_rate_limit_store_errors_total",

@@ -3,7 +3,8 @@
 //! Only this process sees the identifiers, so a request object replayed to another replica is
 //! not caught; use the Redis store when running more than one. When full, the least recently
 //! used identifiers are dropped first (they are also the closest to expiring), so a flood of
-//! more than `capacity` identifiers within one TTL makes the oldest ones acceptable again.
+//! more than `capacity` identifiers within one TTL makes the oldest ones acceptable again; each
+//! such drop is counted (`dcrgate_replay_evictions_total`), so it can be alerted on.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -41,14 +42,32 @@ impl fmt::Debug for MemoryStore {
 impl MemoryStore {
     /// A store holding at most `capacity` identifiers.
     pub fn new(capacity: u64) -> Self {
-        let seen = Cache::builder()
+        Self::build(capacity, None)
+    }
+
+    /// A store holding at most `capacity` identifiers, counting in `evictions` each one
+    /// dropped before it expired because the store was full.
+    pub fn counted(capacity: u64, evictions: prometheus::IntCounter) -> Self {
+        Self::build(capacity, Some(evictions))
+    }
+
+    fn build(capacity: u64, evictions: Option<prometheus::IntCounter>) -> Self {
+        let mut builder = Cache::builder()
             .max_capacity(capacity)
             // LRU admits every new identifier (TinyLFU could refuse to keep one that was
             // just recorded, letting its replay through).
             .eviction_policy(EvictionPolicy::lru())
-            .expire_after(TtlExpiry)
-            .build();
-        Self { seen }
+            .expire_after(TtlExpiry);
+        if let Some(counter) = evictions {
+            builder = builder.eviction_listener(move |_, _, cause| {
+                if cause == moka::notification::RemovalCause::Size {
+                    counter.inc();
+                }
+            });
+        }
+        Self {
+            seen: builder.build(),
+        }
     }
 
     /// Records `id` for `ttl` unless it is already recorded; atomic per identifier.
@@ -86,6 +105,38 @@ mod tests {
 
     const SECOND: Duration = Duration::from_secs(1);
     const MINUTE: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn a_full_store_counts_what_it_drops_and_a_dropped_id_is_first_again() {
+        let evictions = prometheus::IntCounter::new("evictions", "test").expect("counter");
+        let store = MemoryStore::counted(10, evictions.clone());
+        for i in 0..200 {
+            assert_eq!(
+                store.check_and_record(&format!("id-{i}"), MINUTE).await,
+                Seen::First
+            );
+        }
+        store.seen.run_pending_tasks().await;
+        assert!(
+            store.seen.entry_count() <= 10,
+            "{}",
+            store.seen.entry_count()
+        );
+        assert!(evictions.get() >= 190, "{}", evictions.get());
+        // What the flood pushed out is accepted again: the documented limit of the bound.
+        assert_eq!(store.check_and_record("id-0", MINUTE).await, Seen::First);
+        // Expiry is not eviction.
+        let expired = prometheus::IntCounter::new("expired", "test").expect("counter");
+        let store = MemoryStore::counted(10, expired.clone());
+        store
+            .check_and_record("short", Duration::from_millis(50))
+            .await;
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        store.seen.run_pending_tasks().await;
+        assert_eq!(store.check_and_record("short", MINUTE).await, Seen::First);
+        store.seen.run_pending_tasks().await;
+        assert_eq!(expired.get(), 0);
+    }
 
     #[tokio::test]
     async fn first_then_replayed() {

@@ -54,14 +54,33 @@ impl ReplayStore {
     /// (validation ensures it is configured; without it the store is in memory). Redis is not
     /// contacted here: the connection is made on first use.
     pub fn new(cfg: &Replay, redis: Option<&SharedRedis>) -> Self {
+        Self::build(cfg, redis, None)
+    }
+
+    /// [`ReplayStore::new`], the memory store counting in `evictions` the identifiers it drops
+    /// before they expire because it is full.
+    pub fn counted(
+        cfg: &Replay,
+        redis: Option<&SharedRedis>,
+        evictions: prometheus::IntCounter,
+    ) -> Self {
+        Self::build(cfg, redis, Some(evictions))
+    }
+
+    fn build(
+        cfg: &Replay,
+        redis: Option<&SharedRedis>,
+        evictions: Option<prometheus::IntCounter>,
+    ) -> Self {
         match (&cfg.backend, redis) {
             (ReplayBackend::Redis, Some(redis)) => ReplayStore::Redis(redis::RedisStore::new(
                 redis.clone(),
                 cfg.key_prefix.clone(),
             )),
-            (ReplayBackend::Memory { capacity }, _) => {
-                ReplayStore::Memory(memory::MemoryStore::new(*capacity))
-            }
+            (ReplayBackend::Memory { capacity }, _) => ReplayStore::Memory(match evictions {
+                Some(counter) => memory::MemoryStore::counted(*capacity, counter),
+                None => memory::MemoryStore::new(*capacity),
+            }),
             // Unreachable after validation; if it were reached, every check fails (as configured
             // by `on_store_error`) rather than falling back to a store the replicas do not share.
             (ReplayBackend::Redis, None) => ReplayStore::Redis(redis::RedisStore::new(
