@@ -972,6 +972,22 @@ async fn http_tricks_never_smuggle_anything_to_the_registry() {
             ),
             Answer::Gateway(431, "invalid_request"),
         ),
+        // 100 small headers: within what pingora parses, over limits.max_headers (64): the
+        // field-count bound answers 431 even though every field is small.
+        HttpCase::new(
+            "100 headers",
+            raw(
+                &target,
+                &headers_with(
+                    &(0..100)
+                        .map(|i| format!("X-Filler-{i}: {i}"))
+                        .chain([cl.clone()])
+                        .collect::<Vec<_>>(),
+                ),
+                body,
+            ),
+            Answer::Gateway(431, "invalid_request"),
+        ),
         // 1000 headers: more than pingora parses (256); refused before any gateway phase.
         HttpCase::new(
             "1000 headers",
