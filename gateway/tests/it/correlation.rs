@@ -116,3 +116,35 @@ async fn a_502_carries_the_ids_and_its_log_line_too() {
     assert!(line.contains(&format!("request_id={request_id}")), "{line}");
     assert!(line.contains(&format!("interaction_id={SENT}")), "{line}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_id_upstream_is_the_audit_records_id() {
+    let h = Harness::start_with(|cfg| {
+        cfg.set("audit", "path", "audit.jsonl");
+    })
+    .await;
+    let r = h.put_jwt(&h.compliant_jwt()).await;
+    assert_eq!(r.status, 200);
+    let (answered, _) = ids(&r);
+    let seen = h.registry.requests();
+    let upstream = seen[0]
+        .header("x-request-id")
+        .expect("forwarded id")
+        .to_owned();
+    let path = h.files.path().join("audit.jsonl");
+    let mut records: Vec<serde_json::Value> = Vec::new();
+    for _ in 0..100 {
+        records = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if !records.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["request_id"], upstream.as_str());
+    assert_eq!(upstream, answered);
+}
