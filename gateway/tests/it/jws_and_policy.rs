@@ -434,3 +434,30 @@ async fn identity_failure_outranks_metadata_problems() {
         assert!(d.contains(part), "{part} missing from {d}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgery_cannot_burn_the_jti_of_the_genuine_request() {
+    let h = Harness::start_setup(|cfg, s| {
+        let profile = dcrgate_sandbox::world::SEED_PROFILE
+            .replace("require_jti = false", "require_jti = true");
+        s.write("jti.toml", &profile);
+        cfg.set("policy", "profile", "jti.toml");
+    })
+    .await;
+    let claims = h.claims();
+    // The same claims (the same jti) signed by someone else under the TPP's kid.
+    let forger = RsaSigningKey::generate(KID, 2048).expect("forger key");
+    let forged = sign_with_key(&forger, &claims);
+    let r = h.put_jwt(&forged).await;
+    assert_rejection(&r, 400, "invalid_client_metadata");
+    h.assert_not_forwarded();
+    // The genuine request with that jti is still first: the jti is recorded only once the
+    // signature verified.
+    let genuine = h.tpp.sign(&claims);
+    assert_eq!(h.put_jwt(&genuine).await.status, 200);
+    // And it is recorded now.
+    let r = h.put_jwt(&genuine).await;
+    let d = assert_rejection(&r, 400, "invalid_client_metadata");
+    assert!(d.contains("jti"), "{d}");
+    assert_eq!(h.registry.count(), 1);
+}
