@@ -469,3 +469,73 @@ async fn redis_down_fails_closed_unless_configured_to_accept() {
         );
     }
 }
+
+/// An ES256 key pair: its public JWK and a signer of compact JWS.
+struct Es256 {
+    pair: ring::signature::EcdsaKeyPair,
+    kid: String,
+}
+
+impl Es256 {
+    fn generate(kid: &str) -> Self {
+        use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key");
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .expect("pair");
+        Self {
+            pair,
+            kid: kid.to_owned(),
+        }
+    }
+
+    fn jwks(&self) -> String {
+        use base64::Engine;
+        use ring::signature::KeyPair;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        // Uncompressed point: 0x04 || x || y.
+        let point = self.pair.public_key().as_ref();
+        json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
+            "x": b64.encode(&point[1..33]), "y": b64.encode(&point[33..65]),
+        }]})
+        .to_string()
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header = json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"});
+        let input = format!(
+            "{}.{}",
+            b64.encode(header.to_string()),
+            b64.encode(claims.to_string())
+        );
+        let rng = ring::rand::SystemRandom::new();
+        let sig = self.pair.sign(&rng, input.as_bytes()).expect("sign");
+        format!("{input}.{}", b64.encode(sig.as_ref()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_es256_request_object_is_accepted_under_the_uk_profile() {
+    let c = Chain::start().await;
+    let tpp = Es256::generate("tpp-ec-key-1");
+    c.h.key_host.set(SSA_JWKS, Serve::Json(tpp.jwks()));
+    let ssa = c.ssa_with(|_| {});
+    let claims = c.request_with_ssa(&ssa);
+    let r = c.h.put_jwt(&tpp.sign(&claims)).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(c.h.registry.count(), 1);
+    // The same claims signed by another EC key under that kid: refused.
+    let forger = Es256 {
+        kid: "tpp-ec-key-1".into(),
+        ..Es256::generate("x")
+    };
+    let mut again = c.request_with_ssa(&c.ssa_with(|_| {}));
+    again["jti"] = json!("5d6c7b8a-9f0e-4d1c-8b2a-3e4f5a6b7c8d");
+    let r = c.h.put_jwt(&forger.sign(&again)).await;
+    assert_rejection(&r, 400, "invalid_client_metadata");
+    assert_eq!(c.h.registry.count(), 1);
+}
