@@ -362,3 +362,26 @@ async fn explain_token_gives_the_gateways_verdict_on_a_bearer_token() {
         .expect("explain runs");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_authorization_server_key_set_is_a_503_never_a_pass() {
+    // The authorization server's key set cannot be had from the start (nothing is cached).
+    let authority = Signer::generate("as-key-1").expect("AS key");
+    let h = Harness::start_setup(|cfg, s| {
+        s.key_host
+            .set(AS_JWKS, dcrgate_sandbox::keyhost::Serve::Status(500));
+        cfg.set("routes.update", "bearer", "jwt");
+        cfg.set("bearer.jwt", "issuer", AS_ISSUER);
+        cfg.set("bearer.jwt", "audiences", vec![AS_AUDIENCE]);
+        cfg.set("bearer.jwt", "key_set_url", s.key_host.url(AS_JWKS));
+    })
+    .await;
+    let token = authority.sign(&token_claims(&h));
+    let r = put_with_token(&h, &token).await;
+    let d = assert_rejection(&r, 503, "temporarily_unavailable");
+    assert!(d.contains("try again later"), "{d}");
+    h.assert_not_forwarded();
+    let key = r#"dcrgate_bearer_checks_total{mode="jwt",result="token_keys_unavailable"}"#;
+    let (samples, text) = h.metrics_when(|s| s.get(key) == Some(1.0)).await;
+    assert_eq!(samples.get(key), Some(1.0), "{text}");
+}

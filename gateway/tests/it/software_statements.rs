@@ -539,3 +539,20 @@ async fn a_valid_es256_request_object_is_accepted_under_the_uk_profile() {
     assert_rejection(&r, 400, "invalid_client_metadata");
     assert_eq!(c.h.registry.count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_directory_key_set_is_a_503_and_nothing_is_forwarded() {
+    // The directory's key set cannot be had from the start (nothing is cached).
+    let c = Chain::start_with(|_, s| s.key_host.set(DIRECTORY_JWKS, Serve::Status(503))).await;
+    let r = c.h.put_jwt(&c.compliant()).await;
+    let d = assert_rejection(&r, 503, "temporarily_unavailable");
+    assert!(d.contains("try again later"), "{d}");
+    c.h.assert_not_forwarded();
+    // The TPP key set the SSA names is not fetched on an unverified statement's word.
+    assert_eq!(c.h.key_host.hits(SSA_JWKS), 0);
+    let audit = c.audit(1).await;
+    assert_eq!(
+        audit.last().map(|r| r["reasons"].clone()),
+        Some(json!(["ssa_keys_unavailable"]))
+    );
+}
