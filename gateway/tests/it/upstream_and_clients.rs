@@ -248,7 +248,7 @@ async fn a_client_that_completes_the_handshake_and_sends_nothing_is_cut_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_dripping_its_body_gets_408_or_is_closed_and_nothing_is_forwarded() {
+async fn a_client_dripping_its_body_gets_408_and_nothing_is_forwarded() {
     let h = Harness::start_with(|cfg| {
         cfg.set("limits", "body_timeout_ms", 1000);
     })
@@ -271,17 +271,101 @@ async fn a_client_dripping_its_body_gets_408_or_is_closed_and_nothing_is_forward
             }
         }
     });
-    let answer = tokio::time::timeout(Duration::from_secs(5), read_response(&mut rd)).await;
+    let answer = tokio::time::timeout(Duration::from_secs(5), read_response(&mut rd))
+        .await
+        .expect("an answer within 5 s")
+        .expect("a 408 answer, not a bare close");
     writer.abort();
-    match answer {
-        Err(_) => panic!("no answer and not closed within 5 s"),
-        Ok(Ok(r)) => {
-            assert_rejection(&r, 408, "invalid_request");
-        }
-        // Closed without an answer.
-        Ok(Err(_)) => {}
+    let d = assert_rejection(&answer, 408, "invalid_request");
+    assert!(d.contains("body"), "{d}");
+    h.assert_not_forwarded();
+    let (samples, text) = h
+        .metrics_when(|s| {
+            s.get(r#"dcrgate_rejections_total{reason="body_timeout",route="register_update"}"#)
+                == Some(1.0)
+        })
+        .await;
+    assert_eq!(
+        samples.get(r#"dcrgate_rejections_total{reason="body_timeout",route="register_update"}"#),
+        Some(1.0),
+        "{text}"
+    );
+}
+
+/// A client that opens a TCP connection and stalls inside (or before) the TLS handshake is cut
+/// off at the head timeout, which counts from accept: the handshake gets no clock of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_tls_handshake_is_cut_at_the_head_timeout() {
+    let h = Harness::start_with(|cfg| {
+        cfg.set("limits", "header_timeout_ms", 1000);
+    })
+    .await;
+    // Nothing at all; the first 6 bytes of a ClientHello record announcing 512 bytes; a whole
+    // record header plus part of the handshake header.
+    let stalls: [&[u8]; 3] = [
+        b"",
+        b"\x16\x03\x01\x02\x00\x01",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+    ];
+    for (i, prefix) in stalls.iter().enumerate() {
+        let mut tcp = tokio::net::TcpStream::connect(h.gateway_addr())
+            .await
+            .expect("connect");
+        tcp.write_all(prefix).await.expect("write");
+        let started = Instant::now();
+        let closed = read_until_closed(&mut tcp, Duration::from_secs(6)).await;
+        let got =
+            closed.unwrap_or_else(|| panic!("stall {i}: still open after {:?}", started.elapsed()));
+        assert!(got.is_empty() || got[0] == 0x15, "stall {i}: {got:?}");
+        let want = (i + 1) as f64;
+        let (samples, text) = h
+            .metrics_when(|s| s.get(r#"dcrgate_client_timeouts_total{stage="head"}"#) == Some(want))
+            .await;
+        assert_eq!(
+            samples.get(r#"dcrgate_client_timeouts_total{stage="head"}"#),
+            Some(want),
+            "stall {i}: {text}"
+        );
     }
     h.assert_not_forwarded();
+}
+
+/// After a request is answered, a kept-alive connection gets the head timeout again for its next
+/// request: idle past it, the connection is closed (and counted), the answered request stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_alive_connection_idle_after_its_request_is_cut_at_the_head_timeout() {
+    let h = Harness::start_with(|cfg| {
+        cfg.set("limits", "header_timeout_ms", 1000);
+    })
+    .await;
+    let mut tls = h.client.connect().await.expect("handshake");
+    let raw = Put::jwt(h.compliant_jwt()).bytes();
+    tls.write_all(&raw).await.expect("write");
+    let r = tokio::time::timeout(IO_TIMEOUT, read_response(&mut tls))
+        .await
+        .expect("an answer in time")
+        .expect("an answer");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let started = Instant::now();
+    // Half a request head, then nothing.
+    tls.write_all(format!("PUT /register/{CLIENT_ID} HTTP/1.1\r\nHost: local").as_bytes())
+        .await
+        .expect("write");
+    let closed = read_until_closed(&mut tls, Duration::from_secs(6)).await;
+    assert!(closed.is_some(), "still open after {:?}", started.elapsed());
+    assert_eq!(
+        h.registry.count(),
+        1,
+        "only the answered request reached the registry"
+    );
+    let (samples, text) = h
+        .metrics_when(|s| s.get(r#"dcrgate_client_timeouts_total{stage="head"}"#) == Some(1.0))
+        .await;
+    assert_eq!(
+        samples.get(r#"dcrgate_client_timeouts_total{stage="head"}"#),
+        Some(1.0),
+        "{text}"
+    );
 }
 
 #[test]
