@@ -36,7 +36,7 @@ pub struct AuditRecord<'a> {
     pub cert_dn: Option<&'a str>,
     /// The software's id (from the verified software statement, else the request).
     pub software_id: Option<&'a str>,
-    /// `accepted`, `rejected`, `upstream_error` or `aborted`.
+    /// `accepted`, `would_reject`, `rejected`, `upstream_error` or `aborted`.
     pub verdict: &'static str,
     /// The HTTP status answered (0 if none was sent).
     pub status: u16,

@@ -83,7 +83,7 @@ pub struct Trail {
 /// Where a request stands.
 #[derive(Debug)]
 pub enum Decision {
-    /// Not decided: the client went away first (`aborted`).
+    /// Not decided, or decided but not answered: the client went away first (`aborted`).
     Pending,
     /// Admitted, and forwarded or about to be.
     Admitted(Admitted),
@@ -102,7 +102,7 @@ pub enum Outcome {
     Rejected,
     /// Admitted, but the registry could not be reached or was too slow.
     UpstreamError,
-    /// The client went away before a decision.
+    /// The client went away before a decision or before its answer could be written.
     Aborted,
 }
 
@@ -325,7 +325,15 @@ impl ProxyHttp for Gateway {
                     )
                 });
                 self.rejected(ctx, &rejection);
-                self.answer(session, ctx, &rejection).await?;
+                if let Err(mut e) = self.answer(session, ctx, &rejection).await {
+                    // The client is gone (it left mid-body, say): nothing was answered. The
+                    // record says so (`aborted`, status 0) and keeps the reason; the error is
+                    // the downstream's, so `fail_to_proxy` adds no second rejection.
+                    ctx.status = 0;
+                    ctx.decision = Decision::Pending;
+                    e.as_down();
+                    return Err(e);
+                }
                 Ok(true)
             }
         }
@@ -476,6 +484,7 @@ impl ProxyHttp for Gateway {
         );
         let code = rejection.status();
         if self.answer(session, ctx, &rejection).await.is_err() {
+            ctx.status = 0;
             return FailToProxy {
                 error_code: 0,
                 can_reuse_downstream: false,

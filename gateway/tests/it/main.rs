@@ -6,6 +6,7 @@ mod common;
 
 mod admin_metrics;
 mod adversarial;
+mod audit_records;
 mod bearer_tokens;
 mod cli;
 mod correlation;
