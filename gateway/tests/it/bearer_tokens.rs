@@ -385,3 +385,59 @@ async fn an_unavailable_authorization_server_key_set_is_a_503_never_a_pass() {
     let (samples, text) = h.metrics_when(|s| s.get(key) == Some(1.0)).await;
     assert_eq!(samples.get(key), Some(1.0), "{text}");
 }
+
+/// Under the shipped UK profile (which requires certificate-bound tokens), a `jwt`-mode token is
+/// checked before the software statement: a bound token with a valid SSA passes, an unbound or
+/// foreign-bound one is a 401 and the statement's key set is never fetched for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_uk_profile_the_token_must_be_certificate_bound() {
+    use crate::software_statements::{Chain, SSA_JWKS};
+    let authority = Signer::generate("as-key-1").expect("AS key");
+    let jwks = authority.jwks();
+    let c = Chain::start_with(move |cfg, s| {
+        s.key_host
+            .set(AS_JWKS, dcrgate_sandbox::keyhost::Serve::Json(jwks.clone()));
+        cfg.set("routes.update", "bearer", "jwt");
+        cfg.set("bearer.jwt", "issuer", AS_ISSUER);
+        cfg.set("bearer.jwt", "audiences", vec![AS_AUDIENCE]);
+        cfg.set("bearer.jwt", "key_set_url", s.key_host.url(AS_JWKS));
+    })
+    .await;
+    let h = &c.h;
+    let request = |jti: &str| {
+        let mut claims = c.request_with_ssa(&c.ssa_with(|_| {}));
+        claims["jti"] = json!(jti);
+        h.tpp.sign(&claims)
+    };
+    let bound = authority.sign(&token_claims(h));
+    let unbound = authority.sign(&edit(token_claims(h), |m| {
+        m.remove("cnf");
+    }));
+    let foreign = authority.sign(&edit(token_claims(h), |m| {
+        m.insert("cnf".into(), json!({"x5t#S256": "AAAA"}));
+    }));
+    for (name, token, jti) in [
+        ("unbound", &unbound, "3e4f5a6b-7c8d-4e9f-8a1b-2c3d4e5f6a7b"),
+        (
+            "bound elsewhere",
+            &foreign,
+            "4f5a6b7c-8d9e-4f0a-9b2c-3d4e5f6a7b8c",
+        ),
+    ] {
+        let r = h.put(Put::jwt(request(jti)).bearer(token)).await;
+        let d = assert_invalid_token(&r);
+        assert!(d.contains("certificate"), "{name}: {d}");
+    }
+    h.assert_not_forwarded();
+    assert_eq!(h.key_host.hits(SSA_JWKS), 0, "fetched for a refused token");
+    let r = h
+        .put(Put::jwt(request("5a6b7c8d-9e0f-4a1b-8c3d-4e5f6a7b8c9d")).bearer(&bound))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(h.registry.count(), 1);
+    let seen = h.registry.requests();
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some(format!("Bearer {bound}").as_str())
+    );
+}

@@ -556,3 +556,82 @@ async fn an_unavailable_directory_key_set_is_a_503_and_nothing_is_forwarded() {
         Some(json!(["ssa_keys_unavailable"]))
     );
 }
+
+/// The SSA algorithms come from each directory's `algorithms`, not from the statement's header:
+/// a directory allowing only ES256 accepts its ES256 statements and refuses a PS256 one signed by
+/// an RSA key in its own key set; the default (PS256) directory refuses an ES256 statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ssa_algorithms_are_each_directorys_own() {
+    const EC_DIRECTORY: &str = "EC Directory Ltd";
+    const EC_JWKS: &str = "/directory/ec.jwks";
+    let ec = Es256::generate("ec-directory-key-1");
+    let rsa_in_ec_set = Signer::generate("ec-directory-rsa-1").expect("key");
+    // The EC directory's key set holds its EC key and an RSA key.
+    let mut keys: Value = serde_json::from_str(&ec.jwks()).expect("jwks");
+    let rsa: Value = serde_json::from_str(&rsa_in_ec_set.jwks()).expect("jwks");
+    keys["keys"]
+        .as_array_mut()
+        .expect("keys")
+        .extend(rsa["keys"].as_array().expect("keys").iter().cloned());
+    let ec_set = keys.to_string();
+    let c = Chain::start_with(move |cfg, s| {
+        s.key_host.set(EC_JWKS, Serve::Json(ec_set.clone()));
+        let mut d = toml::Table::new();
+        d.insert("issuer".into(), EC_DIRECTORY.into());
+        d.insert("key_set_url".into(), s.key_host.url(EC_JWKS).into());
+        d.insert(
+            "algorithms".into(),
+            toml::Value::Array(vec!["ES256".into()]),
+        );
+        cfg.push("policy", "directories", d);
+    })
+    .await;
+    let ec_claims = {
+        let mut s = c.ssa_claims();
+        s["iss"] = json!(EC_DIRECTORY);
+        s
+    };
+    let send = |ssa: String, jti: &'static str| {
+        let mut claims = c.request_with_ssa(&ssa);
+        claims["jti"] = json!(jti);
+        c.h.tpp.sign(&claims)
+    };
+
+    // The EC directory's own ES256 statement: accepted.
+    let r =
+        c.h.put_jwt(&send(
+            ec.sign(&ec_claims),
+            "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(c.h.registry.count(), 1);
+
+    // PS256, by an RSA key the EC directory's key set does hold: refused, ES256 only.
+    let r =
+        c.h.put_jwt(&send(
+            rsa_in_ec_set.sign(&ec_claims),
+            "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+        ))
+        .await;
+    let d = assert_rejection(&r, 400, "invalid_software_statement");
+    assert!(d.contains("PS256"), "{d}");
+
+    // ES256 under the PS256-only directory's name (its key id, too): refused.
+    let impostor = Es256 {
+        kid: "directory-key-1".into(),
+        ..Es256::generate("x")
+    };
+    let r =
+        c.h.put_jwt(&send(
+            impostor.sign(&c.ssa_claims()),
+            "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a",
+        ))
+        .await;
+    let d = assert_rejection(&r, 400, "invalid_software_statement");
+    assert!(d.contains("ES256"), "{d}");
+
+    assert_eq!(c.h.registry.count(), 1, "a refused statement was forwarded");
+    // Only the accepted statement's key set was fetched.
+    assert_eq!(c.h.key_host.hits(SSA_JWKS), 1);
+}
