@@ -300,6 +300,9 @@ async fn redis_and_the_authorization_server_key_set_are_dependencies_when_config
         cfg.set("bearer.jwt", "audiences", vec!["dcrgate"]);
         cfg.set("bearer.jwt", "key_set_url", s.key_host.url("/as.jwks"));
         cfg.set("server", "dependency_probe_seconds", 1);
+        // Short key set lifetimes, so that a key set going away shows within the wait.
+        cfg.set("key_sets", "cache_ttl_seconds", 1);
+        cfg.set("key_sets", "failure_ttl_seconds", 1);
         // The store is used (and so a dependency) only when the profile requires a jti.
         let profile = dcrgate_sandbox::world::SEED_PROFILE
             .replace("require_jti = false", "require_jti = true");
@@ -317,6 +320,17 @@ async fn redis_and_the_authorization_server_key_set_are_dependencies_when_config
         200,
         "Redis down is not unreadiness"
     );
+    // The authorization server's key set unusable: down in the metric, still ready.
+    h.key_host.set("/as.jwks", Serve::Status(503));
+    dependency_becomes(&h, "authorization_server_key_set", 0.0).await;
+    assert_eq!(
+        h.admin_get("/readyz").await.status,
+        200,
+        "the authorization server's key set down is not unreadiness"
+    );
+    h.key_host
+        .set("/as.jwks", Serve::Json(r#"{"keys":[]}"#.to_owned()));
+    dependency_becomes(&h, "authorization_server_key_set", 1.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
