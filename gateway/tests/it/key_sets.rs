@@ -267,3 +267,69 @@ async fn loopback_key_host_is_refused_when_private_addresses_are_not_allowed() {
     h.assert_not_forwarded();
     assert_eq!(h.key_host.total_hits(), 0, "the key host saw a request");
 }
+
+/// Requests that need the same uncached key set wait for one fetch: six concurrent requests
+/// on a slow key host cost one fetch, and all are verified with its keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_for_one_key_set_share_one_fetch() {
+    let h = Harness::start().await;
+    let path = "/slow/jwks.json";
+    h.key_host
+        .set(path, Serve::Slow(Duration::from_millis(800), h.tpp.jwks()));
+    let uri = h.key_host.url(path);
+    let jwt = h.tpp.sign(&with_jwks_uri(&h, &uri));
+    let (a, b, c, d, e, f) = tokio::join!(
+        h.put_jwt(&jwt),
+        h.put_jwt(&jwt),
+        h.put_jwt(&jwt),
+        h.put_jwt(&jwt),
+        h.put_jwt(&jwt),
+        h.put_jwt(&jwt)
+    );
+    for r in [&a, &b, &c, &d, &e, &f] {
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    assert_eq!(h.key_host.hits(path), 1, "one fetch in flight per URL");
+    assert_eq!(h.registry.count(), 6);
+}
+
+/// The cache holds what `key_sets.cache_max_bytes` and `cache_capacity` allow, not every URL
+/// it has seen: with room for two entries, eight URLs asked for twice are mostly fetched twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_set_cache_is_bounded() {
+    let h = Harness::start_with(|cfg| {
+        // Every entry weighs at least 64 KiB / 2: two fit.
+        cfg.set("key_sets", "cache_max_bytes", 65_536);
+        cfg.set("key_sets", "cache_capacity", 2);
+    })
+    .await;
+    let url = |v: u32| format!("{}?v={v}", h.jwks_uri);
+    let hits = |v: u32| h.key_host.hits(&format!("{JWKS_PATH}?v={v}"));
+    // The cache does cache under this bound: a URL asked for twice in a row is fetched once.
+    for _ in 0..2 {
+        let r = h.put_jwt(&h.tpp.sign(&with_jwks_uri(&h, &url(0)))).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    assert_eq!(hits(0), 1);
+    for round in 1..=2 {
+        for v in 1..=8 {
+            let jwt = h.tpp.sign(&with_jwks_uri(&h, &url(v)));
+            let r = h.put_jwt(&jwt).await;
+            assert_eq!(
+                r.status,
+                200,
+                "round {round}, v={v}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+        // Let the cache's maintenance (evictions) run between the rounds.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let fetches: usize = (1..=8).map(hits).sum();
+    // 8 in the first round; in the second at most two (three, should an eviction lag) hits.
+    assert!(
+        fetches >= 8 + 5,
+        "{fetches} fetches: the cache kept more than its bound"
+    );
+    assert!(fetches <= 16, "{fetches}");
+}
