@@ -216,10 +216,17 @@ fn restart_only(old: &Config, new: &Config) -> Vec<(&'static str, String, String
     out
 }
 
-fn modified(paths: &[PathBuf]) -> Vec<Option<SystemTime>> {
+/// What identifies a watched file's version: its modification time, size and inode (a file
+/// replaced by a rename, as Kubernetes updates a mounted ConfigMap, has a new inode even when
+/// the clock gives it the old one's time). Symbolic links are followed.
+fn modified(paths: &[PathBuf]) -> Vec<Option<(SystemTime, u64, u64)>> {
+    use std::os::unix::fs::MetadataExt;
     paths
         .iter()
-        .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .map(|p| {
+            let m = std::fs::metadata(p).ok()?;
+            Some((m.modified().ok()?, m.len(), m.ino()))
+        })
         .collect()
 }
 

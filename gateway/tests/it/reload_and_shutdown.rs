@@ -366,3 +366,64 @@ async fn a_reload_names_every_setting_that_changes_only_on_restart() {
     let last = log.lines().last().unwrap_or_default();
     assert!(!last.starts_with('{'), "{last}");
 }
+
+/// Each watched file (the configuration, the profile, the served certificate and key, the
+/// client CA bundle, a CRL) reloads the gateway when it changes, within the watch interval
+/// (2 s) and without a signal; a file replaced by a rename (a Kubernetes ConfigMap update)
+/// counts as a change too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_to_each_watched_file_reloads_without_a_signal() {
+    let mut h = Harness::start().await;
+    let dir = h.files.path().to_owned();
+    let crl = h.pki.client_ca.crl(&[], 86_400).expect("CRL");
+    std::fs::write(dir.join("tpp-ca.crl.pem"), crl).expect("CRL file");
+    let mut entry = toml::Table::new();
+    entry.insert("issuer".into(), "tpp-ca".into());
+    entry.insert("file".into(), "tpp-ca.crl.pem".into());
+    h.config.set("revocation", "mode", "prefer").set(
+        "revocation",
+        "crl",
+        toml::Value::Array(vec![entry.into()]),
+    );
+    h.config.write(&dir, "dcrgate.toml").expect("config");
+    h.gateway.signal("HUP");
+    reloads(&h, "ok", 1.0).await;
+
+    let watched = [
+        dir.join("dcrgate.toml"),
+        dir.join("seed-update.toml"),
+        h.files.pki.gateway_cert.clone(),
+        h.files.pki.gateway_key.clone(),
+        h.files.pki.client_ca.clone(),
+        dir.join("tpp-ca.crl.pem"),
+    ];
+    let mut n = 1.0;
+    for (i, path) in watched.iter().enumerate() {
+        let contents = std::fs::read(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        if i % 2 == 0 {
+            // Rewritten in place.
+            std::fs::write(path, &contents).expect("rewrite");
+        } else {
+            // Replaced by a rename, as an atomic update does it.
+            let tmp = path.with_extension("new");
+            std::fs::write(&tmp, &contents).expect("write");
+            std::fs::rename(&tmp, path).expect("rename");
+        }
+        n += 1.0;
+        let started = Instant::now();
+        let series = "dcrgate_config_reloads_total{result=\"ok\"}";
+        let (samples, text) = h.metrics_when(|s| s.get(series) == Some(n)).await;
+        assert_eq!(
+            samples.get(series),
+            Some(n),
+            "{path:?} changed, no reload after {:?}: {text}",
+            started.elapsed()
+        );
+        assert_eq!(h.put_jwt(&h.compliant_jwt()).await.status, 200, "{path:?}");
+    }
+    assert_eq!(
+        h.gateway.stderr_log().matches("SIGHUP: reloading").count(),
+        1,
+        "only the first reload was signalled"
+    );
+}
