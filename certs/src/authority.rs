@@ -167,6 +167,20 @@ impl Authority {
         self.issue_client_located(subject, validity, &Locations::default())
     }
 
+    /// A TLS client certificate that becomes valid only tomorrow (and is valid for a year).
+    pub fn issue_client_not_yet_valid(
+        &self,
+        subject: &SubjectSpec,
+    ) -> Result<IssuedCert, PkiError> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = subject.to_rcgen()?;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.not_before = OffsetDateTime::now_utc() + Duration::days(1);
+        params.not_after = params.not_before + Duration::days(365);
+        self.sign(params)
+    }
+
     /// A TLS client certificate, valid for a year, that names where its revocation status is
     /// found: an OCSP responder (authorityInfoAccess) and a CRL distribution point.
     pub fn issue_client_at(

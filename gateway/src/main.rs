@@ -44,6 +44,9 @@ enum Command {
     },
     /// Print the version, the commit it was built from and the build date.
     Version,
+    /// Print the metric catalogue as JSON: every series with its type, help text and labels,
+    /// each label with the values it can take (null: names the configuration gives).
+    Metrics,
     /// Run a self-contained demo on loopback: dev PKI, stand-in registry, sample TPP.
     Demo {
         /// Where to write the generated files (default: a new folder in the temp dir).
@@ -227,6 +230,19 @@ fn main() -> ExitCode {
                 ExitCode::from(3)
             } else {
                 ExitCode::from(1)
+            }
+        }
+        Command::Metrics => {
+            let catalogue = dcrgate::metrics::catalogue::to_json();
+            match serde_json::to_string_pretty(&catalogue) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("dcrgate metrics: {e}");
+                    ExitCode::from(2)
+                }
             }
         }
         Command::Version => {

@@ -43,6 +43,8 @@ pub enum Behaviour {
     Normal,
     /// Wait this long, then answer normally.
     Slow(Duration),
+    /// Answer with this status and a small JSON body (a registry's error, a redirect).
+    Status(u16),
 }
 
 /// The running stand-in registry.
@@ -157,6 +159,20 @@ async fn handle(
     let b = behaviour.lock().map(|g| *g).unwrap_or(Behaviour::Normal);
     if let Behaviour::Slow(d) = b {
         tokio::time::sleep(d).await;
+    }
+    if let Behaviour::Status(code) = b {
+        let answer = serde_json::json!({"error": "server_error", "status": code});
+        let mut resp = Response::new(Full::new(Bytes::from(answer.to_string())));
+        *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+        resp.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
+        if (300..400).contains(&code) {
+            resp.headers_mut()
+                .insert("location", http::HeaderValue::from_static("/elsewhere"));
+        }
+        return Ok(resp);
     }
     let client_id = target.rsplit('/').next().unwrap_or("");
     let gone = match (parts.method.as_str(), target.strip_prefix("/register/")) {

@@ -127,6 +127,13 @@ async fn jwt_mode_accepts_a_bound_token_and_refuses_every_other_one_alike() {
             stranger.sign(&token_claims(&h)),
             "signature",
         ),
+        (
+            "not yet valid",
+            authority.sign(&edit(token_claims(&h), |m| {
+                m.insert("nbf".into(), json!(now() + 600));
+            })),
+            "not valid yet",
+        ),
         ("opaque", "opaque-token-123".to_owned(), "malformed"),
     ];
     for (name, token, needle) in &cases {

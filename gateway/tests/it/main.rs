@@ -18,6 +18,7 @@ mod jws_and_policy;
 mod jws_props;
 mod key_sets;
 mod lifecycle_routes;
+mod metrics_coverage;
 mod observability;
 mod ocsp;
 mod policy_cases;

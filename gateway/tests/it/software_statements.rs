@@ -136,6 +136,17 @@ async fn untrusted_or_forged_ssas_are_refused_before_anything_they_name_is_fetch
     let d = assert_rejection(&r, 400, "invalid_software_statement");
     assert!(d.contains("signature"), "{d}");
 
+    // Signed by a key the directory's key set does not list.
+    let unlisted = Signer::generate("directory-key-9").expect("key");
+    let r =
+        c.h.put_jwt(
+            &c.h.tpp
+                .sign(&c.request_with_ssa(&unlisted.sign(&c.ssa_claims()))),
+        )
+        .await;
+    let d = assert_rejection(&r, 400, "invalid_software_statement");
+    assert!(d.contains("kid"), "{d}");
+
     // Unsigned, where the profile does not allow it.
     let none = unsigned(&json!({"alg": "none"}), &c.ssa_claims(), b"");
     let r = c.h.put_jwt(&c.h.tpp.sign(&c.request_with_ssa(&none))).await;
@@ -634,4 +645,153 @@ async fn the_ssa_algorithms_are_each_directorys_own() {
     assert_eq!(c.h.registry.count(), 1, "a refused statement was forwarded");
     // Only the accepted statement's key set was fetched.
     assert_eq!(c.h.key_host.hits(SSA_JWKS), 1);
+}
+
+/// With every rule in shadow, each shadowable rule a request breaks is counted under its own id
+/// in `dcrgate_shadow_would_reject_total` and the request is forwarded; the rules that are never
+/// in shadow stay enforced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_shadow_each_broken_rule_is_counted_under_its_id() {
+    let profile = UK_PROFILE
+        .replace("require_org_name = false", "require_org_name = true")
+        .replace("all = false", "all = true");
+    assert!(profile.contains("require_org_name = true") && profile.contains("all = true"));
+    let c = Chain::start_with(move |_, s| s.write("uk.toml", &profile)).await;
+    let ssa = c.ssa_with(|_| {});
+    // One request breaking most shadowable rules at once.
+    let mut many = c.request_with_ssa(&ssa);
+    let iat = many["iat"].as_i64().expect("iat");
+    for (k, v) in [
+        ("token_endpoint_auth_method", json!("private_key_jwt")),
+        ("id_token_signed_response_alg", json!("RS256")),
+        ("request_object_signing_alg", json!("RS256")),
+        ("scope", json!("openid admin fundsconfirmations")),
+        ("exp", json!(iat + 7200)),
+        ("response_types", json!(["token"])),
+        ("grant_types", json!(["implicit"])),
+        ("application_type", json!("native")),
+        ("token_endpoint_auth_signing_alg", json!("RS256")),
+        ("client_uri", json!("http://tpp.example/about")),
+        ("tls_client_auth_san_dns", json!("tpp.example")),
+        ("redirect_uris", json!(["https://tpp.example/elsewhere"])),
+        ("software_id", json!("another-software")),
+    ] {
+        many[k] = v;
+    }
+    many.as_object_mut().expect("object").remove("org_name");
+    // No iat.
+    let mut no_iat = c.request_with_ssa(&ssa);
+    no_iat["jti"] = json!("6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9e");
+    no_iat.as_object_mut().expect("object").remove("iat");
+    // A software statement issued in the future.
+    let mut future_ssa = c.request_with_ssa(&c.ssa_with(|m| {
+        m.insert("iat".into(), json!(now() + 3600));
+    }));
+    future_ssa["jti"] = json!("7b8c9d0e-1f2a-4b3c-9d4e-5f6a7b8c9d0f");
+    for claims in [&many, &no_iat, &future_ssa] {
+        let r = c.h.put_jwt(&c.h.tpp.sign(claims)).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    assert_eq!(c.h.registry.count(), 3, "forwarded in shadow");
+    let rules = [
+        "token_endpoint_auth_method",
+        "id_token_signed_response_alg",
+        "request_object_signing_alg",
+        "scope",
+        "ssa_roles",
+        "org_name",
+        "lifetime",
+        "response_types",
+        "grant_types",
+        "application_type",
+        "token_endpoint_auth_signing_alg",
+        "metadata_uri",
+        "tls_client_auth_san",
+        "ssa_redirect_uris",
+        "software_id",
+        "iat",
+        "ssa_time",
+    ];
+    let series = |rule: &str| format!("dcrgate_shadow_would_reject_total{{reason=\"{rule}\"}}");
+    let (samples, text) =
+        c.h.metrics_when(|s| {
+            rules
+                .iter()
+                .all(|r| s.get(&series(r)).unwrap_or(0.0) >= 1.0)
+        })
+        .await;
+    for rule in rules {
+        assert!(
+            samples.get(&series(rule)).unwrap_or(0.0) >= 1.0,
+            "{rule} not counted: {text}"
+        );
+    }
+    // A rule never in shadow is enforced all the same.
+    let mut expired = c.request_with_ssa(&ssa);
+    expired["jti"] = json!("8c9d0e1f-2a3b-4c4d-8e5f-6a7b8c9d0e1a");
+    expired["exp"] = json!(now() - 600);
+    let r = c.h.put_jwt(&c.h.tpp.sign(&expired)).await;
+    assert_rejection(&r, 400, "invalid_client_metadata");
+    assert_eq!(c.h.registry.count(), 3);
+}
+
+/// The rules the other tests reach only in shadow or not at all, enforced: each is a 400 under
+/// its own reason id and never forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn algorithm_org_name_and_software_key_set_rules_are_enforced() {
+    let profile = UK_PROFILE.replace("require_org_name = false", "require_org_name = true");
+    let c = Chain::start_with(move |_, s| s.write("uk.toml", &profile)).await;
+    let ssa = c.ssa_with(|_| {});
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: [(&str, Edit); 3] = [
+        (
+            "id_token_signed_response_alg",
+            Box::new(|m| m["id_token_signed_response_alg"] = json!("RS256")),
+        ),
+        (
+            "request_object_signing_alg",
+            Box::new(|m| m["request_object_signing_alg"] = json!("ES384")),
+        ),
+        (
+            "org_name",
+            Box::new(|m| {
+                m.as_object_mut().expect("object").remove("org_name");
+            }),
+        ),
+    ];
+    for (rule, edit) in &cases {
+        let mut claims = c.request_with_ssa(&ssa);
+        edit(&mut claims);
+        let r = c.h.put_jwt(&c.h.tpp.sign(&claims)).await;
+        let d = assert_rejection(&r, 400, "invalid_client_metadata");
+        assert!(!d.is_empty(), "{rule}");
+    }
+    // The software statement names a key set on a host the bank does not allow.
+    let elsewhere = c.ssa_with(|m| {
+        m.insert(
+            "software_jwks_endpoint".into(),
+            json!("https://keys.elsewhere.example/sw.jwks"),
+        );
+    });
+    let r =
+        c.h.put_jwt(&c.h.tpp.sign(&c.request_with_ssa(&elsewhere)))
+            .await;
+    let d = assert_rejection(&r, 400, "invalid_software_statement");
+    assert!(d.contains("allowlist"), "{d}");
+    c.h.assert_not_forwarded();
+    let series = |rule: &str| {
+        format!("dcrgate_rejections_total{{reason=\"{rule}\",route=\"register_update\"}}")
+    };
+    let rules = [
+        "id_token_signed_response_alg",
+        "request_object_signing_alg",
+        "org_name",
+        "ssa_jwks",
+    ];
+    let (samples, text) =
+        c.h.metrics_when(|s| rules.iter().all(|r| s.get(&series(r)) == Some(1.0)))
+            .await;
+    for rule in rules {
+        assert_eq!(samples.get(&series(rule)), Some(1.0), "{rule}: {text}");
+    }
 }

@@ -418,10 +418,22 @@ async fn a_certificate_from_another_ca_is_refused() {
         expired.send(&raw).await.is_err(),
         "answered an expired certificate"
     );
+    // And one not valid yet.
+    let early = h
+        .pki
+        .client_ca
+        .issue_client_not_yet_valid(&tpp_subject())
+        .expect("cert");
+    let early = TppClient::new(&h.pki.server_ca.cert_pem(), Some(&early), h.gateway_addr())
+        .expect("client");
+    assert!(
+        early.send(&raw).await.is_err(),
+        "answered a certificate not valid yet"
+    );
     h.assert_not_forwarded();
     // Each refused handshake is counted by why (the rogue CA has the trusted CA's name: its
     // signature does not verify).
-    for result in ["bad_certificate", "unknown_ca", "expired"] {
+    for result in ["bad_certificate", "unknown_ca", "expired", "not_yet_valid"] {
         let series = format!("dcrgate_tls_handshakes_total{{result=\"{result}\"}}");
         let (samples, text) = h.metrics_when(|s| s.get(&series) == Some(1.0)).await;
         assert_eq!(samples.get(&series), Some(1.0), "{text}");
@@ -439,7 +451,7 @@ async fn a_certificate_from_another_ca_is_refused() {
         .lines()
         .filter(|l| l.contains("WARN") && l.contains("client certificate refused at the handshake"))
         .collect();
-    assert_eq!(refusals.len(), 3, "{log}");
+    assert_eq!(refusals.len(), 4, "{log}");
     let serial: String = other_cert
         .serial
         .iter()
@@ -524,4 +536,32 @@ async fn an_upstream_name_is_resolved_again_in_the_background_and_requests_follo
     let r = h.put_jwt(&h.compliant_jwt()).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(h.registry.count(), 2);
+}
+
+/// The registry's own answers, errors and redirects too, are relayed as they are (with the
+/// gateway's ids) and counted by status class; they are not the gateway's rejections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registrys_answers_are_relayed_and_counted_by_class() {
+    let h = Harness::start().await;
+    for (code, class) in [(503, "5xx"), (302, "3xx"), (409, "4xx"), (201, "2xx")] {
+        h.registry.set_behaviour(Behaviour::Status(code));
+        let r = h.put_jwt(&h.compliant_jwt()).await;
+        assert_eq!(r.status, code, "{}", String::from_utf8_lossy(&r.body));
+        let body: serde_json::Value = serde_json::from_slice(&r.body).expect("the registry's JSON");
+        assert_eq!(body["status"], code, "the registry's own body");
+        assert!(r.header("x-request-id").is_some());
+        if code == 302 {
+            assert_eq!(r.header("location"), Some("/elsewhere"));
+        }
+        let series = format!("dcrgate_upstream_responses_total{{class=\"{class}\"}}");
+        let (samples, text) = h.metrics_when(|s| s.get(&series) == Some(1.0)).await;
+        assert_eq!(samples.get(&series), Some(1.0), "{text}");
+    }
+    assert_eq!(h.registry.count(), 4);
+    let (samples, _) = h.metrics_when(|_| true).await;
+    assert_eq!(
+        samples.get(r#"dcrgate_requests_total{outcome="accepted",route="register_update"}"#),
+        Some(4.0),
+        "a registry error is the registry's answer to an accepted request"
+    );
 }

@@ -192,8 +192,62 @@ impl GatewayProcess {
     }
 }
 
+/// Where each gateway's last `/metrics` is kept when the variable is set: the catalogue
+/// coverage check (`metrics_coverage`) reads the union of what every test's traffic emitted.
+pub const METRICS_SEEN_DIR: &str = "DCRGATE_METRICS_SEEN_DIR";
+
+/// `GET /metrics` on the admin port with blocking I/O (for `Drop`), bounded by 2 s per step.
+fn scrape_blocking(admin: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr = SocketAddr::from(([127, 0, 0, 1], admin));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.set_write_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    // Read the head, then as many body bytes as it announces (or to the close).
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16384];
+    let (head_len, body_len) = loop {
+        let n = s.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        out.extend_from_slice(&buf[..n]);
+        if let Some(end) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&out[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())?;
+            break (end + 4, len);
+        }
+    };
+    while out.len() < head_len + body_len {
+        let n = s.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8(out).ok()?;
+    let (head, body) = text.split_at(head_len);
+    (head.split(' ').nth(1) == Some("200")).then(|| body.to_owned())
+}
+
 impl Drop for GatewayProcess {
     fn drop(&mut self) {
+        if let Some(dir) = std::env::var_os(METRICS_SEEN_DIR) {
+            if let Some(text) = scrape_blocking(self.admin) {
+                let file = std::path::Path::new(&dir).join(format!(
+                    "{}-{}.prom",
+                    std::process::id(),
+                    self.child.id()
+                ));
+                let _ = std::fs::create_dir_all(&dir);
+                let _ = std::fs::write(file, text);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
