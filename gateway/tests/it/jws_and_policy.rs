@@ -461,3 +461,49 @@ async fn a_forgery_cannot_burn_the_jti_of_the_genuine_request() {
     assert!(d.contains("jti"), "{d}");
     assert_eq!(h.registry.count(), 1);
 }
+
+/// The memory replay store holds `replay.memory_capacity` identifiers: past it the oldest is
+/// dropped and counted in `dcrgate_replay_evictions_total`, and (as documented) its request
+/// object can then be replayed; identifiers still held are refused as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_memory_replay_store_evicts_counts_and_readmits_the_oldest() {
+    let h = Harness::start_setup(|cfg, s| {
+        let profile = dcrgate_sandbox::world::SEED_PROFILE
+            .replace("require_jti = false", "require_jti = true");
+        s.write("jti.toml", &profile);
+        cfg.set("policy", "profile", "jti.toml");
+        cfg.set("replay", "memory_capacity", 2);
+    })
+    .await;
+    let jwts: Vec<String> = [
+        "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+        "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+        "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+    ]
+    .iter()
+    .map(|jti| {
+        h.tpp.sign(&h.claims_with(|m| {
+            m.insert("jti".into(), json!(jti));
+        }))
+    })
+    .collect();
+    for jwt in &jwts {
+        assert_eq!(h.put_jwt(jwt).await.status, 200);
+    }
+    // The store evicts in its maintenance, which the next lookups run.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The newest is still held.
+    let r = h.put_jwt(&jwts[2]).await;
+    let d = assert_rejection(&r, 400, "invalid_client_metadata");
+    assert!(d.contains("jti"), "{d}");
+    let (samples, text) = h
+        .metrics_when(|s| s.get("dcrgate_replay_evictions_total").unwrap_or(0.0) >= 1.0)
+        .await;
+    assert!(
+        samples.get("dcrgate_replay_evictions_total").unwrap_or(0.0) >= 1.0,
+        "{text}"
+    );
+    // The evicted oldest is accepted again: the bound the counter warns about.
+    assert_eq!(h.put_jwt(&jwts[0]).await.status, 200);
+    assert_eq!(h.registry.count(), 4);
+}

@@ -333,3 +333,40 @@ async fn the_key_set_cache_is_bounded() {
     );
     assert!(fetches <= 16, "{fetches}");
 }
+
+/// A key host whose certificate the gateway does not trust, and a key set host whose name does
+/// not resolve: both fail closed (502, nothing forwarded) and are counted by why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_key_host_or_an_unresolvable_name_fails_closed_and_is_counted() {
+    let h = Harness::start_with(|cfg| {
+        cfg.set(
+            "policy",
+            "key_set_hosts",
+            vec!["localhost", "keys.nosuch.invalid"],
+        );
+    })
+    .await;
+    let rogue_ca = dcrgate_certs::Authority::new("rogue key host CA").expect("CA");
+    let cert = rogue_ca.issue_server(&["localhost"]).expect("cert");
+    let rogue = dcrgate_sandbox::keyhost::KeyHost::start(&cert.cert_pem, &cert.key_pem)
+        .await
+        .expect("key host");
+    rogue.set(JWKS_PATH, Serve::Json(h.tpp.jwks()));
+    for (uri, result) in [
+        (rogue.url(JWKS_PATH), "tls"),
+        ("https://keys.nosuch.invalid/jwks.json".to_owned(), "dns"),
+    ] {
+        let r = h.put_jwt(&h.tpp.sign(&with_jwks_uri(&h, &uri))).await;
+        let d = assert_rejection(&r, 502, "temporarily_unavailable");
+        assert!(d.contains("key set"), "{uri}: {d}");
+        let series = format!("dcrgate_key_set_fetches_total{{result=\"{result}\"}}");
+        let (samples, text) = h.metrics_when(|s| s.get(&series) == Some(1.0)).await;
+        assert_eq!(samples.get(&series), Some(1.0), "{uri}: {text}");
+    }
+    assert_eq!(
+        rogue.total_hits(),
+        0,
+        "a request reached the untrusted host"
+    );
+    h.assert_not_forwarded();
+}

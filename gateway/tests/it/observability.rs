@@ -8,7 +8,8 @@ use crate::common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{closed_port, Harness};
+use common::{closed_port, Harness, Put};
+use dcrgate_sandbox::client::TppClient;
 use dcrgate_sandbox::keyhost::Serve;
 use dcrgate_sandbox::world::free_port;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -112,6 +113,24 @@ async fn a_stale_crl_under_require_makes_the_replica_unready() {
     assert_eq!(r.status, 503);
     let body = String::from_utf8_lossy(&r.body);
     assert!(body.contains("CRL `tpp-ca`: past its nextUpdate"), "{body}");
+    // And a new handshake with a certificate of that CA is refused, counted as unavailable.
+    let fresh = TppClient::new(
+        &h.pki.server_ca.cert_pem(),
+        Some(&h.tpp.transport),
+        h.gateway_addr(),
+    )
+    .expect("client");
+    assert!(
+        fresh
+            .send(&Put::jwt(h.compliant_jwt()).bytes())
+            .await
+            .is_err(),
+        "answered over a certificate whose revocation status is unavailable"
+    );
+    h.assert_not_forwarded();
+    let series = r#"dcrgate_tls_handshakes_total{result="revocation_unavailable"}"#;
+    let (samples, text) = h.metrics_when(|s| s.get(series) == Some(1.0)).await;
+    assert_eq!(samples.get(series), Some(1.0), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -183,3 +183,125 @@ async fn a_shared_limiter_whose_redis_is_down_fails_closed_or_open_as_configured
         assert!(log.contains("rate limit store unavailable"), "{log}");
     }
 }
+
+/// How the scripted Redis below answers.
+#[derive(Clone, Copy, Debug)]
+enum FakeRedis {
+    /// Never answers.
+    Silent,
+    /// Answers every command with this RESP reply.
+    Reply(&'static str),
+    /// Answers `+OK` until a script is sent (the limiter's check), then closes the connection.
+    CloseOnScript,
+}
+
+/// Count the complete RESP commands (`*N` arrays of bulk strings) at the start of `buf`, and
+/// the bytes they take.
+fn resp_commands(buf: &[u8]) -> (usize, usize) {
+    let line = |at: usize| -> Option<(usize, usize)> {
+        let end = buf[at..].windows(2).position(|w| w == b"\r\n")? + at;
+        let n = std::str::from_utf8(&buf[at + 1..end]).ok()?.parse().ok()?;
+        Some((n, end + 2))
+    };
+    let (mut count, mut at) = (0, 0);
+    'frames: while at < buf.len() {
+        let Some((items, mut pos)) = line(at) else {
+            break;
+        };
+        for _ in 0..items {
+            let Some((len, data)) = line(pos) else {
+                break 'frames;
+            };
+            if buf.len() < data + len + 2 {
+                break 'frames;
+            }
+            pos = data + len + 2;
+        }
+        count += 1;
+        at = pos;
+    }
+    (count, at)
+}
+
+/// A TCP server on loopback that speaks just enough RESP to misbehave as told.
+async fn fake_redis(how: FakeRedis) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    let (commands, used) = resp_commands(&buf);
+                    let script = buf[..used]
+                        .windows(4)
+                        .any(|w| w.eq_ignore_ascii_case(b"EVAL"));
+                    buf.drain(..used);
+                    for _ in 0..commands {
+                        let reply = match how {
+                            FakeRedis::Silent => continue,
+                            FakeRedis::Reply(r) => r,
+                            FakeRedis::CloseOnScript if script => return,
+                            FakeRedis::CloseOnScript => "+OK\r\n",
+                        };
+                        if sock.write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Each way a shared store can fail is counted under its own kind, and the limiter fails
+/// closed (503, not forwarded) under `on_store_error = "reject"`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_store_failure_is_counted_and_fails_closed() {
+    let cases = [
+        (FakeRedis::Silent, "timeout"),
+        (
+            FakeRedis::Reply("-NOAUTH Authentication required.\r\n"),
+            "auth",
+        ),
+        (FakeRedis::Reply("-ERR out of cheese\r\n"), "server_error"),
+        (FakeRedis::Reply(":7\r\n"), "protocol"),
+        (FakeRedis::CloseOnScript, "io"),
+    ];
+    let mut failures = Vec::new();
+    for (how, kind) in cases {
+        let port = fake_redis(how).await;
+        let h = Harness::start_with(|cfg| {
+            cfg.set("rate_limits", "store", "redis");
+            cfg.set("rate_limits", "on_store_error", "reject");
+            cfg.set("redis", "url", format!("redis://127.0.0.1:{port}/0"));
+            cfg.set("redis", "timeout_ms", 300);
+        })
+        .await;
+        let r = h.put_jwt(&h.compliant_jwt()).await;
+        common::assert_rejection(&r, 503, "temporarily_unavailable");
+        h.assert_not_forwarded();
+        let series = format!("dcrgate_rate_limit_store_errors_total{{kind=\"{kind}\"}}");
+        let (samples, text) = h
+            .metrics_when(|s| s.get(&series).unwrap_or(0.0) >= 1.0)
+            .await;
+        if samples.get(&series).unwrap_or(0.0) < 1.0 {
+            let seen: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with("dcrgate_rate_limit_store_errors_total"))
+                .collect();
+            failures.push(format!("{how:?}: not counted as {kind}: {seen:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
