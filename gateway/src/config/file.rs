@@ -615,6 +615,9 @@ impl<'de> Deserialize<'de> for Moved {
 pub struct RedisSection {
     /// `redis://` or `rediss://` (TLS), `[user:password@]host[:port][/db]`.
     pub url: Option<String>,
+    /// A file holding the URL instead (a mounted Secret: the password stays out of the
+    /// configuration); read again on every reload. At most one of `url` and `url_file`.
+    pub url_file: Option<PathBuf>,
     /// CA certificates (PEM) that sign the server's certificate, for `rediss://` (default:
     /// the system's roots).
     pub ca_file: Option<PathBuf>,
@@ -635,6 +638,7 @@ impl Default for RedisSection {
     fn default() -> Self {
         Self {
             url: None,
+            url_file: None,
             ca_file: None,
             certificate: None,
             private_key: None,

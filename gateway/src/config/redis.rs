@@ -3,6 +3,7 @@
 
 use super::file::RedisSection;
 use super::redis_url::RedisUrl;
+use super::secret_file::read_secret_file;
 use super::validate::Validator;
 use super::{ConfigError, Redis, RedisSentinel, RedisTls};
 use crate::tls::pem;
@@ -21,7 +22,20 @@ impl Validator<'_> {
                 format!("must be between 1 and {MAX_TIMEOUT_MS}"),
             ));
         }
-        let Some(url) = &r.url else {
+        let from_file = match (&r.url, &r.url_file) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid("redis.url_file", "set either url or url_file, not both"))
+            }
+            (None, Some(path)) => {
+                let path = self.file("redis.url_file", path)?;
+                Some(
+                    read_secret_file(&path)
+                        .map_err(|e| self.invalid("redis.url_file", e.to_string()))?,
+                )
+            }
+            _ => None,
+        };
+        let Some(url) = from_file.as_ref().or(r.url.as_ref()) else {
             if r.sentinel_master.is_some() || !r.sentinels.is_empty() {
                 return Err(self.invalid(
                     "redis.url",
@@ -30,7 +44,12 @@ impl Validator<'_> {
             }
             return Ok(None);
         };
-        let url = RedisUrl::parse(url).map_err(|e| self.invalid("redis.url", e.to_string()))?;
+        let key = if from_file.is_some() {
+            "redis.url_file"
+        } else {
+            "redis.url"
+        };
+        let url = RedisUrl::parse(url).map_err(|e| self.invalid(key, e.to_string()))?;
         let tls = self.redis_tls(r)?;
         let sentinel = match (&r.sentinel_master, r.sentinels.as_slice()) {
             (None, []) => None,

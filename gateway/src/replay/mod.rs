@@ -197,6 +197,31 @@ mod tests {
     }
 
     #[test]
+    fn the_url_can_come_from_a_file_never_from_both() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("redis-url");
+        std::fs::write(&file, "rediss://gw:hunter2@redis.internal:6380/3\n").expect("write");
+        let s = section("store = \"redis\"").expect("parses");
+        let with_file = format!("url_file = {:?}", file.display().to_string());
+        let (_, redis) = validate(&s, &with_file).expect("valid");
+        let redis = redis.expect("configured");
+        let printed = format!("{redis:?}");
+        assert!(printed.contains("redis.internal"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        let both = format!("url = \"redis://h\"\n{with_file}");
+        assert_eq!(validate(&s, &both).map(|_| ()), Err("redis.url_file"));
+        std::fs::write(&file, "  \n").expect("write");
+        assert_eq!(validate(&s, &with_file).map(|_| ()), Err("redis.url_file"));
+        std::fs::write(&file, "http://h:1").expect("write");
+        assert_eq!(validate(&s, &with_file).map(|_| ()), Err("redis.url_file"));
+        let missing = format!(
+            "url_file = {:?}",
+            dir.path().join("nope").display().to_string()
+        );
+        assert_eq!(validate(&s, &missing).map(|_| ()), Err("redis.url_file"));
+    }
+
+    #[test]
     fn validation_names_the_key() {
         let key = |replay: &str, redis: &str| {
             validate(&section(replay).expect("parses"), redis).map(|_| ())
