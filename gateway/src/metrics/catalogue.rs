@@ -396,11 +396,21 @@ pub const LAST_RELOAD: Family = family(
 pub const BUILD_INFO: Family = family(
     "dcrgate_build_info",
     Kind::Gauge,
-    "Build information; the value is always 1.",
-    &[Label {
-        name: "version",
-        values: Values::Configured("the crate version of the build"),
-    }],
+    "Build information: version, commit and build date (as dcrgate version prints them); the value is always 1.",
+    &[
+        Label {
+            name: "version",
+            values: Values::Configured("the crate version of the build"),
+        },
+        Label {
+            name: "commit",
+            values: Values::Configured("the commit the build was made from"),
+        },
+        Label {
+            name: "build_date",
+            values: Values::Configured("the build's date"),
+        },
+    ],
 );
 /// `dcrgate_revocation_checks_total`.
 pub const REVOCATION_CHECKS: Family = family(

@@ -147,7 +147,13 @@ impl Metrics {
     pub fn new() -> Result<Self, MetricsError> {
         let r = Registry::new();
         let build = gauges(&r, &c::BUILD_INFO)?;
-        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        build
+            .with_label_values(&[
+                crate::version::VERSION,
+                crate::version::COMMIT,
+                crate::version::BUILD_DATE,
+            ])
+            .set(1);
         let m = Self {
             requests: counters(&r, &c::REQUESTS)?,
             rejections: counters(&r, &c::REJECTIONS)?,

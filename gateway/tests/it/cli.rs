@@ -329,6 +329,20 @@ fn version_names_the_version_the_commit_and_the_build_date_as_the_image_labels_d
         short.trim(),
         format!("dcrgate {version} (commit {commit}, built {built})")
     );
+    // The metrics carry the same three.
+    let metrics = dcrgate::metrics::Metrics::new().expect("metrics");
+    let text = String::from_utf8(metrics.render()).expect("utf-8");
+    let info = text
+        .lines()
+        .find(|l| l.starts_with("dcrgate_build_info{"))
+        .unwrap_or_else(|| panic!("no dcrgate_build_info in {text}"));
+    for label in [
+        format!("version=\"{version}\""),
+        format!("commit=\"{commit}\""),
+        format!("build_date=\"{built}\""),
+    ] {
+        assert!(info.contains(&label), "{label} not in {info}");
+    }
     // The image is labelled with the same version.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dockerfile = std::fs::read_to_string(root.join("deploy/Dockerfile")).expect("Dockerfile");
