@@ -112,12 +112,17 @@ read at render time.
 {{- regexFind $re (printf "%s\n" .config) -}}
 {{- end -}}
 
-{{/* The value of `key = <value>` in a section body (quotes removed), or "". */}}
+{{/* The value of `key = <value>` in a section body (a string without its quotes, or a number), or "". */}}
 {{- define "dcrgate.tomlValue" -}}
-{{- $line := regexFind (printf "(?m)^[ \\t]*%s[ \\t]*=[ \\t]*(\"[^\"]*\"|[0-9]+)" .key) .body -}}
+{{- $line := regexFind (printf "(?m)^[ \\t]*%s[ \\t]*=[ \\t]*(\"[^\"]*\"|'[^']*'|[0-9]+)" .key) .body -}}
 {{- if $line -}}
-{{- regexReplaceAll "^[^=]*=[ \\t]*\"?([^\"]*)\"?$" $line "${1}" -}}
+{{- regexReplaceAll "^[^=]*=[ \\t]*(?:\"([^\"]*)\"|'([^']*)'|([0-9]+))$" $line "${1}${2}${3}" -}}
 {{- end -}}
+{{- end -}}
+
+{{/* "true" when a section body sets `key` (whatever its value). */}}
+{{- define "dcrgate.tomlHasKey" -}}
+{{- if regexMatch (printf "(?m)^[ \\t]*%s[ \\t]*=" .key) .body -}}true{{- end -}}
 {{- end -}}
 
 {{/* The port of an `address = "IP:port"` in a section body, or "". */}}
@@ -155,6 +160,9 @@ fit the pod (ports, shutdown timing, Redis). Each failure names the values to ch
 {{- end -}}
 {{- if eq (empty $v.tls.clientCA.secretName) (empty $v.tls.clientCA.configMapName) -}}
 {{- fail "tls.clientCA: set exactly one of secretName and configMapName" -}}
+{{- end -}}
+{{- if and $v.redis.urlSecret.name (not $v.redis.enabled) -}}
+{{- fail "redis.urlSecret.name is set but redis.enabled is false: the chart mounts the Redis URL (redis/url) only with redis.enabled" -}}
 {{- end -}}
 {{- if and $v.tls.crls.secretName (not $v.tls.crls.keys) -}}
 {{- fail "tls.crls.keys: list the keys of the Secret tls.crls.secretName to project to tls/crl/" -}}
@@ -211,6 +219,27 @@ fit the pod (ports, shutdown timing, Redis). Each failure names the values to ch
 {{- end -}}
 {{- if and (include "dcrgate.inlineUsesRedis" .) (not $v.redis.enabled) -}}
 {{- fail "config.inline puts a store in Redis (store = \"redis\") but redis.enabled is false: the NetworkPolicy would block it" -}}
+{{- end -}}
+{{- /* The Redis URL: url in the configuration, or url_file naming the projected redis.urlSecret. */ -}}
+{{- $redis := include "dcrgate.tomlSection" (dict "config" $c "section" "redis") -}}
+{{- $hasUrl := include "dcrgate.tomlHasKey" (dict "body" $redis "key" "url") -}}
+{{- if include "dcrgate.tomlHasKey" (dict "body" $redis "key" "url_file") -}}
+{{- if $hasUrl -}}
+{{- fail "config.inline: [redis] sets both url and url_file (the gateway takes one): keep url_file = \"redis/url\" with redis.urlSecret" -}}
+{{- end -}}
+{{- if not $v.redis.urlSecret.name -}}
+{{- fail "config.inline: [redis] url_file is set but redis.urlSecret.name is empty: name the Secret holding the Redis URL in redis.urlSecret (the chart projects it to redis/url)" -}}
+{{- end -}}
+{{- $got := include "dcrgate.tomlValue" (dict "body" $redis "key" "url_file") -}}
+{{- if and (ne $got "redis/url") (ne $got "/etc/dcrgate/redis/url") -}}
+{{- fail (printf "config.inline: redis.url_file = %q, but the chart projects redis.urlSecret to redis/url" $got) -}}
+{{- end -}}
+{{- else if $v.redis.urlSecret.name -}}
+{{- if $hasUrl -}}
+{{- fail "config.inline: redis.urlSecret is set but [redis] has a literal url: replace url with url_file = \"redis/url\" (the file the chart projects from redis.urlSecret)" -}}
+{{- else -}}
+{{- fail "config.inline: redis.urlSecret is set but [redis] has no url_file = \"redis/url\": the projected Redis URL would be unused" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
