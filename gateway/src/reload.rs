@@ -151,7 +151,8 @@ impl SharedState {
         Ok(())
     }
 
-    /// Files whose change triggers a reload: the configuration, the profile, the TLS files.
+    /// Files whose change triggers a reload: the configuration, the profile, the TLS files, the
+    /// CRLs and the Redis URL file.
     fn watched(&self) -> Vec<PathBuf> {
         let g = self.current();
         let c = &g.config;
@@ -164,6 +165,7 @@ impl SharedState {
         ]
         .into_iter()
         .chain(c.revocation.crls.iter().map(|crl| crl.path.clone()))
+        .chain(c.redis.as_ref().and_then(|r| r.url_file.clone()))
         .collect()
     }
 }

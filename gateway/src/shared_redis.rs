@@ -388,6 +388,7 @@ mod tests {
             tls: Default::default(),
             sentinel: None,
             timeout: Duration::from_millis(200),
+            url_file: None,
         }
     }
 

@@ -22,18 +22,17 @@ impl Validator<'_> {
                 format!("must be between 1 and {MAX_TIMEOUT_MS}"),
             ));
         }
-        let from_file = match (&r.url, &r.url_file) {
+        let (from_file, url_file) = match (&r.url, &r.url_file) {
             (Some(_), Some(_)) => {
                 return Err(self.invalid("redis.url_file", "set either url or url_file, not both"))
             }
             (None, Some(path)) => {
                 let path = self.file("redis.url_file", path)?;
-                Some(
-                    read_secret_file(&path)
-                        .map_err(|e| self.invalid("redis.url_file", e.to_string()))?,
-                )
+                let url = read_secret_file(&path)
+                    .map_err(|e| self.invalid("redis.url_file", e.to_string()))?;
+                (Some(url), Some(path))
             }
-            _ => None,
+            _ => (None, None),
         };
         let Some(url) = from_file.as_ref().or(r.url.as_ref()) else {
             if r.sentinel_master.is_some() || !r.sentinels.is_empty() {
@@ -129,6 +128,7 @@ impl Validator<'_> {
             tls,
             sentinel,
             timeout: std::time::Duration::from_millis(r.timeout_ms),
+            url_file,
         }))
     }
 

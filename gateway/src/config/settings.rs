@@ -521,6 +521,9 @@ pub struct Redis {
     pub sentinel: Option<RedisSentinel>,
     /// Bound on one operation (connect, authenticate, command).
     pub timeout: Duration,
+    /// The file the URL was read from (`redis.url_file`), watched for changes like the TLS
+    /// files.
+    pub url_file: Option<PathBuf>,
 }
 
 /// TLS material for Redis, read at validation.

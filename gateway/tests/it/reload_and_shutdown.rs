@@ -368,7 +368,7 @@ async fn a_reload_names_every_setting_that_changes_only_on_restart() {
 }
 
 /// Each watched file (the configuration, the profile, the served certificate and key, the
-/// client CA bundle, a CRL) reloads the gateway when it changes, within the watch interval
+/// client CA bundle, a CRL, the Redis URL file) reloads the gateway when it changes, within the watch interval
 /// (2 s) and without a signal; a file replaced by a rename (a Kubernetes ConfigMap update)
 /// counts as a change too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,11 +380,17 @@ async fn a_change_to_each_watched_file_reloads_without_a_signal() {
     let mut entry = toml::Table::new();
     entry.insert("issuer".into(), "tpp-ca".into());
     entry.insert("file".into(), "tpp-ca.crl.pem".into());
-    h.config.set("revocation", "mode", "prefer").set(
-        "revocation",
-        "crl",
-        toml::Value::Array(vec![entry.into()]),
-    );
+    // A Redis URL kept in a file (a mounted Secret); the replay and rate limit stores stay in
+    // memory, so nothing connects to it.
+    std::fs::write(
+        dir.join("redis-url"),
+        "redis://gw:secret@127.0.0.1:6379/0\n",
+    )
+    .expect("URL");
+    h.config
+        .set("revocation", "mode", "prefer")
+        .set("revocation", "crl", toml::Value::Array(vec![entry.into()]))
+        .set("redis", "url_file", "redis-url");
     h.config.write(&dir, "dcrgate.toml").expect("config");
     h.gateway.signal("HUP");
     reloads(&h, "ok", 1.0).await;
@@ -396,6 +402,7 @@ async fn a_change_to_each_watched_file_reloads_without_a_signal() {
         h.files.pki.gateway_key.clone(),
         h.files.pki.client_ca.clone(),
         dir.join("tpp-ca.crl.pem"),
+        dir.join("redis-url"),
     ];
     let mut n = 1.0;
     for (i, path) in watched.iter().enumerate() {
