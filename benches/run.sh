@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end benchmark of dcrgate against nginx, everything on 127.0.0.1, in one run with the
 # same ECDSA P-256 certificates and the same upstream stub: (a) the stub alone, (b) nginx as an
-# mTLS-terminating reverse proxy, (c) dcrgate with the full seed policy on compliant updates;
+# mTLS-terminating reverse proxy, (c) a bare pingora proxy with dcrgate's TLS settings and no
+# policy (dcrgate-bare-proxy: what pingora and TLS cost), (d) dcrgate with the full seed policy
+# on compliant updates;
 # keep-alive and new-connection (full handshake, resumption off) for each, 1 worker each and
 # then 2; half-saturation latency; a hostile flood; and dcrgate's memory with 10k identities.
-# Prints a markdown report (also written to $OUT/report.md).
+# Prints a markdown report (also written to $OUT/report.md) and draws the saturation results as
+# an SVG chart ($OUT/chart.svg).
 #
 #   benches/run.sh                 # the full run (about 20 minutes plus the build)
 #   BENCH_DURATION=5 BENCH_WARMUP=1 BENCH_IDENTITIES=1000 BENCH_QUIET_WAIT=0 benches/run.sh
@@ -169,6 +172,26 @@ stop_gateway() {
   GATEWAY_PID=""
 }
 
+BARE_PID=""
+BARE_PORT=""
+start_bare() { # threads
+  local p
+  for p in $(seq 21000 21999); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then BARE_PORT=$p; break; fi
+  done
+  [ -n "$BARE_PORT" ] || die "no free port for the bare proxy"
+  "$BIN/dcrgate-bare-proxy" --listen "127.0.0.1:$BARE_PORT" --cert "$ENVDIR/gateway.pem" \
+    --key "$ENVDIR/gateway.key" --client-ca "$ENVDIR/client-ca.pem" \
+    --upstream "127.0.0.1:$STUB_PORT" --threads "$1" >>"$OUT/bare-proxy.log" 2>&1 &
+  BARE_PID=$!
+  PIDS+=("$BARE_PID")
+  wait_port "$BARE_PORT"
+}
+stop_bare() {
+  stop_pid "$BARE_PID" INT
+  BARE_PID=""
+}
+
 RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
 LG=("$BIN/dcrgate-loadgen")
@@ -225,6 +248,13 @@ for mode in keepalive new-connection; do
   lg "nginx-w1/$mode" "${NGX[@]}" "${SAT[@]}" --mode "$mode" $(printf -- '--pid %s ' $NGINX_WORKERS)
   if [ "$mode" = keepalive ]; then NGINX_KA=$(json_num rps "$LAST"); fi
 done
+start_bare 1
+BARE=(--target "127.0.0.1:$BARE_PORT" "${TLS[@]}" "${REQ[@]}")
+smoke smoke/bare "${BARE[@]}"
+for mode in keepalive new-connection; do
+  lg "bare-t1/$mode" "${BARE[@]}" "${SAT[@]}" --mode "$mode" --pid "$BARE_PID"
+done
+stop_bare
 for mode in keepalive new-connection; do
   lg "dcrgate-t1/$mode" "${GW[@]}" "${SAT[@]}" --mode "$mode" --pid "$GATEWAY_PID"
   if [ "$mode" = keepalive ]; then GATEWAY_KA=$(json_num rps "$LAST"); fi
@@ -321,6 +351,12 @@ if [ "$THREADS2" = 1 ]; then
     lg "nginx-w2/$mode" "${NGX[@]}" "${SAT[@]}" --mode "$mode" $(printf -- '--pid %s ' $NGINX_WORKERS)
     lg "dcrgate-t2/$mode" "${GW[@]}" "${SAT[@]}" --mode "$mode" --pid "$GATEWAY_PID"
   done
+  start_bare 2
+  BARE=(--target "127.0.0.1:$BARE_PORT" "${TLS[@]}" "${REQ[@]}")
+  for mode in keepalive new-connection; do
+    lg "bare-t2/$mode" "${BARE[@]}" "${SAT[@]}" --mode "$mode" --pid "$BARE_PID"
+  done
+  stop_bare
 fi
 LOAD_AFTER=$(load1)
 stop_nginx
@@ -355,7 +391,7 @@ fi
 nginx_v=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
 openssl_v=$("$NGINX" -V 2>&1 | sed -n 's/.*(running with \(OpenSSL [^ ]*\).*/\1/p;s/^built with \(OpenSSL [^ ]*\)[^(]*$/\1/p' | head -n1)
 "$BIN/dcrgate-bench-report" --results "$RESULTS" \
-  --hits-dir "$OUT" \
+  --hits-dir "$OUT" --svg "$OUT/chart.svg" \
   "${MEMORY_ARGS[@]}" \
   --fact "cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)" \
   --fact "nproc=$(nproc)" \
@@ -366,4 +402,4 @@ openssl_v=$("$NGINX" -V 2>&1 | sed -n 's/.*(running with \(OpenSSL [^ ]*\).*/\1/
   --fact "commit=$(git rev-parse --short HEAD 2>/dev/null || echo '(no git)')" \
   --fact "warmup=$WARMUP" --fact "duration=$DURATION" --fact "concurrency=$CONCURRENCY" \
   --fact "slow_bytes=$SLOW_BYTES" | tee "$OUT/report.md"
-log "done: $OUT/report.md"
+log "done: $OUT/report.md, $OUT/chart.svg"

@@ -1,10 +1,11 @@
 //! Shared inputs for dcrgate's benchmarks: a realistic OBWAC subject and a compliant
 //! registration payload, so every benchmark measures the same request. Also what the
-//! end-to-end binaries share: HTTP/1.1 message framing ([`http1`]) and process CPU and memory
-//! readings from `/proc` ([`procstat`]).
+//! end-to-end binaries share: HTTP/1.1 message framing ([`http1`]), process CPU and memory
+//! readings from `/proc` ([`procstat`]) and the report's SVG chart ([`chart`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod chart;
 pub mod http1;
 pub mod procstat;
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
+use dcrgate_benches::chart::{self, Bar, Group, Panel};
 use serde_json::Value;
 
 #[derive(Parser, Debug)]
@@ -35,6 +36,10 @@ struct Args {
     /// The key set refetch cooldown the gateway ran with, seconds.
     #[arg(long, default_value_t = 30.0)]
     cooldown: f64,
+    /// Also write the saturation results as an SVG chart here (req/s, CPU per request and
+    /// latency percentiles per server and mode).
+    #[arg(long)]
+    svg: Option<PathBuf>,
 }
 
 /// Why the report could not be made.
@@ -181,8 +186,10 @@ fn report(args: &Args) -> Result<String, ReportError> {
     let servers = [
         ("stub", "upstream stub alone (plain HTTP)"),
         ("nginx-w1", "nginx, worker_processes 1"),
+        ("bare-t1", "bare pingora proxy, threads 1"),
         ("dcrgate-t1", "dcrgate, server.threads 1"),
         ("nginx-w2", "nginx, worker_processes 2"),
+        ("bare-t2", "bare pingora proxy, threads 2"),
         ("dcrgate-t2", "dcrgate, server.threads 2"),
     ];
     for (key, name) in servers {
@@ -226,6 +233,36 @@ fn report(args: &Args) -> Result<String, ReportError> {
                 "| {w} | {mode} | {} | {} |",
                 f2(ratio(runs.rps(&dl), runs.rps(&nl))),
                 f2(ratio(runs.cpu(&dl), runs.cpu(&nl)))
+            );
+        }
+    }
+
+    let _ = writeln!(
+        o,
+        "\n### dcrgate above a bare pingora proxy (same TLS settings, no policy)\n"
+    );
+    let _ = writeln!(
+        o,
+        "| workers | mode | dcrgate CPU µs/req | bare CPU µs/req | added by dcrgate, µs/req | req/s ratio |"
+    );
+    let _ = writeln!(o, "|---|---|---:|---:|---:|---:|");
+    for (w, d, b) in [
+        ("1", "dcrgate-t1", "bare-t1"),
+        ("2", "dcrgate-t2", "bare-t2"),
+    ] {
+        for mode in ["keepalive", "new-connection"] {
+            let (dl, bl) = (format!("{d}/{mode}"), format!("{b}/{mode}"));
+            if runs.get(&dl).is_none() || runs.get(&bl).is_none() {
+                continue;
+            }
+            let added = runs.cpu(&dl).zip(runs.cpu(&bl)).map(|(a, b)| a - b);
+            let _ = writeln!(
+                o,
+                "| {w} | {mode} | {} | {} | {} | {} |",
+                f1(runs.cpu(&dl)),
+                f1(runs.cpu(&bl)),
+                f1(added),
+                f2(ratio(runs.rps(&dl), runs.rps(&bl)))
             );
         }
     }
@@ -352,6 +389,35 @@ fn report(args: &Args) -> Result<String, ReportError> {
         o,
         "| resident memory ≤ 64 MiB with 10k identities and key sets cached | {memory_text} | {} |",
         verdict(memory_ok)
+    );
+    // The goals of the performance issue, each a ratio within this one run.
+    let ka_cpu_ratio = ratio(
+        runs.cpu("dcrgate-t1/keepalive"),
+        runs.cpu("nginx-w1/keepalive"),
+    );
+    let added = runs
+        .cpu("dcrgate-t1/keepalive")
+        .zip(runs.cpu("bare-t1/keepalive"))
+        .map(|(a, b)| a - b);
+    let _ = writeln!(
+        o,
+        "| keep-alive: CPU per request ≤ 1.6× nginx's | {}× ({} vs {} µs) | {} |",
+        f2(ka_cpu_ratio),
+        f1(runs.cpu("dcrgate-t1/keepalive")),
+        f1(runs.cpu("nginx-w1/keepalive")),
+        verdict(ka_cpu_ratio.map(|r| r <= 1.6))
+    );
+    let _ = writeln!(
+        o,
+        "| new connection per request: ≥ 2.0× nginx req/s | {}× | {} |",
+        f2(nc),
+        verdict(nc.map(|r| r >= 2.0))
+    );
+    let _ = writeln!(
+        o,
+        "| keep-alive: ≤ 45 µs CPU per request above the bare pingora proxy | {} µs | {} |",
+        f1(added),
+        verdict(added.map(|a| a <= 45.0))
     );
     for (prefix, how) in [
         ("", ""),
@@ -547,8 +613,93 @@ fn flood_section(
     )))
 }
 
+/// The saturation runs as chart panels: req/s and CPU per request by mode, and the keep-alive
+/// latency percentiles, for each server that ran.
+fn chart_panels(runs: &Runs) -> Vec<Panel> {
+    let servers = [
+        ("stub", "stub alone"),
+        ("nginx-w1", "nginx (1 worker)"),
+        ("bare-t1", "bare pingora (1)"),
+        ("dcrgate-t1", "dcrgate (1)"),
+        ("nginx-w2", "nginx (2 workers)"),
+        ("bare-t2", "bare pingora (2)"),
+        ("dcrgate-t2", "dcrgate (2)"),
+    ];
+    let ran: Vec<(&str, &str)> = servers
+        .into_iter()
+        .filter(|(k, _)| runs.get(&format!("{k}/keepalive")).is_some())
+        .collect();
+    let by_mode = |f: &dyn Fn(&str) -> Option<f64>| -> Vec<Group> {
+        ran.iter()
+            .map(|(k, name)| Group {
+                name: (*name).to_owned(),
+                bars: ["keepalive", "new-connection"]
+                    .iter()
+                    .map(|m| Bar {
+                        label: (*m).to_owned(),
+                        value: f(&format!("{k}/{m}")),
+                    })
+                    .collect(),
+            })
+            .collect()
+    };
+    let percentiles = ran
+        .iter()
+        .map(|(k, name)| Group {
+            name: (*name).to_owned(),
+            bars: ["p50", "p90", "p99"]
+                .iter()
+                .map(|p| Bar {
+                    label: (*p).to_owned(),
+                    value: runs.num(&format!("{k}/keepalive"), &format!("/latency_us/{p}")),
+                })
+                .collect(),
+        })
+        .collect();
+    vec![
+        Panel {
+            title: "requests per second (saturated, closed loop)".into(),
+            groups: by_mode(&|l| runs.rps(l)),
+        },
+        Panel {
+            title: "server CPU per request, µs".into(),
+            groups: by_mode(&|l| runs.cpu(l)),
+        },
+        Panel {
+            title: "keep-alive latency percentiles, µs".into(),
+            groups: percentiles,
+        },
+    ]
+}
+
+fn write_svg(args: &Args, path: &Path) -> Result<(), ReportError> {
+    let text = std::fs::read_to_string(&args.results)
+        .map_err(|e| ReportError::Read(args.results.clone(), e))?;
+    let mut runs = BTreeMap::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| ReportError::Json(args.results.clone(), i + 1, e))?;
+        runs.insert(v["label"].as_str().unwrap_or("").to_owned(), v);
+    }
+    let svg = chart::svg(
+        "dcrgate vs nginx vs a bare pingora proxy, mTLS on 127.0.0.1",
+        &chart_panels(&Runs(runs)),
+    );
+    std::fs::write(path, svg).map_err(|e| ReportError::Read(path.into(), e))
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(path) = &args.svg {
+        if let Err(e) = write_svg(&args, path) {
+            eprintln!("dcrgate-bench-report: {e}");
+            return ExitCode::from(2);
+        }
+    }
     match report(&args) {
         Ok(text) => {
             print!("{text}");
