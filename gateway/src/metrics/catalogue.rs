@@ -172,6 +172,9 @@ pub const HANDSHAKES: &[&str] = &[
     "bad_usage",
     "protocol",
 ];
+/// The `result` values of a client certificate refused at the handshake: the tail of
+/// [`HANDSHAKES`] (what `tls::reload::refusal` gives).
+pub const HANDSHAKE_REFUSALS: &[&str] = HANDSHAKES.split_at(4).1;
 /// The `result` label of bearer checks: `ok` or a token failure id.
 pub const BEARER_CHECKS: &[&str] = &[
     "ok",

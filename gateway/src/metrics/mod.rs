@@ -207,28 +207,20 @@ impl Metrics {
             crl_next_update: gauges(&r, &c::CRL_NEXT_UPDATE)?,
             registry: r,
         };
-        for r in ["ok", "invalid"] {
-            m.reloads.with_label_values(&[r]).inc_by(0);
-        }
-        for scope in ["client", "global"] {
-            m.rate_limited.with_label_values(&[scope]).inc_by(0);
-        }
-        for r in ["same", "changed", "failed"] {
-            m.upstream_resolutions.with_label_values(&[r]).inc_by(0);
-        }
-        for kind in crate::shared_redis::StoreError::KINDS {
-            m.rate_limit_store_errors
-                .with_label_values(&[kind])
-                .inc_by(0);
-        }
-        for d in ["accepted", "denied"] {
-            m.rotations.with_label_values(&[d]).inc_by(0);
-        }
-        for r in ["hit", "miss"] {
-            m.key_set_cache.with_label_values(&[r]).inc_by(0);
-        }
-        for s in ["head", "body"] {
-            m.client_timeouts.with_label_values(&[s]).inc_by(0);
+        // Series alerts and dashboards read from the start: every value of their one label,
+        // at 0.
+        for (vec, family) in [
+            (&m.reloads, &c::RELOADS),
+            (&m.rate_limited, &c::RATE_LIMITED),
+            (&m.upstream_resolutions, &c::UPSTREAM_RESOLUTIONS),
+            (&m.rate_limit_store_errors, &c::RATE_LIMIT_STORE_ERRORS),
+            (&m.rotations, &c::ROTATIONS),
+            (&m.key_set_cache, &c::KEY_SET_CACHE),
+            (&m.client_timeouts, &c::CLIENT_TIMEOUTS),
+        ] {
+            for value in family.labels[0].values.list().unwrap_or_default() {
+                vec.with_label_values(&[value]).inc_by(0);
+            }
         }
         Ok(m)
     }

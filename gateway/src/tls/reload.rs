@@ -230,7 +230,7 @@ impl ReloadableClientVerifier {
         let ocsp = Arc::new(OcspCache::new(outbound, metrics.clone()));
         let inner = Self::build(client_ca, revocation, metrics.as_ref(), &ocsp)?;
         if let Some(m) = &metrics {
-            for r in REFUSALS {
+            for &r in REFUSALS {
                 m.handshakes.with_label_values(&[r]).inc_by(0);
             }
         }
@@ -527,18 +527,8 @@ pub fn refusal(e: &rustls::Error) -> &'static str {
     }
 }
 
-/// Every `result` value [`refusal`] can give.
-pub const REFUSALS: [&str; 9] = [
-    "unknown_ca",
-    "expired",
-    "not_yet_valid",
-    "revoked",
-    "revocation_unknown",
-    "revocation_unavailable",
-    "bad_certificate",
-    "bad_usage",
-    "protocol",
-];
+/// Every `result` value [`refusal`] can give (the metric catalogue's list).
+pub use crate::metrics::catalogue::HANDSHAKE_REFUSALS as REFUSALS;
 
 /// The key of a leaf in the verified cache: the SHA-256 of its DER.
 /// A refused certificate is logged once in this long.

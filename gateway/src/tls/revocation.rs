@@ -43,9 +43,9 @@ use crate::tls::crl_index::CrlIndex;
 pub use crate::tls::crl_index::RevocationResult;
 use crate::tls::ocsp::{responder_uri, responder_url, OcspCache, OcspStatus, Question};
 
-/// The `result` values of `dcrgate_ocsp_exchanges_total`, exported at 0 for every policy that
-/// asks OCSP.
-const OCSP_RESULTS: [&str; 6] = ["good", "revoked", "unknown", "failed", "invalid", "refused"];
+// The `result` values of `dcrgate_ocsp_exchanges_total` (the metric catalogue's list),
+// exported at 0 for every policy that asks OCSP.
+use crate::metrics::catalogue::OCSP_EXCHANGES as OCSP_RESULTS;
 
 /// Issuer names remembered with the policy they resolved to.
 const MEMO_CAPACITY: usize = 1024;
@@ -188,7 +188,7 @@ impl RevocationVerifier {
             for p in policies.iter().filter(|p| {
                 p.mode != RevocationMode::Off && p.order == RevocationOrder::OcspThenCrl
             }) {
-                for result in OCSP_RESULTS {
+                for &result in OCSP_RESULTS {
                     m.ocsp_exchanges
                         .with_label_values(&[p.name.as_str(), result])
                         .inc_by(0);
