@@ -1642,8 +1642,7 @@ async fn a_client_without_a_certificate_gets_a_json_403_for_anything_it_sends_an
     }
     h.assert_not_forwarded();
     let key = r#"dcrgate_tls_handshakes_total{result="no_certificate"}"#;
-    let (samples, text) = h.metrics_when(|s| s.get(key) == Some(6.0)).await;
-    assert_eq!(samples.get(key), Some(6.0), "{text}");
+    h.assert_metric_becomes(key, 6.0).await;
     // One WARN line for the six connections from this address.
     let log = h.gateway.stderr_log();
     let lines = log

@@ -6,10 +6,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use crate::common::{assert_rejection, cert_thumbprint, Harness, Put, CLIENT_ID, TOKEN};
+use crate::common::{
+    assert_rejection, audit_records, cert_thumbprint, Harness, Put, CLIENT_ID, TOKEN,
+};
 
 /// The documented members of an audit record (docs/operations.md, "Audit records").
 const FIELDS: [&str; 12] = [
@@ -26,22 +28,6 @@ const FIELDS: [&str; 12] = [
     "rotation",
     "latency_ms",
 ];
-
-async fn records(path: &Path, n: usize) -> Vec<Value> {
-    let mut got = Vec::new();
-    for _ in 0..100 {
-        got = std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect();
-        if got.len() >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    got
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_has_the_documented_fields_each_verdict_and_the_file_is_0600() {
@@ -79,7 +65,7 @@ async fn every_record_has_the_documented_fields_each_verdict_and_the_file_is_060
         .await;
     assert_eq!(r.status, 404);
 
-    let got = records(&path, 4).await;
+    let got = audit_records(&path, 4).await;
     assert_eq!(got.len(), 4, "{got:?}");
     let thumb = cert_thumbprint(&h.tpp.transport.cert_der);
     for rec in &got {
@@ -171,7 +157,7 @@ async fn a_client_that_leaves_mid_body_is_recorded_and_never_forwarded() {
     tls.flush().await.expect("flush");
     tokio::time::sleep(Duration::from_millis(200)).await;
     drop(tls);
-    let got = records(&h.files.path().join("audit.jsonl"), 1).await;
+    let got = audit_records(&h.files.path().join("audit.jsonl"), 1).await;
     assert_eq!(got.len(), 1, "{got:?}");
     // The gateway refused the unreadable body, but its answer found nobody to read it.
     assert_eq!(got[0]["verdict"], "aborted", "{}", got[0]);
@@ -215,14 +201,8 @@ async fn records_a_full_disk_refuses_are_dropped_counted_and_logged_never_blocki
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     }
     assert_eq!(h.registry.count(), 3);
-    let (samples, text) = h
-        .metrics_when(|s| s.get("dcrgate_audit_records_dropped_total") == Some(3.0))
+    h.assert_metric_becomes("dcrgate_audit_records_dropped_total", 3.0)
         .await;
-    assert_eq!(
-        samples.get("dcrgate_audit_records_dropped_total"),
-        Some(3.0),
-        "{text}"
-    );
     let log = h.gateway.stderr_log();
     assert!(
         log.contains("audit sink: write failed; records dropped"),

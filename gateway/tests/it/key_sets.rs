@@ -360,8 +360,7 @@ async fn an_untrusted_key_host_or_an_unresolvable_name_fails_closed_and_is_count
         let d = assert_rejection(&r, 502, "temporarily_unavailable");
         assert!(d.contains("key set"), "{uri}: {d}");
         let series = format!("dcrgate_key_set_fetches_total{{result=\"{result}\"}}");
-        let (samples, text) = h.metrics_when(|s| s.get(&series) == Some(1.0)).await;
-        assert_eq!(samples.get(&series), Some(1.0), "{uri}: {text}");
+        h.assert_metric_becomes(&series, 1.0).await;
     }
     assert_eq!(
         rogue.total_hits(),

@@ -129,8 +129,7 @@ async fn a_stale_crl_under_require_makes_the_replica_unready() {
     );
     h.assert_not_forwarded();
     let series = r#"dcrgate_tls_handshakes_total{result="revocation_unavailable"}"#;
-    let (samples, text) = h.metrics_when(|s| s.get(series) == Some(1.0)).await;
-    assert_eq!(samples.get(series), Some(1.0), "{text}");
+    h.assert_metric_becomes(series, 1.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

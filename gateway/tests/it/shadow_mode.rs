@@ -4,8 +4,6 @@
 
 use crate::common;
 
-use std::time::Duration;
-
 use common::{assert_rejection, Harness};
 use dcrgate_sandbox::tpp::Signer;
 use dcrgate_sandbox::world::SEED_PROFILE;
@@ -26,19 +24,7 @@ async fn shadow_gateway(shadow: &'static str) -> Harness {
 }
 
 async fn audit(h: &Harness, n: usize) -> Vec<Value> {
-    let path = h.files.path().join("audit.jsonl");
-    for _ in 0..100 {
-        let records: Vec<Value> = std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        if records.len() >= n {
-            return records;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Vec::new()
+    crate::common::audit_records(&h.files.path().join("audit.jsonl"), n).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

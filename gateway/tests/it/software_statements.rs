@@ -5,8 +5,6 @@
 
 use crate::common;
 
-use std::time::Duration;
-
 use common::{assert_rejection, Harness, Put, Setup, CLIENT_ID};
 use dcrgate_sandbox::keyhost::Serve;
 use dcrgate_sandbox::tpp::{now, unsigned, Signer};
@@ -83,20 +81,7 @@ impl Chain {
 
     /// The audit records written so far (bounded wait for at least `n`).
     async fn audit(&self, n: usize) -> Vec<Value> {
-        let path = self.h.files.path().join("audit.jsonl");
-        let mut records = Vec::new();
-        for _ in 0..100 {
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            records = text
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect();
-            if records.len() >= n {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        records
+        common::audit_records(&self.h.files.path().join("audit.jsonl"), n).await
     }
 }
 

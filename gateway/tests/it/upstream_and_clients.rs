@@ -72,8 +72,7 @@ async fn a_request_the_registry_never_received_keeps_its_jti_usable() {
     let r = h.put_jwt(&jwt).await;
     assert_rejection(&r, 502, "temporarily_unavailable");
     let series = r#"dcrgate_replay_checks_total{result="released",store="memory"}"#;
-    let (samples, text) = h.metrics_when(|s| s.get(series) == Some(1.0)).await;
-    assert_eq!(samples.get(series), Some(1.0), "{text}");
+    h.assert_metric_becomes(series, 1.0).await;
     // The registry is back (the configuration names it again): the same signed request passes.
     let registry = format!("http://{}", h.registry.addr());
     h.config.set("upstream", "url", registry);
@@ -160,14 +159,8 @@ async fn a_client_dripping_its_request_head_is_cut_off() {
         String::from_utf8_lossy(&got)
     );
     h.assert_not_forwarded();
-    let (samples, text) = h
-        .metrics_when(|s| s.get(r#"dcrgate_client_timeouts_total{stage="head"}"#) == Some(1.0))
+    h.assert_metric_becomes(r#"dcrgate_client_timeouts_total{stage="head"}"#, 1.0)
         .await;
-    assert_eq!(
-        samples.get(r#"dcrgate_client_timeouts_total{stage="head"}"#),
-        Some(1.0),
-        "{text}"
-    );
 }
 
 /// The head clock of a finished connection must not cut a later one that reuses its addresses
@@ -358,14 +351,8 @@ async fn a_kept_alive_connection_idle_after_its_request_is_cut_at_the_head_timeo
         1,
         "only the answered request reached the registry"
     );
-    let (samples, text) = h
-        .metrics_when(|s| s.get(r#"dcrgate_client_timeouts_total{stage="head"}"#) == Some(1.0))
+    h.assert_metric_becomes(r#"dcrgate_client_timeouts_total{stage="head"}"#, 1.0)
         .await;
-    assert_eq!(
-        samples.get(r#"dcrgate_client_timeouts_total{stage="head"}"#),
-        Some(1.0),
-        "{text}"
-    );
 }
 
 #[test]
@@ -435,8 +422,7 @@ async fn a_certificate_from_another_ca_is_refused() {
     // signature does not verify).
     for result in ["bad_certificate", "unknown_ca", "expired", "not_yet_valid"] {
         let series = format!("dcrgate_tls_handshakes_total{{result=\"{result}\"}}");
-        let (samples, text) = h.metrics_when(|s| s.get(&series) == Some(1.0)).await;
-        assert_eq!(samples.get(&series), Some(1.0), "{text}");
+        h.assert_metric_becomes(&series, 1.0).await;
     }
     // Each refusal is one WARN line naming the certificate; the same certificate again
     // within the minute is counted, not logged again.
@@ -554,8 +540,7 @@ async fn the_registrys_answers_are_relayed_and_counted_by_class() {
             assert_eq!(r.header("location"), Some("/elsewhere"));
         }
         let series = format!("dcrgate_upstream_responses_total{{class=\"{class}\"}}");
-        let (samples, text) = h.metrics_when(|s| s.get(&series) == Some(1.0)).await;
-        assert_eq!(samples.get(&series), Some(1.0), "{text}");
+        h.assert_metric_becomes(&series, 1.0).await;
     }
     assert_eq!(h.registry.count(), 4);
     let (samples, _) = h.metrics_when(|_| true).await;

@@ -514,8 +514,14 @@ impl Harness {
     /// Wait (bounded) until `dcrgate_config_reloads_total{result}` reaches `n`.
     pub async fn wait_reloads(&self, result: &str, n: f64) {
         let series = format!("dcrgate_config_reloads_total{{result=\"{result}\"}}");
-        let (samples, text) = self.metrics_when(|s| s.get(&series) == Some(n)).await;
-        assert_eq!(samples.get(&series), Some(n), "{text}");
+        self.assert_metric_becomes(&series, n).await;
+    }
+
+    /// Wait (bounded, as [`Harness::metrics_when`]) until `series` reads `want`; fail with
+    /// the whole exposition if it never does.
+    pub async fn assert_metric_becomes(&self, series: &str, want: f64) {
+        let (samples, text) = self.metrics_when(|s| s.get(series) == Some(want)).await;
+        assert_eq!(samples.get(series), Some(want), "{series}: {text}");
     }
 
     /// The registry has not seen any request.
@@ -527,6 +533,26 @@ impl Harness {
             self.registry.requests()
         );
     }
+}
+
+/// The audit records in `path` (JSON lines), once there are at least `n` (bounded wait, 5 s);
+/// what is there when the time runs out. A last line still being written is not read; a
+/// complete line that is not JSON fails the test.
+pub async fn audit_records(path: &Path, n: usize) -> Vec<Value> {
+    let mut records = Vec::new();
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
+        records = complete
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        if records.len() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    records
 }
 
 /// `GET path` on the admin listener, bounded.
