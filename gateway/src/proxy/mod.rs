@@ -326,11 +326,9 @@ impl ProxyHttp for Gateway {
                 });
                 self.rejected(ctx, &rejection);
                 if let Err(mut e) = self.answer(session, ctx, &rejection).await {
-                    // The client is gone (it left mid-body, say): nothing was answered. The
-                    // record says so (`aborted`, status 0) and keeps the reason; the error is
-                    // the downstream's, so `fail_to_proxy` adds no second rejection.
-                    ctx.status = 0;
-                    ctx.decision = Decision::Pending;
+                    // The error is the downstream's, so `fail_to_proxy` adds no second
+                    // rejection.
+                    unanswered(ctx);
                     e.as_down();
                     return Err(e);
                 }
@@ -484,7 +482,7 @@ impl ProxyHttp for Gateway {
         );
         let code = rejection.status();
         if self.answer(session, ctx, &rejection).await.is_err() {
-            ctx.status = 0;
+            unanswered(ctx);
             return FailToProxy {
                 error_code: 0,
                 can_reuse_downstream: false,
@@ -520,6 +518,13 @@ impl ProxyHttp for Gateway {
             .with_label_values(&[ctx.route, outcome.as_str()])
             .observe(ctx.started.elapsed().as_secs_f64());
     }
+}
+
+/// The gateway's answer could not be written: the client is gone (it left mid-body, say). The
+/// record says so (`aborted`, status 0) and keeps the reasons the gateway had decided on.
+fn unanswered(ctx: &mut RequestCtx) {
+    ctx.status = 0;
+    ctx.decision = Decision::Pending;
 }
 
 /// A header map from `(name, value)` pairs, for the phase modules' unit tests.
