@@ -10,6 +10,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use dcrgate::config::{Config, LogFormat};
 use dcrgate::explain::{explain_verified, ExplainArgs, Inputs};
 
+/// mimalloc instead of the system allocator: a request allocates and frees a few hundred small
+/// blocks (headers, claims, JSON values), and glibc's malloc and free were a tenth of the CPU of
+/// a keep-alive request in the benchmark's profile (`benches/README.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "dcrgate",

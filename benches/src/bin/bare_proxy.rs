@@ -18,6 +18,11 @@ use pingora::server::Server;
 use pingora::upstreams::peer::HttpPeer;
 use rustls::server::WebPkiClientVerifier;
 
+/// The allocator dcrgate's binary uses, so that the difference between the two is the
+/// gateway's work, not the allocator's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "dcrgate-bare-proxy",

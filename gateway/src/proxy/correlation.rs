@@ -3,6 +3,11 @@
 //! a UUID, else a new one). Both are returned on every answer the gateway writes or passes on,
 //! sent to the registry, and fields of the request's log span, so every log line of a request
 //! carries them with its route and ClientId.
+//!
+//! The random bits come from the operating system, drawn a block at a time into a per-thread
+//! pool ([`random16`]), so that two ids per request do not cost two `getrandom` system calls.
+
+use std::cell::RefCell;
 
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -11,10 +16,38 @@ pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
 /// The FAPI interaction id header.
 pub const INTERACTION_ID_HEADER: &str = "x-fapi-interaction-id";
 
+/// Bytes the operating system is asked for at a time: 128 ids per system call.
+const POOL_BYTES: usize = 2048;
+
+/// A thread's unused random bytes: `bytes[used..]`.
+struct Pool {
+    bytes: [u8; POOL_BYTES],
+    used: usize,
+}
+
+thread_local! {
+    static POOL: RefCell<Pool> = const {
+        RefCell::new(Pool { bytes: [0; POOL_BYTES], used: POOL_BYTES })
+    };
+}
+
+/// 16 bytes from the operating system's generator, through this thread's pool; each byte is
+/// handed out once. `None` when the system has no randomness to give.
 fn random16() -> Option<[u8; 16]> {
-    let mut b = [0u8; 16];
-    SystemRandom::new().fill(&mut b).ok()?;
-    Some(b)
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.used + 16 > POOL_BYTES {
+            SystemRandom::new().fill(&mut pool.bytes).ok()?;
+            pool.used = 0;
+        }
+        let at = pool.used;
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&pool.bytes[at..at + 16]);
+        // Spent bytes are wiped, so the pool never holds an id already given out.
+        pool.bytes[at..at + 16].fill(0);
+        pool.used = at + 16;
+        Some(b)
+    })
 }
 
 fn hex_into(bytes: &[u8], out: &mut String) {
@@ -96,6 +129,19 @@ mod tests {
         assert_eq!(&u[14..15], "4");
         assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"), "{u}");
         assert_ne!(new_uuid(), u);
+    }
+
+    #[test]
+    fn ids_across_pool_refills_never_repeat() {
+        // Several refills of the pool, on two threads: every id is new.
+        let ids = |n: usize| (0..n).map(|_| request_id()).collect::<Vec<_>>();
+        let n = 3 * POOL_BYTES / 16 + 5;
+        let other = std::thread::spawn(move || ids(n));
+        let mut all = ids(n);
+        all.extend(other.join().unwrap());
+        let distinct: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(distinct.len(), all.len());
+        assert!(all.iter().all(|id| id.len() == 32 && id != "-"));
     }
 
     #[test]
