@@ -461,12 +461,19 @@ async fn run(args: Args) -> Result<(), EnvError> {
     config.set("rate_limits", "per_client_per_second", 0.0);
     config.set("rate_limits", "global_per_second", 0.0);
     if args.identities > 0 {
-        // Room for every identity's key set (the default capacity is 10 000 entries).
+        // Room for every identity's key set: the default capacity is 10 000 entries and
+        // 16 MiB, and a host may fill 2 000 of them (here all are on the one key host).
         config.set(
             "key_sets",
             "cache_capacity",
             (2 * args.identities + 100) as i64,
         );
+        config.set(
+            "key_sets",
+            "max_urls_per_host",
+            (args.identities + 100) as i64,
+        );
+        config.set("key_sets", "cache_max_bytes", 64i64 * 1024 * 1024);
     }
     for threads in [1i64, 2] {
         config.set("server", "threads", threads);
