@@ -130,10 +130,13 @@ graceful_shutdown_timeout_seconds = 1
         self
     }
 
-    /// Write to `dir/name` and return the path.
+    /// Write to `dir/name` and return the path. The file is written beside it and renamed into
+    /// place, so a gateway watching it never reads half a file.
     pub fn write(&self, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
         let path = dir.join(name);
-        std::fs::write(&path, toml::to_string(&self.table).unwrap_or_default())?;
+        let partial = dir.join(format!(".{name}.partial"));
+        std::fs::write(&partial, toml::to_string(&self.table).unwrap_or_default())?;
+        std::fs::rename(&partial, &path)?;
         Ok(path)
     }
 }

@@ -100,15 +100,11 @@ async fn a_stale_crl_under_require_makes_the_replica_unready() {
     h.config
         .set("revocation", "mode", "prefer")
         .set("revocation", "crl", crls);
-    h.config.write(&dir, "dcrgate.toml").expect("config");
-    h.gateway.signal("HUP");
-    h.wait_reloads("ok", 1.0).await;
+    h.reconfigure().await;
     // Under prefer a stale CRL refuses nothing: ready.
     assert_eq!(h.admin_get("/readyz").await.status, 200);
     h.config.set("revocation", "mode", "require");
-    h.config.write(&dir, "dcrgate.toml").expect("config");
-    h.gateway.signal("HUP");
-    h.wait_reloads("ok", 2.0).await;
+    h.reconfigure().await;
     let r = h.admin_get("/readyz").await;
     assert_eq!(r.status, 503);
     let body = String::from_utf8_lossy(&r.body);

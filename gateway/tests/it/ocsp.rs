@@ -21,8 +21,8 @@ use tokio::io::AsyncWriteExt;
 use crate::common::{assert_rejection, tpp_subject, Harness, Put};
 
 /// `[revocation]` with OCSP first for issuers without a policy of their own, `mode` for them,
-/// `extra` keys on top; reload number `n`.
-async fn configure(h: &mut Harness, mode: &str, extra: &[(&str, toml::Value)], n: f64) {
+/// `extra` keys on top; reload and wait until it runs.
+async fn configure(h: &mut Harness, mode: &str, extra: &[(&str, toml::Value)]) {
     h.config
         .set("revocation", "mode", mode)
         .set("revocation", "order", "ocsp_then_crl")
@@ -36,10 +36,7 @@ async fn configure(h: &mut Harness, mode: &str, extra: &[(&str, toml::Value)], n
     for (k, v) in extra {
         h.config.set("revocation", k, v.clone());
     }
-    let dir = h.files.path().to_owned();
-    h.config.write(&dir, "dcrgate.toml").expect("config");
-    h.gateway.signal("HUP");
-    h.wait_reloads("ok", n).await;
+    h.reconfigure().await;
 }
 
 fn addr(h: &Harness) -> SocketAddr {
@@ -98,7 +95,7 @@ async fn responder(signer: OcspSigner, attach: bool) -> OcspResponder {
 async fn a_good_answer_is_asked_for_once_and_serves_every_connection() {
     let mut h = Harness::start().await;
     let ocsp = responder(h.pki.client_ca.ocsp_signer(), false).await;
-    configure(&mut h, "require", &[], 1.0).await;
+    configure(&mut h, "require", &[]).await;
     let (cert, client) = tpp(&h, &h.pki.client_ca, &ocsp.url(), &[]);
     ocsp.set(&cert.serial, CertStatus::Good);
     for i in 0..3 {
@@ -134,7 +131,7 @@ async fn a_good_answer_is_asked_for_once_and_serves_every_connection() {
 async fn a_revoked_answer_refuses_the_request_then_the_handshake() {
     let mut h = Harness::start().await;
     let ocsp = responder(h.pki.client_ca.ocsp_signer(), false).await;
-    configure(&mut h, "prefer", &[], 1.0).await;
+    configure(&mut h, "prefer", &[]).await;
     let (cert, client) = tpp(&h, &h.pki.client_ca, &ocsp.url(), &[]);
     ocsp.set(&cert.serial, CertStatus::Revoked { at: 1 });
     let (status, description) = update(&h, &client).await.expect("the handshake passes");
@@ -160,10 +157,8 @@ async fn a_revoked_answer_refuses_the_request_then_the_handshake() {
 async fn unknown_and_unreachable_fail_closed_under_require_and_open_under_prefer() {
     let mut h = Harness::start().await;
     let ocsp = responder(h.pki.client_ca.ocsp_signer(), false).await;
-    let mut reloads = 0.0;
     for mode in ["require", "prefer", "off"] {
-        reloads += 1.0;
-        configure(&mut h, mode, &[], reloads).await;
+        configure(&mut h, mode, &[]).await;
         for behaviour in [
             Behaviour::Answer { valid_for: 3600 },
             Behaviour::Down,
@@ -196,7 +191,7 @@ async fn unknown_and_unreachable_fail_closed_under_require_and_open_under_prefer
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_issuer_or_its_delegated_responder_may_answer() {
     let mut h = Harness::start().await;
-    configure(&mut h, "require", &[], 1.0).await;
+    configure(&mut h, "require", &[]).await;
     let ca = &h.pki.client_ca;
     let stranger = Authority::new(&"x".repeat(3)).expect("CA");
     let cases = [
@@ -237,7 +232,7 @@ async fn a_responder_on_a_host_not_allowed_is_never_asked() {
     let mut h = Harness::start().await;
     let ocsp = responder(h.pki.client_ca.ocsp_signer(), false).await;
     let hosts = toml::Value::Array(vec!["ocsp.example".into()]);
-    configure(&mut h, "require", &[("allowed_hosts", hosts)], 1.0).await;
+    configure(&mut h, "require", &[("allowed_hosts", hosts)]).await;
     let (cert, client) = tpp(&h, &h.pki.client_ca, &ocsp.url(), &[]);
     ocsp.set(&cert.serial, CertStatus::Good);
     let (status, description) = update(&h, &client).await.expect("handshake");
@@ -274,7 +269,7 @@ async fn the_crl_decides_when_ocsp_gives_no_answer() {
     crl.insert("issuer".into(), "tpp-ca".into());
     crl.insert("file".into(), "tpp-ca.crl.pem".into());
     let crls = toml::Value::Array(vec![toml::Value::Table(crl)]);
-    configure(&mut h, "require", &[("crl", crls)], 1.0).await;
+    configure(&mut h, "require", &[("crl", crls)]).await;
     assert_eq!(
         update(&h, &good_client).await.map(|r| r.0),
         Some(200),
@@ -306,7 +301,7 @@ async fn each_issuing_ca_has_its_own_policy() {
     policy.insert("mode".into(), "require".into());
     let issuers = toml::Value::Array(vec![toml::Value::Table(policy)]);
     // Every other issuer: off.
-    configure(&mut h, "off", &[("issuer", issuers)], 1.0).await;
+    configure(&mut h, "off", &[("issuer", issuers)]).await;
     let (_, under_policy) = tpp(&h, &issuing, &ocsp.url(), &[issuing.cert_der()]);
     let (_, elsewhere) = tpp(&h, &h.pki.client_ca, &root_ocsp.url(), &[]);
     // Neither responder knows its certificate: unknown.
@@ -322,7 +317,7 @@ async fn each_issuing_ca_has_its_own_policy() {
 async fn a_certificate_revoked_on_an_open_connection_is_refused_once_its_answer_expires() {
     let mut h = Harness::start().await;
     let ocsp = responder(h.pki.client_ca.ocsp_signer(), false).await;
-    configure(&mut h, "require", &[], 1.0).await;
+    configure(&mut h, "require", &[]).await;
     // Answers valid for two seconds: cached that long.
     ocsp.behave(Behaviour::Answer { valid_for: 2 });
     let (cert, client) = tpp(&h, &h.pki.client_ca, &ocsp.url(), &[]);
@@ -463,7 +458,7 @@ async fn dcrgate_check_refuses_unusable_ocsp_and_issuer_settings() {
 async fn explain_names_the_responder_and_the_policy_and_does_not_ask_offline() {
     let mut h = Harness::start().await;
     let ocsp = responder(h.pki.client_ca.ocsp_signer(), false).await;
-    configure(&mut h, "require", &[], 1.0).await;
+    configure(&mut h, "require", &[]).await;
     let cert = h
         .pki
         .client_ca

@@ -19,8 +19,8 @@ use crate::common::{assert_rejection, tpp_subject, Harness, Put};
 const DAY: i64 = 86_400;
 
 /// Write each `(issuer, crl_pem)` into the config folder, set `[revocation]` to `mode` and
-/// `scope`, and reload (SIGHUP); waits for reload number `n` to succeed.
-async fn revoke(h: &mut Harness, mode: &str, scope: &str, crls: &[(&str, String)], n: f64) {
+/// `scope`, reload (SIGHUP) and wait until the new configuration runs.
+async fn revoke(h: &mut Harness, mode: &str, scope: &str, crls: &[(&str, String)]) {
     let dir = h.files.path().to_owned();
     let mut entries = Vec::new();
     for (issuer, pem) in crls {
@@ -35,9 +35,7 @@ async fn revoke(h: &mut Harness, mode: &str, scope: &str, crls: &[(&str, String)
         .set("revocation", "mode", mode)
         .set("revocation", "scope", scope)
         .set("revocation", "crl", toml::Value::Array(entries));
-    h.config.write(&dir, "dcrgate.toml").expect("config");
-    h.gateway.signal("HUP");
-    h.wait_reloads("ok", n).await;
+    h.reconfigure().await;
 }
 
 fn addr(h: &Harness) -> SocketAddr {
@@ -82,7 +80,7 @@ async fn a_revoked_transport_certificate_fails_the_handshake_in_require_and_pref
     let sibling = ca
         .issue_client(&tpp_subject())
         .expect("another certificate");
-    revoke(&mut h, "require", "chain", &[("tpp-ca", crl.clone())], 1.0).await;
+    revoke(&mut h, "require", "chain", &[("tpp-ca", crl.clone())]).await;
 
     assert!(
         !accepted(&h, &h.client).await,
@@ -103,7 +101,7 @@ async fn a_revoked_transport_certificate_fails_the_handshake_in_require_and_pref
     assert!(this.is_some_and(|t| t < now), "{text}");
 
     // prefer fails open on unknown status only: a revoked certificate stays refused.
-    revoke(&mut h, "prefer", "chain", &[("tpp-ca", crl)], 2.0).await;
+    revoke(&mut h, "prefer", "chain", &[("tpp-ca", crl)]).await;
     assert!(
         !accepted(&h, &h.client).await,
         "prefer let a revoked certificate through"
@@ -127,13 +125,13 @@ async fn unknown_status_and_a_stale_crl_fail_closed_under_require_and_open_under
     // A CRL of another CA only: the TPP certificate's issuer has none (unknown status).
     let other = Authority::new("another CA").expect("CA");
     let unrelated = vec![("other-ca", other.crl(&[], DAY).expect("CRL"))];
-    revoke(&mut h, "require", "chain", &unrelated, 1.0).await;
+    revoke(&mut h, "require", "chain", &unrelated).await;
     assert!(
         !accepted(&h, &h.client).await,
         "require accepted an unknown status"
     );
     assert_eq!(checks(&h, "unknown").await, 1.0);
-    revoke(&mut h, "prefer", "chain", &unrelated, 2.0).await;
+    revoke(&mut h, "prefer", "chain", &unrelated).await;
     assert!(
         accepted(&h, &h.client).await,
         "prefer refused an unknown status"
@@ -142,13 +140,13 @@ async fn unknown_status_and_a_stale_crl_fail_closed_under_require_and_open_under
 
     // The issuer's CRL is past its nextUpdate.
     let stale = vec![("tpp-ca", h.pki.client_ca.crl(&[], -3600).expect("CRL"))];
-    revoke(&mut h, "require", "chain", &stale, 3.0).await;
+    revoke(&mut h, "require", "chain", &stale).await;
     assert!(
         !accepted(&h, &h.client).await,
         "require accepted a stale CRL"
     );
     assert_eq!(checks(&h, "unavailable").await, 1.0);
-    revoke(&mut h, "prefer", "chain", &stale, 4.0).await;
+    revoke(&mut h, "prefer", "chain", &stale).await;
     assert!(accepted(&h, &h.client).await, "prefer refused a stale CRL");
     assert_eq!(checks(&h, "unavailable").await, 2.0);
     assert_eq!(h.registry.count(), 2, "{:?}", h.registry.requests());
@@ -181,13 +179,13 @@ async fn a_revoked_intermediate_refuses_every_certificate_under_it() {
         ),
         ("tpp-issuing", issuing.crl(&[], DAY).expect("CRL")),
     ];
-    revoke(&mut h, "require", "chain", &crls, 1.0).await;
+    revoke(&mut h, "require", "chain", &crls).await;
     assert!(
         !accepted(&h, &chained).await,
         "a certificate under a revoked CA was served"
     );
     // Scope leaf checks the leaf alone (against its issuing CA's CRL, which lists nothing).
-    revoke(&mut h, "require", "leaf", &crls, 2.0).await;
+    revoke(&mut h, "require", "leaf", &crls).await;
     assert!(
         accepted(&h, &chained).await,
         "scope leaf checked the intermediate"
@@ -201,7 +199,7 @@ async fn a_crl_reload_reaches_connections_already_open() {
     let ca_crl = |revoked: &[&[u8]]| h.pki.client_ca.crl(revoked, DAY).expect("CRL");
     let nothing = vec![("tpp-ca", ca_crl(&[]))];
     let revoked = vec![("tpp-ca", ca_crl(&[&h.tpp.transport.serial]))];
-    revoke(&mut h, "require", "chain", &nothing, 1.0).await;
+    revoke(&mut h, "require", "chain", &nothing).await;
     let mut tls = h.client.connect().await.expect("handshake");
     let raw = Put::jwt(h.compliant_jwt()).bytes();
     tls.write_all(&raw).await.expect("write");
@@ -214,7 +212,7 @@ async fn a_crl_reload_reaches_connections_already_open() {
     );
 
     // The certificate is revoked while the connection stays open: its next request is refused.
-    revoke(&mut h, "require", "chain", &revoked, 2.0).await;
+    revoke(&mut h, "require", "chain", &revoked).await;
     let raw = Put::jwt(h.compliant_jwt()).bytes();
     tls.write_all(&raw).await.expect("write");
     let second = read_response(&mut tls).await.expect("second answer");
@@ -305,7 +303,7 @@ async fn explain_reports_the_certificate_revocation_status_from_the_configured_c
         .client_ca
         .issue_client(&tpp_subject())
         .expect("certificate");
-    revoke(&mut h, "require", "chain", &[("tpp-ca", crl)], 1.0).await;
+    revoke(&mut h, "require", "chain", &[("tpp-ca", crl)]).await;
     let dir = h.files.path();
     let jwt = dir.join("explain.jwt");
     std::fs::write(&jwt, h.compliant_jwt()).expect("JWT");
@@ -345,14 +343,14 @@ async fn explain_reports_the_certificate_revocation_status_from_the_configured_c
 async fn an_open_connection_is_verified_again_once_per_reload() {
     let mut h = Harness::start().await;
     let nothing = vec![("tpp-ca", h.pki.client_ca.crl(&[], DAY).expect("CRL"))];
-    revoke(&mut h, "require", "chain", &nothing, 1.0).await;
+    revoke(&mut h, "require", "chain", &nothing).await;
     let mut tls = h.client.connect().await.expect("handshake");
     let put = |h: &Harness| Put::jwt(h.compliant_jwt()).bytes();
     tls.write_all(&put(&h)).await.expect("write");
     assert_eq!(read_response(&mut tls).await.expect("answer").status, 200);
     let before = checks(&h, "good").await;
     // A reload that revokes nothing: the connection's chain is verified once more, then trusted.
-    revoke(&mut h, "require", "chain", &nothing, 2.0).await;
+    revoke(&mut h, "require", "chain", &nothing).await;
     for _ in 0..3 {
         tls.write_all(&put(&h)).await.expect("write");
         assert_eq!(read_response(&mut tls).await.expect("answer").status, 200);

@@ -76,11 +76,7 @@ async fn a_request_the_registry_never_received_keeps_its_jti_usable() {
     // The registry is back (the configuration names it again): the same signed request passes.
     let registry = format!("http://{}", h.registry.addr());
     h.config.set("upstream", "url", registry);
-    h.config
-        .write(h.files.path(), "dcrgate.toml")
-        .expect("config");
-    h.gateway.signal("HUP");
-    h.wait_reloads("ok", 1.0).await;
+    h.reconfigure().await;
     let r = h.put_jwt(&jwt).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     // Once received, it is used: a replay is refused.
@@ -501,11 +497,7 @@ async fn an_upstream_name_is_resolved_again_in_the_background_and_requests_follo
     h.config
         .set("upstream", "url", format!("http://localhost:{port}"));
     h.config.set("upstream", "resolve_seconds", 1);
-    h.config
-        .write(h.files.path(), "dcrgate.toml")
-        .expect("config");
-    h.gateway.signal("HUP");
-    h.wait_reloads("ok", 1.0).await;
+    h.reconfigure().await;
     let r = h.put_jwt(&h.compliant_jwt()).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     // The resolver looks the name up every second; localhost keeps its address.

@@ -511,6 +511,38 @@ impl Harness {
         last
     }
 
+    /// Write [`Harness::config`] to the configuration file, send SIGHUP and wait (bounded) until
+    /// the new configuration is running. The file watcher may notice the write before the
+    /// signal arrives and reload as well, so the count of successful reloads may grow by one or
+    /// by two: this waits for it to pass its value before the write and then to settle (no
+    /// change for 300 ms), so that no reload of this change is still under way when it returns.
+    pub async fn reconfigure(&self) {
+        const OK: &str = r#"dcrgate_config_reloads_total{result="ok"}"#;
+        let ok = |s: &Samples| s.get(OK).unwrap_or(0.0);
+        let before = ok(&Samples::parse(&self.metrics_text().await));
+        self.config
+            .write(self.files.path(), "dcrgate.toml")
+            .expect("config");
+        self.gateway.signal("HUP");
+        let (samples, text) = self.metrics_when(|s| ok(s) > before).await;
+        let mut seen = ok(&samples);
+        assert!(
+            seen > before,
+            "no successful reload of the new configuration: {text}"
+        );
+        let mut steady = 0;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = ok(&Samples::parse(&self.metrics_text().await));
+            steady = if now == seen { steady + 1 } else { 0 };
+            seen = now;
+            if steady == 6 {
+                return;
+            }
+        }
+        panic!("the count of successful reloads did not settle: {seen}");
+    }
+
     /// Wait (bounded) until `dcrgate_config_reloads_total{result}` reaches `n`.
     pub async fn wait_reloads(&self, result: &str, n: f64) {
         let series = format!("dcrgate_config_reloads_total{{result=\"{result}\"}}");
