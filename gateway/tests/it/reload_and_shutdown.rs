@@ -75,8 +75,7 @@ async fn sighup_reloads_and_in_flight_requests_finish_on_their_version() {
 
     // Reload to a profile that would refuse it, by SIGHUP (the file change alone would also do).
     std::fs::write(h.files.path().join("seed-update.toml"), short_lived()).expect("write");
-    h.gateway.signal("HUP");
-    reloads(&h, "ok", 1.0).await;
+    h.hangup("ok").await;
 
     // The started request completes under the version it started with.
     tls.write_all(&raw[split..])
@@ -114,8 +113,7 @@ async fn certificate_and_client_ca_reload_keep_client_authentication_required() 
     std::fs::write(dir.join("client-ca.pem"), tpp_ca.cert_pem()).expect("CA file");
     dcrgate_sandbox::pki::write_private(&dir.join("gateway.key"), &gateway.key_pem).expect("key");
     std::fs::write(dir.join("gateway.pem"), &gateway.cert_pem).expect("cert");
-    h.gateway.signal("HUP");
-    reloads(&h, "ok", 1.0).await;
+    h.hangup("ok").await;
 
     let new_client = TppClient::new(&server_ca.cert_pem(), Some(&new_tpp), addr).expect("client");
     let r = new_client
@@ -159,8 +157,7 @@ async fn an_unusable_certificate_pair_is_refused_and_the_old_one_served() {
     // A key that does not belong to the certificate.
     dcrgate_sandbox::pki::write_private(&h.files.path().join("gateway.key"), &stray.key_pem)
         .expect("key");
-    h.gateway.signal("HUP");
-    reloads(&h, "invalid", 1.0).await;
+    h.hangup("invalid").await;
     assert_eq!(h.put_jwt(&h.compliant_jwt()).await.status, 200);
 }
 
@@ -267,8 +264,7 @@ async fn a_resumed_session_from_a_removed_ca_gets_no_identity() {
     // The TPP CA is removed from the bundle (replaced by another one).
     let other = Authority::new("another TPP CA").expect("CA");
     std::fs::write(h.files.path().join("client-ca.pem"), other.cert_pem()).expect("CA file");
-    h.gateway.signal("HUP");
-    reloads(&h, "ok", 1.0).await;
+    h.hangup("ok").await;
     // Resumption skips certificate verification in rustls; the gateway checks the chain again.
     let raw = Put::jwt(h.compliant_jwt()).bytes();
     if let Ok(r) = h.client.send(&raw).await {
@@ -316,8 +312,7 @@ async fn the_audit_file_is_reopened_on_sighup_after_a_rotation() {
     assert_eq!(until_lines(&audit, 1).await, 1);
     // logrotate: move the file away, then SIGHUP (postrotate).
     std::fs::rename(&audit, &rotated).expect("rotate");
-    h.gateway.signal("HUP");
-    reloads(&h, "ok", 1.0).await;
+    h.hangup("ok").await;
     assert_eq!(h.put_jwt(&h.compliant_jwt()).await.status, 200);
     assert_eq!(
         until_lines(&audit, 1).await,
@@ -343,11 +338,7 @@ async fn a_reload_names_every_setting_that_changes_only_on_restart() {
     ] {
         h.config.set(section, key, value);
     }
-    h.config
-        .write(h.files.path(), "dcrgate.toml")
-        .expect("config");
-    h.gateway.signal("HUP");
-    reloads(&h, "ok", 1.0).await;
+    h.reconfigure().await;
     let log = h.gateway.stderr_log();
     for setting in [
         "server.grace_period_seconds",
@@ -391,9 +382,7 @@ async fn a_change_to_each_watched_file_reloads_without_a_signal() {
         .set("revocation", "mode", "prefer")
         .set("revocation", "crl", toml::Value::Array(vec![entry.into()]))
         .set("redis", "url_file", "redis-url");
-    h.config.write(&dir, "dcrgate.toml").expect("config");
-    h.gateway.signal("HUP");
-    reloads(&h, "ok", 1.0).await;
+    h.reconfigure().await;
 
     let watched = [
         dir.join("dcrgate.toml"),
@@ -404,7 +393,7 @@ async fn a_change_to_each_watched_file_reloads_without_a_signal() {
         dir.join("tpp-ca.crl.pem"),
         dir.join("redis-url"),
     ];
-    let mut n = 1.0;
+    let mut n = h.reload_count("ok").await;
     for (i, path) in watched.iter().enumerate() {
         let contents = std::fs::read(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
         if i % 2 == 0 {

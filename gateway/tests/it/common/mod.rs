@@ -511,36 +511,46 @@ impl Harness {
         last
     }
 
-    /// Write [`Harness::config`] to the configuration file, send SIGHUP and wait (bounded) until
-    /// the new configuration is running. The file watcher may notice the write before the
-    /// signal arrives and reload as well, so the count of successful reloads may grow by one or
-    /// by two: this waits for it to pass its value before the write and then to settle (no
-    /// change for 300 ms), so that no reload of this change is still under way when it returns.
+    /// Write [`Harness::config`] to the configuration file, then [`Harness::hangup`] and wait
+    /// until the new configuration is running.
     pub async fn reconfigure(&self) {
-        const OK: &str = r#"dcrgate_config_reloads_total{result="ok"}"#;
-        let ok = |s: &Samples| s.get(OK).unwrap_or(0.0);
-        let before = ok(&Samples::parse(&self.metrics_text().await));
         self.config
             .write(self.files.path(), "dcrgate.toml")
             .expect("config");
+        self.hangup("ok").await;
+    }
+
+    /// `dcrgate_config_reloads_total{result}` now.
+    pub async fn reload_count(&self, result: &str) -> f64 {
+        let series = format!("dcrgate_config_reloads_total{{result=\"{result}\"}}");
+        Samples::parse(&self.metrics_text().await)
+            .get(&series)
+            .unwrap_or(0.0)
+    }
+
+    /// Send SIGHUP after changing watched files and wait (bounded) until the reload it causes
+    /// has ended with `result`. The file watcher may notice the change before the signal
+    /// arrives and reload as well, so the count may grow by one or by two: this waits for it to
+    /// pass its value before the signal and then to settle (no change for 300 ms), so that no
+    /// reload of this change is still under way when it returns.
+    pub async fn hangup(&self, result: &str) {
+        let before = self.reload_count(result).await;
         self.gateway.signal("HUP");
-        let (samples, text) = self.metrics_when(|s| ok(s) > before).await;
-        let mut seen = ok(&samples);
-        assert!(
-            seen > before,
-            "no successful reload of the new configuration: {text}"
-        );
+        let mut seen = before;
         let mut steady = 0;
-        for _ in 0..100 {
+        for _ in 0..200 {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let now = ok(&Samples::parse(&self.metrics_text().await));
+            let now = self.reload_count(result).await;
             steady = if now == seen { steady + 1 } else { 0 };
             seen = now;
-            if steady == 6 {
+            if seen > before && steady == 6 {
                 return;
             }
         }
-        panic!("the count of successful reloads did not settle: {seen}");
+        let text = self.metrics_text().await;
+        panic!(
+            "no {result} reload settled after SIGHUP (count {before} before, {seen} now): {text}"
+        );
     }
 
     /// Wait (bounded) until `dcrgate_config_reloads_total{result}` reaches `n`.
