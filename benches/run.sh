@@ -17,6 +17,9 @@
 #   BENCH_CONCURRENCY 32                connections of the saturating runs
 #   BENCH_IDENTITIES 10000              identities of the memory run (0 skips it)
 #   BENCH_THREADS2 1                    also compare 2 workers each (0 skips)
+#   BENCH_ROUNDS 1                      saturation runs repeated this many times, the servers
+#                                       alternating within each round; the report shows each
+#                                       server's median round and the spread
 #   BENCH_PIN 1                         also repeat the half-saturation and flood runs with the
 #                                       proxy pinned to CPU 1, load generators and stub to CPU 0
 #   BENCH_QUIET_LOAD 0.7, BENCH_QUIET_WAIT 1200
@@ -32,6 +35,7 @@ WARMUP=${BENCH_WARMUP:-3}
 CONCURRENCY=${BENCH_CONCURRENCY:-32}
 IDENTITIES=${BENCH_IDENTITIES:-10000}
 THREADS2=${BENCH_THREADS2:-1}
+ROUNDS=${BENCH_ROUNDS:-1}
 PIN=${BENCH_PIN:-1}
 QUIET_LOAD=${BENCH_QUIET_LOAD:-0.7}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-1200}
@@ -240,25 +244,35 @@ LOAD_BEFORE=$(load1)
 log "measuring (load average $LOAD_BEFORE); results in $OUT"
 
 # --- saturation, one worker each --------------------------------------------------------------------
-for mode in keepalive new-connection; do
-  lg "stub/$mode" "${STUB[@]}" "${SAT[@]}" --mode "$mode" --pid "$STUB_PID"
+median() { # numbers...: the middle one (the lower middle of an even count)
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+NGINX_KAS=()
+GATEWAY_KAS=()
+for round in $(seq 1 "$ROUNDS"); do
+  [ "$ROUNDS" -gt 1 ] && log "saturation, one worker each: round $round of $ROUNDS"
+  for mode in keepalive new-connection; do
+    lg "stub/$mode" "${STUB[@]}" "${SAT[@]}" --mode "$mode" --pid "$STUB_PID"
+  done
+  for mode in keepalive new-connection; do
+    # shellcheck disable=SC2086
+    lg "nginx-w1/$mode" "${NGX[@]}" "${SAT[@]}" --mode "$mode" $(printf -- '--pid %s ' $NGINX_WORKERS)
+    if [ "$mode" = keepalive ]; then NGINX_KAS+=("$(json_num rps "$LAST")"); fi
+  done
+  start_bare 1
+  BARE=(--target "127.0.0.1:$BARE_PORT" "${TLS[@]}" "${REQ[@]}")
+  smoke smoke/bare "${BARE[@]}"
+  for mode in keepalive new-connection; do
+    lg "bare-t1/$mode" "${BARE[@]}" "${SAT[@]}" --mode "$mode" --pid "$BARE_PID"
+  done
+  stop_bare
+  for mode in keepalive new-connection; do
+    lg "dcrgate-t1/$mode" "${GW[@]}" "${SAT[@]}" --mode "$mode" --pid "$GATEWAY_PID"
+    if [ "$mode" = keepalive ]; then GATEWAY_KAS+=("$(json_num rps "$LAST")"); fi
+  done
 done
-for mode in keepalive new-connection; do
-  # shellcheck disable=SC2086
-  lg "nginx-w1/$mode" "${NGX[@]}" "${SAT[@]}" --mode "$mode" $(printf -- '--pid %s ' $NGINX_WORKERS)
-  if [ "$mode" = keepalive ]; then NGINX_KA=$(json_num rps "$LAST"); fi
-done
-start_bare 1
-BARE=(--target "127.0.0.1:$BARE_PORT" "${TLS[@]}" "${REQ[@]}")
-smoke smoke/bare "${BARE[@]}"
-for mode in keepalive new-connection; do
-  lg "bare-t1/$mode" "${BARE[@]}" "${SAT[@]}" --mode "$mode" --pid "$BARE_PID"
-done
-stop_bare
-for mode in keepalive new-connection; do
-  lg "dcrgate-t1/$mode" "${GW[@]}" "${SAT[@]}" --mode "$mode" --pid "$GATEWAY_PID"
-  if [ "$mode" = keepalive ]; then GATEWAY_KA=$(json_num rps "$LAST"); fi
-done
+NGINX_KA=$(median "${NGINX_KAS[@]}")
+GATEWAY_KA=$(median "${GATEWAY_KAS[@]}")
 
 # --- half of saturation, open loop: gateway-added p99 = p99(proxy) - p99(stub alone) -------------
 half_n=$(awk -v r="$NGINX_KA" 'BEGIN { printf "%d", r / 2 }')
@@ -346,17 +360,20 @@ if [ "$THREADS2" = 1 ]; then
   start_nginx 2
   start_gateway "$ENVDIR/dcrgate-threads2.toml"
   smoke smoke/dcrgate-t2 "${GW[@]}"
-  for mode in keepalive new-connection; do
-    # shellcheck disable=SC2086
-    lg "nginx-w2/$mode" "${NGX[@]}" "${SAT[@]}" --mode "$mode" $(printf -- '--pid %s ' $NGINX_WORKERS)
-    lg "dcrgate-t2/$mode" "${GW[@]}" "${SAT[@]}" --mode "$mode" --pid "$GATEWAY_PID"
+  for round in $(seq 1 "$ROUNDS"); do
+    [ "$ROUNDS" -gt 1 ] && log "saturation, two workers each: round $round of $ROUNDS"
+    for mode in keepalive new-connection; do
+      # shellcheck disable=SC2086
+      lg "nginx-w2/$mode" "${NGX[@]}" "${SAT[@]}" --mode "$mode" $(printf -- '--pid %s ' $NGINX_WORKERS)
+      lg "dcrgate-t2/$mode" "${GW[@]}" "${SAT[@]}" --mode "$mode" --pid "$GATEWAY_PID"
+    done
+    start_bare 2
+    BARE=(--target "127.0.0.1:$BARE_PORT" "${TLS[@]}" "${REQ[@]}")
+    for mode in keepalive new-connection; do
+      lg "bare-t2/$mode" "${BARE[@]}" "${SAT[@]}" --mode "$mode" --pid "$BARE_PID"
+    done
+    stop_bare
   done
-  start_bare 2
-  BARE=(--target "127.0.0.1:$BARE_PORT" "${TLS[@]}" "${REQ[@]}")
-  for mode in keepalive new-connection; do
-    lg "bare-t2/$mode" "${BARE[@]}" "${SAT[@]}" --mode "$mode" --pid "$BARE_PID"
-  done
-  stop_bare
 fi
 LOAD_AFTER=$(load1)
 stop_nginx

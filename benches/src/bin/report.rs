@@ -56,11 +56,60 @@ fn read_json(path: &Path) -> Result<Value, ReportError> {
     serde_json::from_str(&text).map_err(|e| ReportError::Json(path.into(), 1, e))
 }
 
-struct Runs(BTreeMap<String, Value>);
+/// The runs of one `run.sh`, by label. A label measured in several rounds (`BENCH_ROUNDS`) is
+/// represented by its median round by CPU per request (by req/s where no CPU was read), so
+/// each row of the report is one real run; `rounds` keeps every round's figures for the spread.
+struct Runs {
+    median: BTreeMap<String, Value>,
+    rounds: BTreeMap<String, Vec<Value>>,
+}
+
+/// The figure a round is ranked by: CPU per request, else req/s.
+fn rank(v: &Value) -> f64 {
+    v.pointer("/cpu/cpu_us_per_req")
+        .or_else(|| v.pointer("/rps"))
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0)
+}
 
 impl Runs {
+    /// Read the load generator's JSON lines.
+    fn load(path: &Path) -> Result<Self, ReportError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ReportError::Read(path.into(), e))?;
+        let mut rounds: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v: Value =
+                serde_json::from_str(line).map_err(|e| ReportError::Json(path.into(), i + 1, e))?;
+            let label = v["label"].as_str().unwrap_or("").to_owned();
+            rounds.entry(label).or_default().push(v);
+        }
+        let median = rounds
+            .iter()
+            .filter_map(|(label, all)| {
+                let mut sorted: Vec<&Value> = all.iter().collect();
+                sorted.sort_by(|a, b| rank(a).total_cmp(&rank(b)));
+                let mid = sorted.get((sorted.len() - 1) / 2)?;
+                Some((label.clone(), (*mid).clone()))
+            })
+            .collect();
+        Ok(Self { median, rounds })
+    }
     fn get(&self, label: &str) -> Option<&Value> {
-        self.0.get(label)
+        self.median.get(label)
+    }
+    /// `(rounds, min, max)` of `pointer` over the rounds of `label`.
+    fn spread(&self, label: &str, pointer: &str) -> Option<(usize, f64, f64)> {
+        let all = self.rounds.get(label)?;
+        let values: Vec<f64> = all
+            .iter()
+            .filter_map(|v| v.pointer(pointer)?.as_f64())
+            .collect();
+        let min = values.iter().copied().reduce(f64::min)?;
+        let max = values.iter().copied().reduce(f64::max)?;
+        Some((all.len(), min, max))
     }
     fn num(&self, label: &str, pointer: &str) -> Option<f64> {
         self.get(label)?.pointer(pointer)?.as_f64()
@@ -116,19 +165,7 @@ fn verdict(ok: Option<bool>) -> &'static str {
 }
 
 fn report(args: &Args) -> Result<String, ReportError> {
-    let text = std::fs::read_to_string(&args.results)
-        .map_err(|e| ReportError::Read(args.results.clone(), e))?;
-    let mut runs = BTreeMap::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: Value = serde_json::from_str(line)
-            .map_err(|e| ReportError::Json(args.results.clone(), i + 1, e))?;
-        let label = v["label"].as_str().unwrap_or("").to_owned();
-        runs.insert(label, v);
-    }
-    let runs = Runs(runs);
+    let runs = Runs::load(&args.results)?;
     let facts: BTreeMap<&str, &str> = args
         .facts
         .iter()
@@ -164,7 +201,7 @@ fn report(args: &Args) -> Result<String, ReportError> {
     );
 
     let first_tls = runs
-        .0
+        .median
         .values()
         .find_map(|v| v["tls_info"].as_object().cloned());
     if let Some(t) = first_tls {
@@ -211,6 +248,30 @@ fn report(args: &Args) -> Result<String, ReportError> {
                 errors_text(run)
             );
         }
+    }
+    let mut spreads = Vec::new();
+    for (key, _) in servers {
+        for mode in ["keepalive", "new-connection"] {
+            let label = format!("{key}/{mode}");
+            let cpu = runs.spread(&label, "/cpu/cpu_us_per_req");
+            let rps = runs.spread(&label, "/rps");
+            if let (Some((n, c0, c1)), Some((_, r0, r1))) = (cpu, rps) {
+                if n > 1 {
+                    spreads.push(format!(
+                        "| {label} | {n} | {c0:.1}–{c1:.1} | {r0:.0}–{r1:.0} |"
+                    ));
+                }
+            }
+        }
+    }
+    if !spreads.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nEach row above is the median of its rounds by CPU per request (the servers \
+             alternate within a round). The spread over the rounds:\n\n\
+             | run | rounds | server CPU µs/req | req/s |\n|---|---:|---:|---:|\n{}",
+            spreads.join("\n")
+        );
     }
 
     let _ = writeln!(o, "\n### dcrgate / nginx\n");
@@ -680,21 +741,10 @@ fn chart_panels(runs: &Runs) -> Vec<Panel> {
 }
 
 fn write_svg(args: &Args, path: &Path) -> Result<(), ReportError> {
-    let text = std::fs::read_to_string(&args.results)
-        .map_err(|e| ReportError::Read(args.results.clone(), e))?;
-    let mut runs = BTreeMap::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let v: Value = serde_json::from_str(line)
-            .map_err(|e| ReportError::Json(args.results.clone(), i + 1, e))?;
-        runs.insert(v["label"].as_str().unwrap_or("").to_owned(), v);
-    }
+    let runs = Runs::load(&args.results)?;
     let svg = chart::svg(
         "dcrgate vs nginx vs a bare pingora proxy, mTLS on 127.0.0.1",
-        &chart_panels(&Runs(runs)),
+        &chart_panels(&runs),
     );
     std::fs::write(path, svg).map_err(|e| ReportError::Read(path.into(), e))
 }
@@ -716,5 +766,44 @@ fn main() -> ExitCode {
             eprintln!("dcrgate-bench-report: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_in_several_rounds_is_its_median_round_with_the_spread() {
+        let path = std::env::temp_dir().join(format!("report-rounds-{}.jsonl", std::process::id()));
+        let line = |cpu: f64, rps: f64| {
+            format!(
+                r#"{{"label":"dcrgate-t1/keepalive","rps":{rps},"cpu":{{"cpu_us_per_req":{cpu}}}}}"#
+            )
+        };
+        let text = [
+            line(150.0, 6000.0),
+            line(110.0, 9000.0),
+            line(120.0, 8000.0),
+        ]
+        .join("\n")
+            + "\n"
+            + r#"{"label":"stub/keepalive","rps":100000}"#;
+        std::fs::write(&path, text).expect("results");
+        let runs = Runs::load(&path).expect("load");
+        std::fs::remove_file(&path).ok();
+        // The middle round by CPU, whole: its req/s comes with it.
+        assert_eq!(runs.cpu("dcrgate-t1/keepalive"), Some(120.0));
+        assert_eq!(runs.rps("dcrgate-t1/keepalive"), Some(8000.0));
+        assert_eq!(
+            runs.spread("dcrgate-t1/keepalive", "/cpu/cpu_us_per_req"),
+            Some((3, 110.0, 150.0))
+        );
+        // One round, no CPU reading: itself.
+        assert_eq!(runs.rps("stub/keepalive"), Some(100000.0));
+        assert_eq!(
+            runs.spread("stub/keepalive", "/rps"),
+            Some((1, 100000.0, 100000.0))
+        );
     }
 }
