@@ -17,11 +17,6 @@ use dcrgate_sandbox::world::SEED_PROFILE;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-/// Wait (bounded) until `dcrgate_config_reloads_total{result}` reaches `n`.
-async fn reloads(h: &Harness, result: &str, n: f64) {
-    h.wait_reloads(result, n).await;
-}
-
 /// The seed profile with request objects limited to 10 minutes (the harness signs 50-minute
 /// ones).
 fn short_lived() -> String {
@@ -38,7 +33,7 @@ async fn a_changed_profile_file_is_picked_up_and_an_invalid_one_is_refused() {
 
     // A valid change: request objects may live 10 minutes at most.
     std::fs::write(&profile, short_lived()).expect("write profile");
-    reloads(&h, "ok", 1.0).await;
+    h.wait_reloads("ok", 1.0).await;
     let r = h.put_jwt(&h.compliant_jwt()).await;
     let d = assert_rejection(&r, 400, "invalid_client_metadata");
     assert!(d.contains("lifetime"), "{d}");
@@ -49,7 +44,7 @@ async fn a_changed_profile_file_is_picked_up_and_an_invalid_one_is_refused() {
         "name = \"broken\"\n[claims]\nallowed_scopes = []\n",
     )
     .expect("write");
-    reloads(&h, "invalid", 1.0).await;
+    h.wait_reloads("invalid", 1.0).await;
     let r = h.put_jwt(&h.compliant_jwt()).await;
     assert_rejection(&r, 400, "invalid_client_metadata");
     let ok = h.tpp.sign(&h.claims_with(|m| {

@@ -274,6 +274,11 @@ impl Setup<'_> {
     }
 }
 
+/// The series counting configuration reloads that ended with `result` (ok, invalid).
+fn reloads_series(result: &str) -> String {
+    format!("dcrgate_config_reloads_total{{result=\"{result}\"}}")
+}
+
 /// A running gateway subprocess with its sandbox.
 pub struct Harness {
     /// The gateway process (dropped first: it is killed before the stand-ins stop).
@@ -522,9 +527,8 @@ impl Harness {
 
     /// `dcrgate_config_reloads_total{result}` now.
     pub async fn reload_count(&self, result: &str) -> f64 {
-        let series = format!("dcrgate_config_reloads_total{{result=\"{result}\"}}");
         Samples::parse(&self.metrics_text().await)
-            .get(&series)
+            .get(&reloads_series(result))
             .unwrap_or(0.0)
     }
 
@@ -555,8 +559,7 @@ impl Harness {
 
     /// Wait (bounded) until `dcrgate_config_reloads_total{result}` reaches `n`.
     pub async fn wait_reloads(&self, result: &str, n: f64) {
-        let series = format!("dcrgate_config_reloads_total{{result=\"{result}\"}}");
-        self.assert_metric_becomes(&series, n).await;
+        self.assert_metric_becomes(&reloads_series(result), n).await;
     }
 
     /// Wait (bounded, as [`Harness::metrics_when`]) until `series` reads `want`; fail with
