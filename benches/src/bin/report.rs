@@ -229,12 +229,21 @@ fn report(args: &Args) -> Result<String, ReportError> {
         ("bare-t2", "bare pingora proxy, threads 2"),
         ("dcrgate-t2", "dcrgate, server.threads 2"),
     ];
+    // Rows of the spread table, for the runs measured in more than one round.
+    let mut spreads = Vec::new();
     for (key, name) in servers {
         for mode in ["keepalive", "new-connection"] {
             let label = format!("{key}/{mode}");
             let Some(run) = runs.get(&label) else {
                 continue;
             };
+            let cpu = runs.spread(&label, "/cpu/cpu_us_per_req");
+            let rps = runs.spread(&label, "/rps");
+            if let (Some((n @ 2.., c0, c1)), Some((_, r0, r1))) = (cpu, rps) {
+                spreads.push(format!(
+                    "| {label} | {n} | {c0:.1}–{c1:.1} | {r0:.0}–{r1:.0} |"
+                ));
+            }
             let _ = writeln!(
                 o,
                 "| {name} | {mode} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -247,21 +256,6 @@ fn report(args: &Args) -> Result<String, ReportError> {
                 f2(runs.num(&label, "/machine_cores_busy")),
                 errors_text(run)
             );
-        }
-    }
-    let mut spreads = Vec::new();
-    for (key, _) in servers {
-        for mode in ["keepalive", "new-connection"] {
-            let label = format!("{key}/{mode}");
-            let cpu = runs.spread(&label, "/cpu/cpu_us_per_req");
-            let rps = runs.spread(&label, "/rps");
-            if let (Some((n, c0, c1)), Some((_, r0, r1))) = (cpu, rps) {
-                if n > 1 {
-                    spreads.push(format!(
-                        "| {label} | {n} | {c0:.1}–{c1:.1} | {r0:.0}–{r1:.0} |"
-                    ));
-                }
-            }
         }
     }
     if !spreads.is_empty() {
