@@ -132,6 +132,19 @@ mod tests {
     }
 
     #[test]
+    fn the_pool_keeps_no_byte_it_has_handed_out() {
+        // Across a refill: what this thread's pool still holds of the ids given out is zeros.
+        for _ in 0..(POOL_BYTES / 16 + 3) {
+            assert_ne!(request_id(), "-");
+            POOL.with(|pool| {
+                let pool = pool.borrow();
+                assert!(pool.used > 0 && pool.used <= POOL_BYTES);
+                assert!(pool.bytes[..pool.used].iter().all(|&b| b == 0));
+            });
+        }
+    }
+
+    #[test]
     fn ids_across_pool_refills_never_repeat() {
         // Several refills of the pool, on two threads: every id is new.
         let ids = |n: usize| (0..n).map(|_| request_id()).collect::<Vec<_>>();
